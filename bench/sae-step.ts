@@ -1,0 +1,91 @@
+/**
+ * One SAE training step on this core, timed the way ../shared/bench/torch_sae_step.py times
+ * PyTorch's (same shapes, init, data distribution, loss, Adam lr 1e-4, median of `runs` steps after
+ * `warmup`). Prints one JSON line. Run by bench/main.ts in a child process so both sides get the
+ * same environment (threads, malloc tunables, OpenBLAS core type).
+ *
+ *   node dist/bench/sae-step.js [--batch 1024] [--d-in 512] [--latents 4096] [--k 32]
+ *                               [--warmup 3] [--runs 9] [--modes relu,topk-dense]
+ */
+import { performance } from 'node:perf_hooks';
+import { backend } from '../src/core/backend/index.js';
+import { Generator } from '../src/core/random.js';
+import { Tensor, empty, scope } from '../src/core/tensor.js';
+import { add, mul, relu, sub, square } from '../src/core/ops/elementwise.js';
+import { linear, matmul } from '../src/core/ops/linalg.js';
+import { sum } from '../src/core/ops/reduce.js';
+import { topk } from '../src/core/ops/indexing.js';
+import { scatterToDense } from '../src/core/ops/sparse.js';
+import { Adam } from '../src/optim/adam.js';
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : def;
+}
+
+const B = Number(arg('batch', '1024')), D = Number(arg('d-in', '512')), H = Number(arg('latents', '4096')), K = Number(arg('k', '32'));
+const warmup = Number(arg('warmup', '3')), runs = Number(arg('runs', '9'));
+const modes = arg('modes', 'relu,topk-dense').split(',');
+
+function param(data: Float32Array, shape: number[]): Tensor {
+  return new Tensor(data, shape, true).keep();
+}
+
+export type StepFn = () => number;
+
+export function makeStep(mode: string, x: Tensor, gen: Generator): StepFn {
+  const wDec = new Float32Array(H * D);
+  gen.uniform(wDec, -0.05, 0.05);
+  const W_enc = param(wDec.slice(), [H, D]);
+  const W_dec = param(wDec, [H, D]);
+  const b_enc = param(new Float32Array(H), [H]);
+  const b_dec = param(new Float32Array(D), [D]);
+  const opt = new Adam([W_enc, b_enc, W_dec, b_dec], { lr: 1e-4 });
+  return () =>
+    scope(() => {
+      let loss: Tensor;
+      if (mode === 'relu') {
+        const z = relu(linear(x, W_enc, b_enc));
+        const xhat = add(matmul(z, W_dec), b_dec);
+        loss = add(mul(sum(square(sub(xhat, x))), 1 / B), mul(sum(z), 1e-3 / B));
+      } else if (mode === 'topk-dense') {
+        const pre = relu(linear(x, W_enc, b_enc));
+        const { values, indices } = topk(pre, K);
+        const z = scatterToDense(values, indices, H);
+        const xhat = add(matmul(z, W_dec), b_dec);
+        loss = mul(sum(square(sub(xhat, x))), 1 / B);
+      } else throw new Error(`sae-step: unknown mode '${mode}'`);
+      opt.zeroGrad();
+      loss.backward();
+      opt.step();
+      return loss.item();
+    });
+}
+
+function main(): void {
+  const gen = new Generator(1);
+  const xd = empty([B, D]).keep();
+  new Generator(0).uniform(xd.f32(), -1, 1);
+  const be = backend();
+  const out: Record<string, unknown> = { impl: 'aelab', backend: be.name, blas: be.blas, threads: be.threads(), batch: B, d_in: D, latents: H, k: K, modes: {} };
+  for (const mode of modes) {
+    const step = makeStep(mode, xd, gen.split());
+    const losses: number[] = [];
+    for (let i = 0; i < warmup; i++) losses.push(step());
+    const ts: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const t0 = performance.now();
+      losses.push(step());
+      ts.push(performance.now() - t0);
+    }
+    const sorted = [...ts].sort((a, b) => a - b);
+    const ms = sorted[Math.floor(sorted.length / 2)]!;
+    (out.modes as Record<string, unknown>)[mode] = {
+      step_ms: +ms.toFixed(2), tokens_per_s: Math.round(B / (ms / 1e3)), runs_ms: ts.map((t) => +t.toFixed(1)),
+      first_loss: +losses[0]!.toFixed(4), last_loss: +losses[losses.length - 1]!.toFixed(4),
+    };
+  }
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+if (process.argv[1]?.endsWith('sae-step.js')) main();

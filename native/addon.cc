@@ -1,0 +1,616 @@
+// N-API bindings of the aelab kernels. Every binding checks argument types and that each typed array
+// is long enough for the sizes it is given, and throws a JS Error naming the kernel and the sizes
+// otherwise: kernels never read or write out of bounds. Typed arrays are used in place (zero copy).
+// Ops arrive as small integers (the TypeScript wrapper maps names to the enums in common.h).
+#include <napi.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "common.h"
+
+namespace {
+
+using Napi::CallbackInfo;
+using Napi::Env;
+using Napi::Value;
+
+struct F32 {
+  float* p;
+  int64_t n;
+};
+struct I32 {
+  int32_t* p;
+  int64_t n;
+};
+
+[[noreturn]] void fail(Env env, const char* kernel, const std::string& msg) {
+  throw Napi::Error::New(env, std::string("aelab native ") + kernel + ": " + msg);
+}
+[[noreturn]] void range_fail(Env env, const char* kernel, const std::string& msg) {
+  throw Napi::RangeError::New(env, std::string("aelab native ") + kernel + ": " + msg);
+}
+[[noreturn]] void type_fail(Env env, const char* kernel, const std::string& msg) {
+  throw Napi::TypeError::New(env, std::string("aelab native ") + kernel + ": " + msg);
+}
+
+/// One napi_get_typedarray_info call: checks the type and returns the (offset-adjusted) data pointer.
+bool typed(const CallbackInfo& info, size_t i, napi_typedarray_type want, void** data, int64_t* n) {
+  if (i >= info.Length()) return false;
+  napi_typedarray_type t;
+  size_t len = 0;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(info.Env(), info[i], &t, &len, data, &ab, &off) != napi_ok) return false;
+  if (t != want) return false;
+  *n = static_cast<int64_t>(len);
+  return true;
+}
+
+F32 f32(const CallbackInfo& info, size_t i, const char* kernel, const char* name) {
+  F32 r{nullptr, 0};
+  void* d = nullptr;
+  if (!typed(info, i, napi_float32_array, &d, &r.n)) type_fail(info.Env(), kernel, std::string(name) + " must be a Float32Array");
+  r.p = static_cast<float*>(d);
+  return r;
+}
+/// A Float32Array or null/undefined (returns {nullptr, 0}).
+F32 f32_opt(const CallbackInfo& info, size_t i, const char* kernel, const char* name) {
+  if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) return F32{nullptr, 0};
+  return f32(info, i, kernel, name);
+}
+I32 i32(const CallbackInfo& info, size_t i, const char* kernel, const char* name) {
+  I32 r{nullptr, 0};
+  void* d = nullptr;
+  if (!typed(info, i, napi_int32_array, &d, &r.n)) type_fail(info.Env(), kernel, std::string(name) + " must be an Int32Array");
+  r.p = static_cast<int32_t*>(d);
+  return r;
+}
+
+double num(const CallbackInfo& info, size_t i, const char* kernel, const char* name) {
+  double v;
+  if (i >= info.Length() || napi_get_value_double(info.Env(), info[i], &v) != napi_ok)
+    type_fail(info.Env(), kernel, std::string(name) + " must be a number");
+  return v;
+}
+
+/// A size or offset: a non-negative integer below 2^48.
+int64_t dim(const CallbackInfo& info, size_t i, const char* kernel, const char* name) {
+  const double v = num(info, i, kernel, name);
+  if (!(v >= 0.0 && v < 281474976710656.0 && std::floor(v) == v))
+    fail(info.Env(), kernel, std::string(name) + " must be a non-negative integer, got " + std::to_string(v));
+  return static_cast<int64_t>(v);
+}
+
+bool flag(const CallbackInfo& info, size_t i) {
+  bool b = false;
+  if (i < info.Length()) napi_get_value_bool(info.Env(), info[i], &b);  // non-booleans count as false
+  return b;
+}
+
+int64_t mul(Env env, const char* kernel, int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r) || r > (int64_t{1} << 48)) fail(env, kernel, "sizes overflow");
+  return r;
+}
+
+/// Throws unless `have` >= `want`: "<kernel>: <name> has <have> elements, needs <want> (<what>)".
+void need(Env env, const char* kernel, const char* name, int64_t have, int64_t want, const std::string& what) {
+  if (have < want)
+    range_fail(env, kernel, std::string(name) + " has " + std::to_string(have) + " elements, needs " + std::to_string(want) +
+                          " (" + what + ")");
+}
+
+std::string sz(const char* a, int64_t x) { return std::string(a) + "=" + std::to_string(x); }
+std::string sz(const char* a, int64_t x, const char* b, int64_t y) { return sz(a, x) + ", " + sz(b, y); }
+std::string sz(const char* a, int64_t x, const char* b, int64_t y, const char* c, int64_t z) {
+  return sz(a, x, b, y) + ", " + sz(c, z);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Value Gemm(const CallbackInfo& info, bool builtin) {
+  const char* k = builtin ? "gemmBuiltin" : "gemm";
+  Env env = info.Env();
+  const bool tA = flag(info, 0), tB = flag(info, 1);
+  const int64_t M = dim(info, 2, k, "M"), N = dim(info, 3, k, "N"), K = dim(info, 4, k, "K");
+  const double alpha = num(info, 5, k, "alpha");
+  F32 A = f32(info, 6, k, "A");
+  const int64_t aOff = dim(info, 7, k, "aOff");
+  F32 B = f32(info, 8, k, "B");
+  const int64_t bOff = dim(info, 9, k, "bOff");
+  const double beta = num(info, 10, k, "beta");
+  F32 C = f32(info, 11, k, "C");
+  const int64_t cOff = dim(info, 12, k, "cOff");
+  const int64_t mk = mul(env, k, M, K), kn = mul(env, k, K, N), mn = mul(env, k, M, N);
+  const std::string shape = sz("M", M, "N", N, "K", K);
+  if (mn > 0) {
+    need(env, k, "C", C.n, cOff + mn, shape + ", " + sz("cOff", cOff));
+    const bool usesAB = K > 0 && alpha != 0.0;
+    if (usesAB) {
+      need(env, k, "A", A.n, aOff + mk, shape + ", " + sz("aOff", aOff));
+      need(env, k, "B", B.n, bOff + kn, shape + ", " + sz("bOff", bOff));
+    }
+  }
+  aelab::gemm(tA, tB, M, N, K, static_cast<float>(alpha), A.p + (aOff <= A.n ? aOff : 0),
+              B.p + (bOff <= B.n ? bOff : 0), static_cast<float>(beta), C.p + (cOff <= C.n ? cOff : 0), builtin);
+  return env.Undefined();
+}
+Value GemmAuto(const CallbackInfo& info) { return Gemm(info, false); }
+Value GemmBuiltin(const CallbackInfo& info) { return Gemm(info, true); }
+
+Value Unary(const CallbackInfo& info) {
+  const char* k = "unary";
+  Env env = info.Env();
+  const int64_t op = dim(info, 0, k, "op");
+  if (op >= aelab::U_COUNT) fail(env, k, "unknown op " + std::to_string(op));
+  F32 x = f32(info, 1, k, "x"), out = f32(info, 2, k, "out");
+  const double param = num(info, 3, k, "param");
+  const int64_t n = dim(info, 4, k, "n");
+  need(env, k, "x", x.n, n, sz("n", n));
+  need(env, k, "out", out.n, n, sz("n", n));
+  aelab::unary(static_cast<int>(op), x.p, out.p, n, static_cast<float>(param));
+  return env.Undefined();
+}
+
+Value UnaryGrad(const CallbackInfo& info) {
+  const char* k = "unaryGrad";
+  Env env = info.Env();
+  const int64_t op = dim(info, 0, k, "op");
+  if (op >= aelab::U_COUNT) fail(env, k, "unknown op " + std::to_string(op));
+  F32 x = f32(info, 1, k, "x"), y = f32(info, 2, k, "y"), gy = f32(info, 3, k, "gy"), gx = f32(info, 4, k, "gx");
+  const bool acc = flag(info, 5);
+  const double param = num(info, 6, k, "param");
+  const int64_t n = gx.n;
+  need(env, k, "x", x.n, n, sz("n", n));
+  need(env, k, "y", y.n, n, sz("n", n));
+  need(env, k, "gy", gy.n, n, sz("n", n));
+  if (!aelab::unary_grad(static_cast<int>(op), x.p, y.p, gy.p, gx.p, n, acc, static_cast<float>(param)))
+    fail(env, k, "op " + std::to_string(op) + " has no gradient");
+  return env.Undefined();
+}
+
+/// binary(op, a, b, out, rank, shapes: Float64Array[24] = aShape | bShape | outShape, 8 slots each)
+Value Binary(const CallbackInfo& info) {
+  const char* k = "binary";
+  Env env = info.Env();
+  const int64_t op = dim(info, 0, k, "op");
+  if (op >= aelab::B_COUNT) fail(env, k, "unknown op " + std::to_string(op));
+  F32 a = f32(info, 1, k, "a"), b = f32(info, 2, k, "b"), out = f32(info, 3, k, "out");
+  const int64_t rank = dim(info, 4, k, "rank");
+  if (rank > 8) fail(env, k, "rank " + std::to_string(rank) + " > 8");
+  void* sd = nullptr;
+  int64_t sn = 0;
+  if (!typed(info, 5, napi_float64_array, &sd, &sn) || sn < 24) type_fail(env, k, "shapes must be a Float64Array(24)");
+  const double* s = static_cast<const double*>(sd);
+  int64_t as[8], bs[8], os[8];
+  int64_t na = 1, nb = 1, no = 1;
+  std::string desc;
+  for (int64_t d = 0; d < rank; ++d) {
+    const double va = s[d], vb = s[8 + d], vo = s[16 + d];
+    if (!(va >= 0 && vb >= 0 && vo >= 0 && std::floor(va) == va && std::floor(vb) == vb && std::floor(vo) == vo &&
+          vo < 281474976710656.0))
+      fail(env, k, "shape entries must be non-negative integers");
+    as[d] = static_cast<int64_t>(va);
+    bs[d] = static_cast<int64_t>(vb);
+    os[d] = static_cast<int64_t>(vo);
+    if ((as[d] != 1 && as[d] != os[d]) || (bs[d] != 1 && bs[d] != os[d]))
+      fail(env, k, "axis " + std::to_string(d) + ": a " + std::to_string(as[d]) + " and b " + std::to_string(bs[d]) +
+                       " do not broadcast to " + std::to_string(os[d]));
+    na = mul(env, k, na, as[d]);
+    nb = mul(env, k, nb, bs[d]);
+    no = mul(env, k, no, os[d]);
+  }
+  if (no > 0) {
+    need(env, k, "a", a.n, na, "product of aShape");
+    need(env, k, "b", b.n, nb, "product of bShape");
+    need(env, k, "out", out.n, no, "product of outShape");
+    aelab::binary(static_cast<int>(op), a.p, as, b.p, bs, out.p, os, static_cast<int>(rank));
+  }
+  return env.Undefined();
+}
+
+Value Where(const CallbackInfo& info) {
+  const char* k = "where";
+  Env env = info.Env();
+  F32 c = f32(info, 0, k, "cond"), a = f32(info, 1, k, "a"), b = f32(info, 2, k, "b"), out = f32(info, 3, k, "out");
+  need(env, k, "cond", c.n, out.n, sz("n", out.n));
+  need(env, k, "a", a.n, out.n, sz("n", out.n));
+  need(env, k, "b", b.n, out.n, sz("n", out.n));
+  aelab::where(c.p, a.p, b.p, out.p, out.n);
+  return env.Undefined();
+}
+
+Value Clamp(const CallbackInfo& info) {
+  const char* k = "clamp";
+  Env env = info.Env();
+  F32 x = f32(info, 0, k, "x");
+  const double lo = num(info, 1, k, "lo"), hi = num(info, 2, k, "hi");
+  F32 out = f32(info, 3, k, "out");
+  need(env, k, "x", x.n, out.n, sz("n", out.n));
+  aelab::clamp(x.p, static_cast<float>(lo), static_cast<float>(hi), out.p, out.n);
+  return env.Undefined();
+}
+
+Value Axpby(const CallbackInfo& info) {
+  const char* k = "axpby";
+  Env env = info.Env();
+  const double a = num(info, 0, k, "a");
+  F32 x = f32(info, 1, k, "x");
+  const double b = num(info, 2, k, "b");
+  F32 y = f32(info, 3, k, "y"), out = f32(info, 4, k, "out");
+  need(env, k, "x", x.n, out.n, sz("n", out.n));
+  need(env, k, "y", y.n, out.n, sz("n", out.n));
+  aelab::axpby(static_cast<float>(a), x.p, static_cast<float>(b), y.p, out.p, out.n);
+  return env.Undefined();
+}
+
+Value Fill(const CallbackInfo& info) {
+  const char* k = "fill";
+  Env env = info.Env();
+  const double v = num(info, 1, k, "value");
+  void* d = nullptr;
+  int64_t n = 0;
+  if (typed(info, 0, napi_float32_array, &d, &n)) {
+    aelab::fill_f32(static_cast<float*>(d), n, static_cast<float>(v));
+  } else if (typed(info, 0, napi_int32_array, &d, &n)) {
+    // Int32Array assignment semantics (ToInt32: truncate, wrap modulo 2^32, NaN/Inf -> 0).
+    int32_t iv = 0;
+    if (std::isfinite(v)) {
+      const double t = std::fmod(std::trunc(v), 4294967296.0);
+      const double u = t < 0 ? t + 4294967296.0 : t;
+      iv = static_cast<int32_t>(static_cast<uint32_t>(u));
+    }
+    aelab::fill_i32(static_cast<int32_t*>(d), n, iv);
+  } else {
+    type_fail(env, k, "out must be a Float32Array or an Int32Array");
+  }
+  return env.Undefined();
+}
+
+Value Reduce(const CallbackInfo& info) {
+  const char* k = "reduce";
+  Env env = info.Env();
+  const int64_t op = dim(info, 0, k, "op");
+  if (op >= aelab::R_COUNT) fail(env, k, "unknown op " + std::to_string(op));
+  F32 x = f32(info, 1, k, "x");
+  const int64_t outer = dim(info, 2, k, "outer"), n = dim(info, 3, k, "n"), inner = dim(info, 4, k, "inner");
+  F32 out = f32(info, 5, k, "out");
+  const int64_t no = mul(env, k, outer, inner), nx = mul(env, k, no, n);
+  need(env, k, "x", x.n, nx, sz("outer", outer, "n", n, "inner", inner));
+  need(env, k, "out", out.n, no, sz("outer", outer, "inner", inner));
+  aelab::reduce(static_cast<int>(op), x.p, outer, n, inner, out.p);
+  return env.Undefined();
+}
+
+Value Argmax(const CallbackInfo& info) {
+  const char* k = "argmax";
+  Env env = info.Env();
+  F32 x = f32(info, 0, k, "x");
+  const int64_t outer = dim(info, 1, k, "outer"), n = dim(info, 2, k, "n"), inner = dim(info, 3, k, "inner");
+  I32 out = i32(info, 4, k, "out");
+  const int64_t no = mul(env, k, outer, inner), nx = mul(env, k, no, n);
+  if (n == 0 && no > 0) fail(env, k, "n must be at least 1");
+  if (n > 2147483647) fail(env, k, "n must fit in an Int32Array");
+  need(env, k, "x", x.n, nx, sz("outer", outer, "n", n, "inner", inner));
+  need(env, k, "out", out.n, no, sz("outer", outer, "inner", inner));
+  aelab::argmax(x.p, outer, n, inner, out.p);
+  return env.Undefined();
+}
+
+Value SumAll(const CallbackInfo& info) {
+  F32 x = f32(info, 0, "sumAll", "x");
+  return Napi::Number::New(info.Env(), aelab::sum_all(x.p, x.n, false));
+}
+Value SumSquares(const CallbackInfo& info) {
+  F32 x = f32(info, 0, "sumSquares", "x");
+  return Napi::Number::New(info.Env(), aelab::sum_all(x.p, x.n, true));
+}
+
+Value Softmax(const CallbackInfo& info, bool log) {
+  const char* k = log ? "logSoftmax" : "softmax";
+  Env env = info.Env();
+  F32 x = f32(info, 0, k, "x");
+  const int64_t rows = dim(info, 1, k, "rows"), cols = dim(info, 2, k, "cols");
+  F32 out = f32(info, 3, k, "out");
+  const int64_t n = mul(env, k, rows, cols);
+  need(env, k, "x", x.n, n, sz("rows", rows, "cols", cols));
+  need(env, k, "out", out.n, n, sz("rows", rows, "cols", cols));
+  aelab::softmax(x.p, rows, cols, out.p, log);
+  return env.Undefined();
+}
+Value SoftmaxF(const CallbackInfo& info) { return Softmax(info, false); }
+Value LogSoftmaxF(const CallbackInfo& info) { return Softmax(info, true); }
+
+Value SoftmaxGrad(const CallbackInfo& info, bool log) {
+  const char* k = log ? "logSoftmaxGrad" : "softmaxGrad";
+  Env env = info.Env();
+  F32 y = f32(info, 0, k, "y"), gy = f32(info, 1, k, "gy");
+  const int64_t rows = dim(info, 2, k, "rows"), cols = dim(info, 3, k, "cols");
+  F32 gx = f32(info, 4, k, "gx");
+  const int64_t n = mul(env, k, rows, cols);
+  need(env, k, "y", y.n, n, sz("rows", rows, "cols", cols));
+  need(env, k, "gy", gy.n, n, sz("rows", rows, "cols", cols));
+  need(env, k, "gx", gx.n, n, sz("rows", rows, "cols", cols));
+  aelab::softmax_grad(y.p, gy.p, rows, cols, gx.p, log);
+  return env.Undefined();
+}
+Value SoftmaxGradF(const CallbackInfo& info) { return SoftmaxGrad(info, false); }
+Value LogSoftmaxGradF(const CallbackInfo& info) { return SoftmaxGrad(info, true); }
+
+Value LayerNorm(const CallbackInfo& info) {
+  const char* k = "layerNorm";
+  Env env = info.Env();
+  F32 x = f32(info, 0, k, "x");
+  const int64_t rows = dim(info, 1, k, "rows"), cols = dim(info, 2, k, "cols");
+  F32 gamma = f32_opt(info, 3, k, "gamma"), beta = f32_opt(info, 4, k, "beta");
+  const double eps = num(info, 5, k, "eps");
+  F32 out = f32(info, 6, k, "out"), mean = f32(info, 7, k, "mean"), rstd = f32(info, 8, k, "rstd");
+  const int64_t n = mul(env, k, rows, cols);
+  const std::string s = sz("rows", rows, "cols", cols);
+  need(env, k, "x", x.n, n, s);
+  need(env, k, "out", out.n, n, s);
+  need(env, k, "mean", mean.n, rows, s);
+  need(env, k, "rstd", rstd.n, rows, s);
+  if (gamma.p) need(env, k, "gamma", gamma.n, cols, s);
+  if (beta.p) need(env, k, "beta", beta.n, cols, s);
+  aelab::layer_norm(x.p, rows, cols, gamma.p, beta.p, static_cast<float>(eps), out.p, mean.p, rstd.p);
+  return env.Undefined();
+}
+
+Value LayerNormGrad(const CallbackInfo& info) {
+  const char* k = "layerNormGrad";
+  Env env = info.Env();
+  F32 x = f32(info, 0, k, "x"), gy = f32(info, 1, k, "gy"), mean = f32(info, 2, k, "mean"), rstd = f32(info, 3, k, "rstd");
+  F32 gamma = f32_opt(info, 4, k, "gamma");
+  const int64_t rows = dim(info, 5, k, "rows"), cols = dim(info, 6, k, "cols");
+  F32 gx = f32(info, 7, k, "gx"), gg = f32_opt(info, 8, k, "ggamma"), gb = f32_opt(info, 9, k, "gbeta");
+  const int64_t n = mul(env, k, rows, cols);
+  const std::string s = sz("rows", rows, "cols", cols);
+  need(env, k, "x", x.n, n, s);
+  need(env, k, "gy", gy.n, n, s);
+  need(env, k, "gx", gx.n, n, s);
+  need(env, k, "mean", mean.n, rows, s);
+  need(env, k, "rstd", rstd.n, rows, s);
+  if (gamma.p) need(env, k, "gamma", gamma.n, cols, s);
+  if (gg.p) need(env, k, "ggamma", gg.n, cols, s);
+  if (gb.p) need(env, k, "gbeta", gb.n, cols, s);
+  aelab::layer_norm_grad(x.p, gy.p, mean.p, rstd.p, gamma.p, rows, cols, gx.p, gg.p, gb.p);
+  return env.Undefined();
+}
+
+Value Topk(const CallbackInfo& info) {
+  const char* k = "topk";
+  Env env = info.Env();
+  F32 x = f32(info, 0, k, "x");
+  const int64_t rows = dim(info, 1, k, "rows"), cols = dim(info, 2, k, "cols"), kk = dim(info, 3, k, "k");
+  F32 vals = f32(info, 4, k, "vals");
+  I32 idx = i32(info, 5, k, "idx");
+  if (kk > cols) range_fail(env, k, "k=" + std::to_string(kk) + " exceeds cols=" + std::to_string(cols));
+  if (cols > 2147483647) fail(env, k, "cols must fit in an Int32Array");
+  const std::string s = sz("rows", rows, "cols", cols, "k", kk);
+  need(env, k, "x", x.n, mul(env, k, rows, cols), s);
+  need(env, k, "vals", vals.n, mul(env, k, rows, kk), s);
+  need(env, k, "idx", idx.n, mul(env, k, rows, kk), s);
+  aelab::topk(x.p, rows, cols, kk, vals.p, idx.p);
+  return env.Undefined();
+}
+
+/// Throws unless every index is in [0, limit).
+void check_indices(Env env, const char* kernel, const int32_t* idx, int64_t n, int64_t limit, const char* what) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (idx[i] < 0 || idx[i] >= limit)
+      range_fail(env, kernel, "index " + std::to_string(idx[i]) + " at position " + std::to_string(i) + " is outside [0, " +
+                            std::to_string(limit) + ") (" + what + ")");
+  }
+}
+
+Value GatherRows(const CallbackInfo& info) {
+  const char* k = "gatherRows";
+  Env env = info.Env();
+  F32 src = f32(info, 0, k, "src");
+  const int64_t cols = dim(info, 1, k, "cols");
+  I32 idx = i32(info, 2, k, "idx");
+  F32 out = f32(info, 3, k, "out");
+  if (cols == 0) return env.Undefined();
+  need(env, k, "out", out.n, mul(env, k, idx.n, cols), sz("rows", idx.n, "cols", cols));
+  check_indices(env, k, idx.p, idx.n, src.n / cols, "rows of src");
+  aelab::gather_rows(src.p, cols, idx.p, idx.n, out.p);
+  return env.Undefined();
+}
+
+Value ScatterAddRows(const CallbackInfo& info) {
+  const char* k = "scatterAddRows";
+  Env env = info.Env();
+  F32 src = f32(info, 0, k, "src");
+  const int64_t cols = dim(info, 1, k, "cols");
+  I32 idx = i32(info, 2, k, "idx");
+  F32 out = f32(info, 3, k, "out");
+  if (cols == 0) return env.Undefined();
+  need(env, k, "src", src.n, mul(env, k, idx.n, cols), sz("rows", idx.n, "cols", cols));
+  check_indices(env, k, idx.p, idx.n, out.n / cols, "rows of out");
+  aelab::scatter_add_rows(src.p, cols, idx.p, idx.n, out.p);
+  return env.Undefined();
+}
+
+Value GatherCols(const CallbackInfo& info) {
+  const char* k = "gatherCols";
+  Env env = info.Env();
+  F32 x = f32(info, 0, k, "x");
+  const int64_t rows = dim(info, 1, k, "rows"), cols = dim(info, 2, k, "cols");
+  I32 idx = i32(info, 3, k, "idx");
+  const int64_t kk = dim(info, 4, k, "k");
+  F32 out = f32(info, 5, k, "out");
+  const std::string s = sz("rows", rows, "cols", cols, "k", kk);
+  const int64_t nk = mul(env, k, rows, kk);
+  need(env, k, "x", x.n, mul(env, k, rows, cols), s);
+  need(env, k, "idx", idx.n, nk, s);
+  need(env, k, "out", out.n, nk, s);
+  check_indices(env, k, idx.p, nk, cols, "cols");
+  aelab::gather_cols(x.p, rows, cols, idx.p, kk, out.p);
+  return env.Undefined();
+}
+
+Value ScatterAddCols(const CallbackInfo& info) {
+  const char* k = "scatterAddCols";
+  Env env = info.Env();
+  F32 src = f32(info, 0, k, "src");
+  const int64_t rows = dim(info, 1, k, "rows"), kk = dim(info, 2, k, "k");
+  I32 idx = i32(info, 3, k, "idx");
+  const int64_t cols = dim(info, 4, k, "cols");
+  F32 out = f32(info, 5, k, "out");
+  const std::string s = sz("rows", rows, "k", kk, "cols", cols);
+  const int64_t nk = mul(env, k, rows, kk);
+  need(env, k, "src", src.n, nk, s);
+  need(env, k, "idx", idx.n, nk, s);
+  need(env, k, "out", out.n, mul(env, k, rows, cols), s);
+  check_indices(env, k, idx.p, nk, cols, "cols");
+  aelab::scatter_add_cols(src.p, rows, kk, idx.p, cols, out.p);
+  return env.Undefined();
+}
+
+/// permute(x, rank, spec: Float64Array[16] = shape | perm, out)
+Value Permute(const CallbackInfo& info) {
+  const char* k = "permute";
+  Env env = info.Env();
+  F32 x = f32(info, 0, k, "x");
+  const int64_t rank = dim(info, 1, k, "rank");
+  if (rank > 8) fail(env, k, "rank " + std::to_string(rank) + " > 8");
+  void* sd = nullptr;
+  int64_t sn = 0;
+  if (!typed(info, 2, napi_float64_array, &sd, &sn) || sn < 16) type_fail(env, k, "spec must be a Float64Array(16)");
+  F32 out = f32(info, 3, k, "out");
+  const double* s = static_cast<const double*>(sd);
+  int64_t shape[8], perm[8];
+  bool seen[8] = {false, false, false, false, false, false, false, false};
+  int64_t total = 1;
+  for (int64_t d = 0; d < rank; ++d) {
+    const double v = s[d], p = s[8 + d];
+    if (!(v >= 0 && std::floor(v) == v && v < 281474976710656.0)) fail(env, k, "shape entries must be non-negative integers");
+    if (!(p >= 0 && p < rank && std::floor(p) == p) || seen[static_cast<int>(p)])
+      fail(env, k, "perm is not a permutation of 0.." + std::to_string(rank - 1));
+    seen[static_cast<int>(p)] = true;
+    shape[d] = static_cast<int64_t>(v);
+    perm[d] = static_cast<int64_t>(p);
+    total = mul(env, k, total, shape[d]);
+  }
+  if (total == 0) return env.Undefined();
+  need(env, k, "x", x.n, total, "product of shape");
+  need(env, k, "out", out.n, total, "product of shape");
+  if (rank == 0) {
+    out.p[0] = x.p[0];
+    return env.Undefined();
+  }
+  aelab::permute(x.p, shape, perm, static_cast<int>(rank), out.p);
+  return env.Undefined();
+}
+
+struct ConvArgs {
+  int64_t C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, rows, colsPer;
+};
+ConvArgs conv_args(const CallbackInfo& info, size_t first, const char* k) {
+  ConvArgs a;
+  const char* names[] = {"C", "H", "W", "kh", "kw", "sh", "sw", "ph", "pw", "dh", "dw"};
+  int64_t v[11];
+  for (int i = 0; i < 11; ++i) v[i] = dim(info, first + i, k, names[i]);
+  a.C = v[0]; a.H = v[1]; a.W = v[2]; a.kh = v[3]; a.kw = v[4]; a.sh = v[5]; a.sw = v[6];
+  a.ph = v[7]; a.pw = v[8]; a.dh = v[9]; a.dw = v[10];
+  Env env = info.Env();
+  if (a.sh < 1 || a.sw < 1 || a.dh < 1 || a.dw < 1) fail(env, k, "strides and dilations must be >= 1");
+  if (a.kh < 1 || a.kw < 1) fail(env, k, "kernel sizes must be >= 1");
+  if (a.H > (1 << 30) || a.W > (1 << 30) || a.kh > (1 << 20) || a.kw > (1 << 20) || a.ph > (1 << 30) ||
+      a.pw > (1 << 30) || a.dh > (1 << 20) || a.dw > (1 << 20))
+    fail(env, k, "sizes too large");
+  a.OH = aelab::conv_out(a.H, a.kh, a.sh, a.ph, a.dh);
+  a.OW = aelab::conv_out(a.W, a.kw, a.sw, a.pw, a.dw);
+  a.rows = mul(env, k, mul(env, k, a.C, a.kh), a.kw);
+  a.colsPer = mul(env, k, a.OH, a.OW);
+  return a;
+}
+
+Value Im2col(const CallbackInfo& info) {
+  const char* k = "im2col";
+  Env env = info.Env();
+  F32 x = f32(info, 0, k, "x");
+  const int64_t xOff = dim(info, 1, k, "xOff");
+  ConvArgs a = conv_args(info, 2, k);
+  F32 out = f32(info, 13, k, "out");
+  const std::string s = sz("C", a.C, "H", a.H, "W", a.W) + ", " + sz("OH", a.OH, "OW", a.OW);
+  const int64_t img = mul(env, k, mul(env, k, a.C, a.H), a.W);
+  need(env, k, "x", x.n, xOff + img, s + ", " + sz("xOff", xOff));
+  need(env, k, "out", out.n, mul(env, k, a.rows, a.colsPer), s);
+  aelab::im2col(x.p + xOff, a.C, a.H, a.W, a.kh, a.kw, a.sh, a.sw, a.ph, a.pw, a.dh, a.dw, out.p);
+  return env.Undefined();
+}
+
+Value Col2im(const CallbackInfo& info) {
+  const char* k = "col2im";
+  Env env = info.Env();
+  F32 cols = f32(info, 0, k, "cols");
+  ConvArgs a = conv_args(info, 1, k);
+  F32 out = f32(info, 12, k, "out");
+  const int64_t outOff = dim(info, 13, k, "outOff");
+  const std::string s = sz("C", a.C, "H", a.H, "W", a.W) + ", " + sz("OH", a.OH, "OW", a.OW);
+  const int64_t img = mul(env, k, mul(env, k, a.C, a.H), a.W);
+  need(env, k, "cols", cols.n, mul(env, k, a.rows, a.colsPer), s);
+  need(env, k, "out", out.n, outOff + img, s + ", " + sz("outOff", outOff));
+  aelab::col2im(cols.p, a.C, a.H, a.W, a.kh, a.kw, a.sh, a.sw, a.ph, a.pw, a.dh, a.dw, out.p + outOff);
+  return env.Undefined();
+}
+
+Value Adam(const CallbackInfo& info) {
+  const char* k = "adam";
+  Env env = info.Env();
+  F32 p = f32(info, 0, k, "p"), g = f32(info, 1, k, "g"), m = f32(info, 2, k, "m"), v = f32(info, 3, k, "v");
+  const double lr = num(info, 4, k, "lr"), b1 = num(info, 5, k, "beta1"), b2 = num(info, 6, k, "beta2");
+  const double eps = num(info, 7, k, "eps"), wd = num(info, 8, k, "weightDecay"), step = num(info, 9, k, "step");
+  const bool decoupled = flag(info, 10);
+  need(env, k, "g", g.n, p.n, sz("n", p.n));
+  need(env, k, "m", m.n, p.n, sz("n", p.n));
+  need(env, k, "v", v.n, p.n, sz("n", p.n));
+  aelab::adam(p.p, g.p, m.p, v.p, p.n, lr, b1, b2, eps, wd, step, decoupled);
+  return env.Undefined();
+}
+
+Value Threads(const CallbackInfo& info) { return Napi::Number::New(info.Env(), aelab::pool_threads()); }
+
+Value SetThreads(const CallbackInfo& info) {
+  const char* k = "setThreads";
+  const int64_t n = dim(info, 0, k, "n");
+  if (n < 1 || n > 256) fail(info.Env(), k, "n must be in 1..256, got " + std::to_string(n));
+  aelab::pool_set_threads(static_cast<int>(n));
+  aelab::blas_set_threads(static_cast<int>(n));
+  return info.Env().Undefined();
+}
+
+Value Blas(const CallbackInfo& info) {
+  const char* b = aelab::blas_name();
+  if (!b) return info.Env().Null();
+  return Napi::String::New(info.Env(), b);
+}
+
+Napi::Object Init(Env env, Napi::Object exports) {
+  aelab::blas_init();
+  aelab::blas_set_threads(aelab::pool_threads());
+  struct Entry {
+    const char* name;
+    Value (*fn)(const CallbackInfo&);
+  };
+  static const Entry entries[] = {
+      {"gemm", GemmAuto}, {"gemmBuiltin", GemmBuiltin}, {"unary", Unary}, {"unaryGrad", UnaryGrad},
+      {"binary", Binary}, {"where", Where}, {"clamp", Clamp}, {"axpby", Axpby}, {"fill", Fill},
+      {"reduce", Reduce}, {"argmax", Argmax}, {"sumAll", SumAll}, {"sumSquares", SumSquares},
+      {"softmax", SoftmaxF}, {"logSoftmax", LogSoftmaxF}, {"softmaxGrad", SoftmaxGradF},
+      {"logSoftmaxGrad", LogSoftmaxGradF}, {"layerNorm", LayerNorm}, {"layerNormGrad", LayerNormGrad},
+      {"topk", Topk}, {"gatherRows", GatherRows}, {"scatterAddRows", ScatterAddRows}, {"gatherCols", GatherCols},
+      {"scatterAddCols", ScatterAddCols}, {"permute", Permute}, {"im2col", Im2col}, {"col2im", Col2im},
+      {"adam", Adam}, {"threads", Threads}, {"setThreads", SetThreads}, {"blas", Blas},
+  };
+  for (const Entry& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(aelab, Init)

@@ -1,0 +1,147 @@
+// Shared declarations of the aelab native kernels: the thread pool, the GEMM entry points and the
+// elementwise / row kernels. The N-API layer (addon.cc) validates every argument before calling into
+// these, so kernels assume in-bounds pointers and never throw.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace aelab {
+
+// ---------------------------------------------------------------------------------------------
+// Thread pool (pool.cc)
+// ---------------------------------------------------------------------------------------------
+
+/// Signature of a parallel region body: called once per participating thread with its id in
+/// [0, nthreads). The calling thread is id 0.
+using RegionFn = void (*)(void* ctx, int tid, int nthreads);
+
+/// Total threads (caller + workers) used by parallel kernels.
+int pool_threads();
+/// Replaces the workers so that `n` threads (caller included) run parallel kernels.
+void pool_set_threads(int n);
+/// Runs fn(ctx, tid, nt) on `nt` = min(want, pool_threads()) threads and waits for all of them.
+/// Nested or concurrent calls (e.g. from a Node worker thread) are serialised by a lock.
+void pool_run(RegionFn fn, void* ctx, int want);
+/// Spin barrier for the threads of the current region (used by the GEMM between pack and compute).
+void pool_barrier(int nthreads);
+
+/// Runs body(begin, end) over [0, n) split into contiguous, equal, thread-count-dependent ranges.
+/// Only for kernels whose results do not depend on how the range is split (elementwise, per-row).
+/// Runs inline when n * cost < ~threshold.
+template <class F>
+void parallel_for(int64_t n, int64_t costPerItem, F&& body);
+
+/// Work below this many "element operations" runs inline on the calling thread: waking a worker costs
+/// a few microseconds, which only pays off beyond ~tens of thousands of elements.
+constexpr int64_t kInlineWork = 1 << 15;
+
+namespace detail {
+template <class F>
+struct ForCtx {
+  F* body;
+  int64_t n;
+};
+template <class F>
+void for_trampoline(void* p, int tid, int nt) {
+  auto* c = static_cast<ForCtx<F>*>(p);
+  const int64_t b = c->n * tid / nt, e = c->n * (tid + 1) / nt;
+  if (b < e) (*c->body)(b, e);
+}
+}  // namespace detail
+
+template <class F>
+void parallel_for(int64_t n, int64_t costPerItem, F&& body) {
+  if (n <= 0) return;
+  const int nt = pool_threads();
+  int want = 1;
+  if (nt > 1 && n > 1 && n * costPerItem >= kInlineWork) {
+    want = static_cast<int>(n * costPerItem / (kInlineWork / 2));
+    if (want > nt) want = nt;
+    if (want > n) want = static_cast<int>(n);
+  }
+  if (want <= 1) {
+    body(int64_t{0}, n);
+    return;
+  }
+  using B = typename std::remove_reference<F>::type;
+  detail::ForCtx<B> ctx{&body, n};
+  pool_run(&detail::for_trampoline<B>, &ctx, want);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM (gemm.cc)
+// ---------------------------------------------------------------------------------------------
+
+/// Loads the BLAS library named by the environment (AELAB_BLAS) once; returns its description
+/// ("openblas (libopenblas.so.0)") or an empty string when the built-in kernel is used.
+const char* blas_init();
+/// Current BLAS description, or nullptr when GEMM runs on the built-in kernel.
+const char* blas_name();
+/// Tells the BLAS library (if it has a thread setter) how many threads to use.
+void blas_set_threads(int n);
+
+/// C = alpha op(A) op(B) + beta C (row-major, dense). Uses BLAS when loaded unless forceBuiltin.
+void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          const float* B, float beta, float* C, bool forceBuiltin);
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise kernels (elementwise.cc)
+// ---------------------------------------------------------------------------------------------
+
+enum UnaryOp : int {
+  U_NEG, U_EXP, U_LOG, U_SQRT, U_RSQRT, U_ABS, U_SIGN, U_SQUARE, U_RECIP, U_RELU, U_GELU, U_TANH,
+  U_SIGMOID, U_SOFTPLUS, U_SIN, U_COS, U_POW, U_SCALE, U_ADDSCALAR, U_LEAKYRELU, U_COUNT
+};
+enum BinaryOp : int {
+  B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN, B_POW, B_GT, B_GE, B_LT, B_LE, B_EQ, B_COUNT
+};
+enum ReduceOp : int { R_SUM, R_MEAN, R_MAX, R_MIN, R_SUMSQ, R_COUNT };
+
+void unary(int op, const float* x, float* out, int64_t n, float param);
+/// Returns false when op has no gradient (sign).
+bool unary_grad(int op, const float* x, const float* y, const float* gy, float* gx, int64_t n,
+                bool accumulate, float param);
+/// Broadcasting binary op; shapes already validated, rank <= 8.
+void binary(int op, const float* a, const int64_t* aShape, const float* b, const int64_t* bShape,
+            float* out, const int64_t* outShape, int rank);
+void where(const float* cond, const float* a, const float* b, float* out, int64_t n);
+void clamp(const float* x, float lo, float hi, float* out, int64_t n);
+void axpby(float a, const float* x, float b, const float* y, float* out, int64_t n);
+void fill_f32(float* out, int64_t n, float v);
+void fill_i32(int32_t* out, int64_t n, int32_t v);
+void adam(float* p, const float* g, float* m, float* v, int64_t n, double lr, double b1, double b2,
+          double eps, double wd, double step, bool decoupled);
+
+/// Reductions (rows.cc)
+void reduce(int op, const float* x, int64_t outer, int64_t n, int64_t inner, float* out);
+void argmax(const float* x, int64_t outer, int64_t n, int64_t inner, int32_t* out);
+double sum_all(const float* x, int64_t n, bool squares);
+
+// ---------------------------------------------------------------------------------------------
+// Row kernels (rows.cc)
+// ---------------------------------------------------------------------------------------------
+
+void softmax(const float* x, int64_t rows, int64_t cols, float* out, bool log);
+void softmax_grad(const float* y, const float* gy, int64_t rows, int64_t cols, float* gx, bool log);
+void layer_norm(const float* x, int64_t rows, int64_t cols, const float* gamma, const float* beta,
+                float eps, float* out, float* mean, float* rstd);
+void layer_norm_grad(const float* x, const float* gy, const float* mean, const float* rstd,
+                     const float* gamma, int64_t rows, int64_t cols, float* gx, float* ggamma,
+                     float* gbeta);
+void topk(const float* x, int64_t rows, int64_t cols, int64_t k, float* vals, int32_t* idx);
+void gather_rows(const float* src, int64_t cols, const int32_t* idx, int64_t nidx, float* out);
+void scatter_add_rows(const float* src, int64_t cols, const int32_t* idx, int64_t nidx, float* out);
+void gather_cols(const float* x, int64_t rows, int64_t cols, const int32_t* idx, int64_t k, float* out);
+void scatter_add_cols(const float* src, int64_t rows, int64_t k, const int32_t* idx, int64_t cols,
+                      float* out);
+void permute(const float* x, const int64_t* shape, const int64_t* perm, int rank, float* out);
+/// Output extent of a convolution axis: floor((size + 2 pad - dil (k - 1) - 1) / stride) + 1, or 0.
+int64_t conv_out(int64_t size, int64_t k, int64_t stride, int64_t pad, int64_t dil);
+void im2col(const float* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh,
+            int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, float* out);
+void col2im(const float* cols, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh,
+            int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, float* out);
+
+}  // namespace aelab

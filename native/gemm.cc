@@ -1,0 +1,315 @@
+// GEMM: C = alpha op(A) op(B) + beta C, row-major.
+//
+// Two implementations:
+//  * a CBLAS library dlopen()ed at run time (no headers or link-time dependency, so the addon builds
+//    with g++ alone). AELAB_BLAS=off disables it; AELAB_BLAS=auto (default) uses it when found.
+//  * a built-in packed kernel in the Goto/BLIS style: op(B) is packed into KC x NC panels of NR
+//    columns (shared by all threads), each thread packs its own MC x KC blocks of op(A) into MR-row
+//    micro-panels, and an MR x NR register tile of 8-wide vectors accumulates with FMA. Threads split
+//    the rows of C, so every element of C is accumulated in the same order whatever the thread count
+//    (the built-in GEMM is bit-for-bit independent of setThreads).
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "common.h"
+
+#if defined(__FMA__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+namespace aelab {
+
+// ---------------------------------------------------------------------------------------------
+// Run-time BLAS
+// ---------------------------------------------------------------------------------------------
+namespace {
+
+// The CBLAS ABI (LP64: 32-bit int dimensions). Values from the CBLAS standard enums.
+constexpr int kCblasRowMajor = 101;
+constexpr int kCblasNoTrans = 111;
+constexpr int kCblasTrans = 112;
+using SgemmFn = void (*)(int order, int transA, int transB, int M, int N, int K, float alpha,
+                         const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc);
+using SetThreadsFn = void (*)(int);
+
+SgemmFn g_sgemm = nullptr;
+SetThreadsFn g_setThreads = nullptr;
+std::string g_blasName;
+bool g_blasInit = false;
+
+}  // namespace
+
+const char* blas_init() {
+  if (g_blasInit) return g_blasName.c_str();
+  g_blasInit = true;
+  const char* mode = std::getenv("AELAB_BLAS");
+  if (mode && (std::strcmp(mode, "off") == 0 || std::strcmp(mode, "0") == 0 || std::strcmp(mode, "none") == 0)) {
+    return "";
+  }
+  static const char* const kLibs[] = {"libopenblas.so.0", "libopenblas.so", "libcblas.so.3", "libblas.so.3"};
+  for (const char* lib : kLibs) {
+    void* h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    if (!h) continue;
+    auto fn = reinterpret_cast<SgemmFn>(dlsym(h, "cblas_sgemm"));
+    if (!fn) {
+      dlclose(h);
+      continue;
+    }
+    g_sgemm = fn;
+    g_setThreads = reinterpret_cast<SetThreadsFn>(dlsym(h, "openblas_set_num_threads"));
+    g_blasName = std::string(g_setThreads ? "openblas (" : "cblas (") + lib + ")";
+    return g_blasName.c_str();
+  }
+  return "";
+}
+
+const char* blas_name() { return g_sgemm ? g_blasName.c_str() : nullptr; }
+
+void blas_set_threads(int n) {
+  if (g_setThreads) g_setThreads(n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Built-in kernel
+// ---------------------------------------------------------------------------------------------
+namespace {
+
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v8fu __attribute__((vector_size(32), aligned(4)));  // unaligned view of C
+
+/// c + a * b with one rounding (vfmadd231ps). ISO C++ mode turns contraction off, so ask for it.
+static inline v8f fma8(v8f a, v8f b, v8f c) {
+#if defined(__FMA__)
+  return (v8f)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+#else
+  return a * b + c;
+#endif
+}
+
+constexpr int MR = 6;    // rows of the register tile: 6 x 2 accumulators + 2 B vectors + 1 A broadcast
+constexpr int NR = 16;   // columns of the register tile (two 8-wide vectors)
+constexpr int64_t KC = 256;   // depth of a packed block: an NR x KC panel of B (16 KiB) stays in L1
+constexpr int64_t MC = 120;   // rows of a packed A block: MC x KC (120 KiB) stays in L2
+constexpr int64_t NC = 4096;  // columns of a packed B block: KC x NC (4 MiB) stays in L3
+
+/// 64-byte aligned, grow-only buffer owned by one thread (allocated once, reused every call).
+struct TlsBuf {
+  float* p = nullptr;
+  size_t n = 0;
+  float* get(size_t want) {
+    if (want > n) {
+      std::free(p);
+      size_t bytes = ((want * sizeof(float)) + 63) & ~size_t(63);
+      p = static_cast<float*>(std::aligned_alloc(64, bytes));
+      if (!p) std::abort();
+      n = want;
+    }
+    return p;
+  }
+  ~TlsBuf() { std::free(p); }
+};
+thread_local TlsBuf t_abuf;
+thread_local TlsBuf t_bbuf;
+
+/// Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into MR-row micro-panels:
+/// dst[panel][p][r] = op(A)(i0 + panel*MR + r, p0 + p), zero-padded past mc.
+void pack_a(bool transA, const float* A, int64_t M, int64_t K, int64_t i0, int64_t mc, int64_t p0,
+            int64_t kc, float* dst) {
+  for (int64_t ir = 0; ir < mc; ir += MR) {
+    const int mr = static_cast<int>(mc - ir < MR ? mc - ir : MR);
+    float* d = dst + ir * kc;
+    if (transA) {  // stored [K, M]: the MR values of one depth are contiguous
+      const float* s = A + p0 * M + i0 + ir;
+      if (mr == MR) {
+        for (int64_t p = 0; p < kc; ++p, s += M, d += MR)
+          for (int r = 0; r < MR; ++r) d[r] = s[r];
+      } else {
+        for (int64_t p = 0; p < kc; ++p, s += M, d += MR)
+          for (int r = 0; r < MR; ++r) d[r] = r < mr ? s[r] : 0.0f;
+      }
+    } else {  // stored [M, K]: MR row streams
+      const float* rows[MR];
+      for (int r = 0; r < MR; ++r) rows[r] = A + (i0 + ir + (r < mr ? r : 0)) * K + p0;
+      if (mr == MR) {
+        for (int64_t p = 0; p < kc; ++p, d += MR)
+          for (int r = 0; r < MR; ++r) d[r] = rows[r][p];
+      } else {
+        for (int64_t p = 0; p < kc; ++p, d += MR)
+          for (int r = 0; r < MR; ++r) d[r] = r < mr ? rows[r][p] : 0.0f;
+      }
+    }
+  }
+}
+
+/// Packs one NR-column panel: dst[p][j] = op(B)(p0 + p, j0 + j), zero-padded past nr.
+void pack_b_panel(bool transB, const float* B, int64_t N, int64_t K, int64_t j0, int nr, int64_t p0,
+                  int64_t kc, float* dst) {
+  if (!transB) {  // stored [K, N]: a row of NR values is contiguous
+    const float* s = B + p0 * N + j0;
+    if (nr == NR) {
+      for (int64_t p = 0; p < kc; ++p, s += N, dst += NR) std::memcpy(dst, s, NR * sizeof(float));
+    } else {
+      for (int64_t p = 0; p < kc; ++p, s += N, dst += NR)
+        for (int j = 0; j < NR; ++j) dst[j] = j < nr ? s[j] : 0.0f;
+    }
+    return;
+  }
+  // stored [N, K]: NR row streams, transposed 8 depths at a time through registers.
+  const float* rows[NR];
+  for (int j = 0; j < NR; ++j) rows[j] = B + (j0 + (j < nr ? j : 0)) * K + p0;
+  if (nr == NR) {
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8) {
+      float tile[NR][8];
+      for (int j = 0; j < NR; ++j) std::memcpy(tile[j], rows[j] + p, 8 * sizeof(float));
+      for (int q = 0; q < 8; ++q)
+        for (int j = 0; j < NR; ++j) dst[(p + q) * NR + j] = tile[j][q];
+    }
+    for (; p < kc; ++p)
+      for (int j = 0; j < NR; ++j) dst[p * NR + j] = rows[j][p];
+  } else {
+    for (int64_t p = 0; p < kc; ++p)
+      for (int j = 0; j < NR; ++j) dst[p * NR + j] = j < nr ? rows[j][p] : 0.0f;
+  }
+}
+
+/// The MR x NR register tile: acc = sum_p a[p][:] (x) b[p][:]; then C = alpha acc + beta C
+/// (beta == 0: C = alpha acc, never reading C). Edge tiles (mr < MR or nr < NR) go through a buffer.
+void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* c, int64_t ldc,
+                  int mr, int nr, float alpha, float beta) {
+  v8f c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {};
+  v8f c30 = {}, c31 = {}, c40 = {}, c41 = {}, c50 = {}, c51 = {};
+  const v8f* bv = reinterpret_cast<const v8f*>(b);
+  for (int64_t p = 0; p < kc; ++p) {
+    const v8f b0 = bv[0], b1 = bv[1];
+    v8f av;
+    av = v8f{} + a[0]; c00 = fma8(av, b0, c00); c01 = fma8(av, b1, c01);
+    av = v8f{} + a[1]; c10 = fma8(av, b0, c10); c11 = fma8(av, b1, c11);
+    av = v8f{} + a[2]; c20 = fma8(av, b0, c20); c21 = fma8(av, b1, c21);
+    av = v8f{} + a[3]; c30 = fma8(av, b0, c30); c31 = fma8(av, b1, c31);
+    av = v8f{} + a[4]; c40 = fma8(av, b0, c40); c41 = fma8(av, b1, c41);
+    av = v8f{} + a[5]; c50 = fma8(av, b0, c50); c51 = fma8(av, b1, c51);
+    a += MR;
+    bv += 2;
+  }
+  const v8f acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  if (mr == MR && nr == NR) {
+    for (int r = 0; r < MR; ++r) {
+      v8fu* cr = reinterpret_cast<v8fu*>(c + r * ldc);
+      if (beta == 0.0f) {
+        cr[0] = alpha * acc[r][0];
+        cr[1] = alpha * acc[r][1];
+      } else if (beta == 1.0f) {
+        cr[0] = fma8(v8f{} + alpha, acc[r][0], cr[0]);
+        cr[1] = fma8(v8f{} + alpha, acc[r][1], cr[1]);
+      } else {
+        cr[0] = fma8(v8f{} + alpha, acc[r][0], beta * cr[0]);
+        cr[1] = fma8(v8f{} + alpha, acc[r][1], beta * cr[1]);
+      }
+    }
+    return;
+  }
+  alignas(32) float tile[MR][NR];
+  for (int r = 0; r < MR; ++r) {
+    reinterpret_cast<v8f*>(tile[r])[0] = acc[r][0];
+    reinterpret_cast<v8f*>(tile[r])[1] = acc[r][1];
+  }
+  for (int r = 0; r < mr; ++r) {
+    float* cr = c + r * ldc;
+    for (int j = 0; j < nr; ++j) {
+      if (beta == 0.0f) cr[j] = alpha * tile[r][j];
+      else cr[j] = __builtin_fmaf(alpha, tile[r][j], beta * cr[j]);
+    }
+  }
+}
+
+struct GemmCtx {
+  bool transA, transB;
+  int64_t M, N, K;
+  float alpha, beta;
+  const float* A;
+  const float* B;
+  float* C;
+  float* bpack;  // shared KC x NC packed B block (owned by the calling thread)
+};
+
+void gemm_region(void* p, int tid, int nt) {
+  const GemmCtx& g = *static_cast<GemmCtx*>(p);
+  // Split the rows of C into nt contiguous, MR-aligned ranges.
+  const int64_t panels = (g.M + MR - 1) / MR;
+  const int64_t m0 = std::min(g.M, panels * tid / nt * MR);
+  const int64_t m1 = std::min(g.M, panels * (tid + 1) / nt * MR);
+  float* apack = t_abuf.get(MC * KC);
+  for (int64_t jc = 0; jc < g.N; jc += NC) {
+    const int64_t nc = std::min(NC, g.N - jc);
+    const int64_t npan = (nc + NR - 1) / NR;
+    for (int64_t pc = 0; pc < g.K; pc += KC) {
+      const int64_t kc = std::min(KC, g.K - pc);
+      // Every thread packs its share of the B panels; all wait before using the block.
+      for (int64_t q = npan * tid / nt; q < npan * (tid + 1) / nt; ++q) {
+        const int64_t j0 = q * NR;
+        const int nr = static_cast<int>(std::min<int64_t>(NR, nc - j0));
+        pack_b_panel(g.transB, g.B, g.N, g.K, jc + j0, nr, pc, kc, g.bpack + q * NR * kc);
+      }
+      pool_barrier(nt);
+      const float beta = pc == 0 ? g.beta : 1.0f;
+      for (int64_t ic = m0; ic < m1; ic += MC) {
+        const int64_t mc = std::min(MC, m1 - ic);
+        pack_a(g.transA, g.A, g.M, g.K, ic, mc, pc, kc, apack);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
+          const float* bp = g.bpack + jr * kc;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
+            micro_kernel(kc, apack + ir * kc, bp, g.C + (ic + ir) * g.N + jc + jr, g.N, mr, nr, g.alpha, beta);
+          }
+        }
+      }
+      pool_barrier(nt);  // the B block is repacked next iteration
+    }
+  }
+}
+
+/// C = beta C (beta == 0 writes zeros, ignoring NaN/Inf in C).
+void scale_c(float* C, int64_t n, float beta) {
+  if (beta == 0.0f) {
+    std::memset(C, 0, static_cast<size_t>(n) * sizeof(float));
+  } else if (beta != 1.0f) {
+    for (int64_t i = 0; i < n; ++i) C[i] *= beta;
+  }
+}
+
+}  // namespace
+
+void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          const float* B, float beta, float* C, bool forceBuiltin) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {  // A and B are not referenced (BLAS semantics)
+    scale_c(C, M * N, beta);
+    return;
+  }
+  if (g_sgemm && !forceBuiltin && M <= INT_MAX && N <= INT_MAX && K <= INT_MAX) {
+    const int lda = static_cast<int>(transA ? M : K);
+    const int ldb = static_cast<int>(transB ? K : N);
+    g_sgemm(kCblasRowMajor, transA ? kCblasTrans : kCblasNoTrans, transB ? kCblasTrans : kCblasNoTrans,
+            static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, A, lda, B, ldb, beta, C,
+            static_cast<int>(N));
+    return;
+  }
+  GemmCtx ctx{transA, transB, M, N, K, alpha, beta, A, B, C, nullptr};
+  const int64_t nc = std::min(NC, (N + NR - 1) / NR * NR);
+  ctx.bpack = t_bbuf.get(static_cast<size_t>(KC * nc));
+  // Threads only pay off once each gets a few register tiles of real work.
+  const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  int want = flops < 2.0e6 ? 1 : pool_threads();
+  const int64_t panels = (M + MR - 1) / MR;
+  if (want > panels) want = static_cast<int>(panels);
+  pool_run(&gemm_region, &ctx, want);
+}
+
+}  // namespace aelab

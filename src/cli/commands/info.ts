@@ -1,0 +1,48 @@
+/** `aelab info`: what runs here — version, kernel backend, BLAS, threads. */
+import { cpus } from 'node:os';
+import { backend, nativeError } from '../../core/backend/index.js';
+import { VERSION } from '../../version.js';
+import { helpText, parseArgs } from '../args.js';
+
+const spec = { json: { type: 'boolean' as const, default: false, help: 'print one JSON object instead of a table' } };
+
+export function info(): Record<string, string | number | boolean | null> {
+  const be = backend();
+  return {
+    version: VERSION,
+    node: process.version,
+    backend: be.name,
+    blas: be.blas,
+    blasFound: be.blas !== null,
+    threads: be.threads(),
+    cpus: cpus().length,
+    nativeAddon: be.name === 'native' ? 'loaded' : (nativeError() ?? 'not requested (AELAB_BACKEND=js)'),
+    AELAB_BLAS: process.env.AELAB_BLAS ?? 'auto',
+    OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? '(unset)',
+  };
+}
+
+export function run(argv: string[]): number {
+  const { flags } = parseArgs('info', argv, { ...spec, help: { type: 'boolean', help: 'show this help' } });
+  if (flags.help) {
+    process.stdout.write(helpText('info', 'version, kernel backend, BLAS library and threads', spec));
+    return 0;
+  }
+  const i = info();
+  if (flags.json) {
+    process.stdout.write(JSON.stringify(i) + '\n');
+    return 0;
+  }
+  const rows: [string, string][] = [
+    ['aelab', String(i.version)],
+    ['node', String(i.node)],
+    ['backend', i.backend === 'native' ? 'native (C++ addon)' : 'js (pure TypeScript)'],
+    ['BLAS', i.blas ? `${i.blas}` : i.backend === 'native' ? 'not found or off (built-in packed GEMM kernel)' : 'n/a (TypeScript GEMM)'],
+    ['threads', `${i.threads} of ${i.cpus} CPUs`],
+    ['native addon', String(i.nativeAddon)],
+    ['AELAB_BLAS', String(i.AELAB_BLAS)],
+    ['OPENBLAS_CORETYPE', String(i.OPENBLAS_CORETYPE)],
+  ];
+  for (const [k, v] of rows) process.stdout.write(`${k.padEnd(18)} ${v}\n`);
+  return 0;
+}

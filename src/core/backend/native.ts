@@ -1,0 +1,189 @@
+/**
+ * The native backend: a thin wrapper over the C++ addon (build/Release/aelab.node, built by
+ * `npm run build:native`). Typed arrays go straight to C++ (zero copy); op names become small integer
+ * codes here, and shapes travel in a reused Float64Array, so a call costs one N-API transition.
+ * The addon validates every length and throws an Error naming the kernel when an array is too short.
+ *
+ * Environment (read when the addon loads): `AELAB_BLAS=off|auto` (dlopen()ed OpenBLAS/CBLAS for GEMM,
+ * default auto), `AELAB_THREADS=n` (kernel threads, default the hardware concurrency).
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Backend, BinaryOp, F32, I32, ReduceOp, UnaryOp } from './types.js';
+
+/** The functions the addon exports (sizes are element counts; ops are the codes below). */
+export interface NativeAddon {
+  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: F32, aOff: number, B: F32, bOff: number, beta: number, C: F32, cOff: number): void;
+  /** Same as gemm but always the built-in packed kernel, even when a BLAS library is loaded. */
+  gemmBuiltin(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: F32, aOff: number, B: F32, bOff: number, beta: number, C: F32, cOff: number): void;
+  unary(op: number, x: F32, out: F32, param: number, n: number): void;
+  unaryGrad(op: number, x: F32, y: F32, gy: F32, gx: F32, accumulate: boolean, param: number): void;
+  /** shapes: aShape in [0, 8), bShape in [8, 16), outShape in [16, 24). */
+  binary(op: number, a: F32, b: F32, out: F32, rank: number, shapes: Float64Array): void;
+  where(cond: F32, a: F32, b: F32, out: F32): void;
+  clamp(x: F32, lo: number, hi: number, out: F32): void;
+  axpby(a: number, x: F32, b: number, y: F32, out: F32): void;
+  fill(out: F32 | I32, value: number): void;
+  reduce(op: number, x: F32, outer: number, n: number, inner: number, out: F32): void;
+  argmax(x: F32, outer: number, n: number, inner: number, out: I32): void;
+  sumAll(x: F32): number;
+  sumSquares(x: F32): number;
+  softmax(x: F32, rows: number, cols: number, out: F32): void;
+  logSoftmax(x: F32, rows: number, cols: number, out: F32): void;
+  softmaxGrad(y: F32, gy: F32, rows: number, cols: number, gx: F32): void;
+  logSoftmaxGrad(y: F32, gy: F32, rows: number, cols: number, gx: F32): void;
+  layerNorm(x: F32, rows: number, cols: number, gamma: F32 | null, beta: F32 | null, eps: number,
+    out: F32, mean: F32, rstd: F32): void;
+  layerNormGrad(x: F32, gy: F32, mean: F32, rstd: F32, gamma: F32 | null, rows: number, cols: number,
+    gx: F32, ggamma: F32 | null, gbeta: F32 | null): void;
+  topk(x: F32, rows: number, cols: number, k: number, vals: F32, idx: I32): void;
+  gatherRows(src: F32, cols: number, idx: I32, out: F32): void;
+  scatterAddRows(src: F32, cols: number, idx: I32, out: F32): void;
+  gatherCols(x: F32, rows: number, cols: number, idx: I32, k: number, out: F32): void;
+  scatterAddCols(src: F32, rows: number, k: number, idx: I32, cols: number, out: F32): void;
+  /** spec: shape in [0, 8), perm in [8, 16). */
+  permute(x: F32, rank: number, spec: Float64Array, out: F32): void;
+  im2col(x: F32, xOff: number, C: number, H: number, W: number, kh: number, kw: number,
+    sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32): void;
+  col2im(cols: F32, C: number, H: number, W: number, kh: number, kw: number,
+    sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32, outOff: number): void;
+  adam(p: F32, g: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number,
+    weightDecay: number, step: number, decoupled: boolean): void;
+  threads(): number;
+  setThreads(n: number): void;
+  blas(): string | null;
+}
+
+// Codes shared with native/common.h (enum UnaryOp / BinaryOp / ReduceOp): keep the orders in step.
+const UNARY_CODES: ReadonlyMap<string, number> = new Map<UnaryOp, number>([
+  ['neg', 0], ['exp', 1], ['log', 2], ['sqrt', 3], ['rsqrt', 4], ['abs', 5], ['sign', 6], ['square', 7],
+  ['recip', 8], ['relu', 9], ['gelu', 10], ['tanh', 11], ['sigmoid', 12], ['softplus', 13], ['sin', 14],
+  ['cos', 15], ['pow', 16], ['scale', 17], ['addScalar', 18], ['leakyRelu', 19],
+]);
+const BINARY_CODES: ReadonlyMap<string, number> = new Map<BinaryOp, number>([
+  ['add', 0], ['sub', 1], ['mul', 2], ['div', 3], ['max', 4], ['min', 5], ['pow', 6], ['gt', 7], ['ge', 8],
+  ['lt', 9], ['le', 10], ['eq', 11],
+]);
+const REDUCE_CODES: ReadonlyMap<string, number> = new Map<ReduceOp, number>([
+  ['sum', 0], ['mean', 1], ['max', 2], ['min', 3], ['sumsq', 4],
+]);
+
+/** The types.ts default of `param` for each unary op (as the JS backend uses). */
+function defaultParam(op: UnaryOp, param: number | undefined): number {
+  if (param !== undefined) return param;
+  return op === 'leakyRelu' ? 0.01 : op === 'addScalar' ? 0 : 1;
+}
+
+function code(table: ReadonlyMap<string, number>, kind: string, op: string): number {
+  const c = table.get(op);
+  if (c === undefined) throw new Error(`aelab native: unknown ${kind} op '${op}'`);
+  return c;
+}
+
+/** The directory holding package.json, found by walking up from this module (src/ or dist/src/). */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+}
+
+/** Path of the compiled addon. */
+export function nativeAddonPath(): string {
+  return join(packageRoot(), 'build', 'Release', 'aelab.node');
+}
+
+let cachedAddon: NativeAddon | null = null;
+
+/** Loads the raw addon (throws when missing or unloadable). For tests and benchmarks. */
+export function loadNativeAddon(): NativeAddon {
+  if (cachedAddon) return cachedAddon;
+  const path = nativeAddonPath();
+  if (!existsSync(path)) throw new Error(`${path} does not exist (run \`npm run build:native\`)`);
+  const require = createRequire(import.meta.url);
+  cachedAddon = require(path) as NativeAddon;
+  return cachedAddon;
+}
+
+/** Wraps the addon as a Backend. */
+export function wrapNativeAddon(addon: NativeAddon): Backend {
+  const shapes = new Float64Array(24);
+  const spec = new Float64Array(16);
+  return {
+    name: 'native',
+    blas: addon.blas(),
+    threads: () => addon.threads(),
+    setThreads: (n) => addon.setThreads(n),
+    gemm: (transA, transB, M, N, K, alpha, A, aOff, B, bOff, beta, C, cOff) =>
+      addon.gemm(transA, transB, M, N, K, alpha, A, aOff, B, bOff, beta, C, cOff),
+    unary: (op, x, out, param, n) => addon.unary(code(UNARY_CODES, 'unary', op), x, out, defaultParam(op, param), n ?? x.length),
+    unaryGrad: (op, x, y, gy, gx, accumulate, param) =>
+      addon.unaryGrad(code(UNARY_CODES, 'unary', op), x, y, gy, gx, accumulate, defaultParam(op, param)),
+    binary(op, a, aShape, b, bShape, out, outShape) {
+      const rank = outShape.length;
+      if (aShape.length !== rank || bShape.length !== rank || rank > 8) {
+        throw new Error(`aelab native binary: shapes [${aShape}], [${bShape}] -> [${outShape}] must have one rank <= 8`);
+      }
+      for (let i = 0; i < rank; i++) {
+        shapes[i] = aShape[i]!;
+        shapes[8 + i] = bShape[i]!;
+        shapes[16 + i] = outShape[i]!;
+      }
+      addon.binary(code(BINARY_CODES, 'binary', op), a, b, out, rank, shapes);
+    },
+    where: (cond, a, b, out) => addon.where(cond, a, b, out),
+    clamp: (x, lo, hi, out) => addon.clamp(x, lo, hi, out),
+    axpby: (a, x, b, y, out) => addon.axpby(a, x, b, y, out),
+    fill: (out, value) => addon.fill(out, value),
+    reduce: (op, x, outer, n, inner, out) => addon.reduce(code(REDUCE_CODES, 'reduce', op), x, outer, n, inner, out),
+    argmax: (x, outer, n, inner, out) => addon.argmax(x, outer, n, inner, out),
+    sumAll: (x) => addon.sumAll(x),
+    sumSquares: (x) => addon.sumSquares(x),
+    softmax: (x, rows, cols, out) => addon.softmax(x, rows, cols, out),
+    logSoftmax: (x, rows, cols, out) => addon.logSoftmax(x, rows, cols, out),
+    softmaxGrad: (y, gy, rows, cols, gx) => addon.softmaxGrad(y, gy, rows, cols, gx),
+    logSoftmaxGrad: (y, gy, rows, cols, gx) => addon.logSoftmaxGrad(y, gy, rows, cols, gx),
+    layerNorm: (x, rows, cols, gamma, beta, eps, out, mean, rstd) =>
+      addon.layerNorm(x, rows, cols, gamma, beta, eps, out, mean, rstd),
+    layerNormGrad: (x, gy, mean, rstd, gamma, rows, cols, gx, ggamma, gbeta) =>
+      addon.layerNormGrad(x, gy, mean, rstd, gamma, rows, cols, gx, ggamma, gbeta),
+    topk: (x, rows, cols, k, vals, idx) => addon.topk(x, rows, cols, k, vals, idx),
+    gatherRows: (src, cols, idx, out) => addon.gatherRows(src, cols, idx, out),
+    scatterAddRows: (src, cols, idx, out) => addon.scatterAddRows(src, cols, idx, out),
+    gatherCols: (x, rows, cols, idx, k, out) => addon.gatherCols(x, rows, cols, idx, k, out),
+    scatterAddCols: (src, rows, k, idx, cols, out) => addon.scatterAddCols(src, rows, k, idx, cols, out),
+    permute(x, shape, perm, out) {
+      const rank = shape.length;
+      if (perm.length !== rank || rank > 8) {
+        throw new Error(`aelab native permute: shape [${shape}] and perm [${perm}] must have one rank <= 8`);
+      }
+      for (let i = 0; i < rank; i++) {
+        spec[i] = shape[i]!;
+        spec[8 + i] = perm[i]!;
+      }
+      addon.permute(x, rank, spec, out);
+    },
+    im2col: (x, xOff, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, out) =>
+      addon.im2col(x, xOff, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, out),
+    col2im: (cols, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, out, outOff) =>
+      addon.col2im(cols, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, out, outOff),
+    adam: (p, g, m, v, lr, beta1, beta2, eps, weightDecay, step, decoupled) =>
+      addon.adam(p, g, m, v, lr, beta1, beta2, eps, weightDecay, step, decoupled),
+  };
+}
+
+/** Loads the addon and wraps it; never throws (the error message comes back instead). */
+export function loadNativeBackend(): { backend: Backend | null; error: string | null } {
+  try {
+    return { backend: wrapNativeAddon(loadNativeAddon()), error: null };
+  } catch (e) {
+    return { backend: null, error: e instanceof Error ? e.message : String(e) };
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * The kernel contract shared by the native addon (C++/OpenBLAS) and the pure-TypeScript backend.
+ *
+ * Every kernel works on flat, row-major, contiguous typed arrays and writes into an output array the
+ * caller owns (no kernel allocates). Shapes are passed as plain numbers. Offsets are in elements.
+ * Both backends must give the same results to float32 rounding (parity tests in test/core/backend).
+ * Unless a kernel says "accumulates", it overwrites its output. An output may alias an input only
+ * where the doc comment says so.
+ */
+export type F32 = Float32Array;
+export type I32 = Int32Array;
+
+/** Elementwise y = f(x). `param` is used by 'pow' (exponent), 'leakyRelu' (slope) and 'scale'/'addScalar'. */
+export type UnaryOp =
+  | 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'abs' | 'sign' | 'square' | 'recip'
+  | 'relu' | 'gelu' | 'tanh' | 'sigmoid' | 'softplus' | 'sin' | 'cos'
+  | 'pow' | 'scale' | 'addScalar' | 'leakyRelu';
+
+/** Elementwise z = f(a, b) with NumPy broadcasting. Comparisons write 1 or 0. */
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'pow' | 'gt' | 'ge' | 'lt' | 'le' | 'eq';
+
+/** Reductions over the middle axis of x viewed as [outer, n, inner] -> [outer, inner]. */
+export type ReduceOp = 'sum' | 'mean' | 'max' | 'min' | 'sumsq';
+
+export interface Backend {
+  /** 'native' (C++ addon) or 'js' (pure TypeScript). */
+  readonly name: 'native' | 'js';
+  /** The BLAS library in use for GEMM, e.g. 'openblas (libopenblas.so.0)', or null for the built-in kernel. */
+  readonly blas: string | null;
+  /** Worker threads used by large kernels (the JS backend always reports 1). */
+  threads(): number;
+  setThreads(n: number): void;
+
+  /**
+   * C = alpha * op(A) op(B) + beta * C, row-major, with op(A): [M, K], op(B): [K, N], C: [M, N].
+   * A is stored [M, K] (or [K, M] when transA), B is stored [K, N] (or [N, K] when transB); all three
+   * are dense from their offsets (lda = stored row length). beta = 0 ignores C's old contents (even NaN).
+   */
+  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: F32, aOff: number, B: F32, bOff: number, beta: number, C: F32, cOff: number): void;
+
+  /** out[i] = f(x[i]) for i < n (n defaults to x.length). out may be x. */
+  unary(op: UnaryOp, x: F32, out: F32, param?: number, n?: number): void;
+  /**
+   * gx[i] (+)= gy[i] * f'(x[i]). `y` is the forward output f(x) (kernels may use either x or y).
+   * Accumulates into gx when accumulate is true. For 'relu' the derivative at 0 is 0.
+   * 'sign' and comparisons have zero gradient and are not valid here.
+   */
+  unaryGrad(op: UnaryOp, x: F32, y: F32, gy: F32, gx: F32, accumulate: boolean, param?: number): void;
+
+  /**
+   * out = a (op) b with broadcasting. aShape, bShape and outShape all have the same rank (the caller
+   * left-pads with 1s); each of aShape[i], bShape[i] is 1 or outShape[i]. out may alias a or b when that
+   * input has outShape.
+   */
+  binary(op: BinaryOp, a: F32, aShape: readonly number[], b: F32, bShape: readonly number[],
+    out: F32, outShape: readonly number[]): void;
+
+  /** out[i] = cond[i] != 0 ? a[i] : b[i], all of length n (same shapes, no broadcasting). */
+  where(cond: F32, a: F32, b: F32, out: F32): void;
+  /** out[i] = min(max(x[i], lo), hi). out may be x. */
+  clamp(x: F32, lo: number, hi: number, out: F32): void;
+  /** out[i] = a * x[i] + b * y[i] (axpby, y may be out). Length from out. */
+  axpby(a: number, x: F32, b: number, y: F32, out: F32): void;
+  /** Fills out with value. */
+  fill(out: F32 | I32, value: number): void;
+
+  /** x as [outer, n, inner] -> out [outer, inner]. 'mean' divides by n; 'sumsq' sums squares. */
+  reduce(op: ReduceOp, x: F32, outer: number, n: number, inner: number, out: F32): void;
+  /** x as [outer, n, inner] -> out [outer, inner] of the index (0..n-1) of the first maximum. */
+  argmax(x: F32, outer: number, n: number, inner: number, out: I32): void;
+  /** Sum of all elements in float64, returned as a number. */
+  sumAll(x: F32): number;
+  /** Sum of squares of all elements in float64. */
+  sumSquares(x: F32): number;
+
+  /** Row-wise softmax of x [rows, cols] into out (out may be x). */
+  softmax(x: F32, rows: number, cols: number, out: F32): void;
+  /** Row-wise log-softmax. */
+  logSoftmax(x: F32, rows: number, cols: number, out: F32): void;
+  /** gx = y * (gy - sum_j(gy_j * y_j)) per row, y = softmax output. Overwrites gx. */
+  softmaxGrad(y: F32, gy: F32, rows: number, cols: number, gx: F32): void;
+  /** gx = gy - exp(y) * sum_j(gy_j) per row, y = log-softmax output. Overwrites gx. */
+  logSoftmaxGrad(y: F32, gy: F32, rows: number, cols: number, gx: F32): void;
+
+  /**
+   * Layer norm over the last axis: out = (x - mean) * rstd * gamma + beta, x: [rows, cols].
+   * gamma/beta may be null (identity). Writes mean[rows] and rstd[rows] = 1/sqrt(var + eps), var biased.
+   */
+  layerNorm(x: F32, rows: number, cols: number, gamma: F32 | null, beta: F32 | null, eps: number,
+    out: F32, mean: F32, rstd: F32): void;
+  /** Backward of layerNorm. Overwrites gx; accumulates into ggamma/gbeta when given. */
+  layerNormGrad(x: F32, gy: F32, mean: F32, rstd: F32, gamma: F32 | null, rows: number, cols: number,
+    gx: F32, ggamma: F32 | null, gbeta: F32 | null): void;
+
+  /**
+   * Per-row top-k of x [rows, cols] (k <= cols): vals [rows, k] sorted descending, idx [rows, k] the
+   * column indices; ties go to the lower index. NaN is treated as smaller than every number.
+   */
+  topk(x: F32, rows: number, cols: number, k: number, vals: F32, idx: I32): void;
+
+  /** out[i, :] = src[idx[i], :] for i < idx.length; src rows have `cols` elements. */
+  gatherRows(src: F32, cols: number, idx: I32, out: F32): void;
+  /** out[idx[i], :] += src[i, :] (accumulates; repeated indices add up). */
+  scatterAddRows(src: F32, cols: number, idx: I32, out: F32): void;
+  /** out[r, j] = x[r, idx[r, j]]: x [rows, cols], idx/out [rows, k]. */
+  gatherCols(x: F32, rows: number, cols: number, idx: I32, k: number, out: F32): void;
+  /** out[r, idx[r, j]] += src[r, j] (accumulates): src/idx [rows, k], out [rows, cols]. */
+  scatterAddCols(src: F32, rows: number, k: number, idx: I32, cols: number, out: F32): void;
+
+  /** General permuted copy: out = x.permute(perm), x of `shape` (rank <= 8). */
+  permute(x: F32, shape: readonly number[], perm: readonly number[], out: F32): void;
+
+  /**
+   * im2col for one image x [C, H, W] -> out [C*kh*kw, OH*OW] with
+   * OH = floor((H + 2*ph - dh*(kh-1) - 1)/sh) + 1 (likewise OW); zero padding.
+   */
+  im2col(x: F32, xOff: number, C: number, H: number, W: number, kh: number, kw: number,
+    sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32): void;
+  /** The adjoint of im2col: accumulates cols [C*kh*kw, OH*OW] into out [C, H, W] at outOff. */
+  col2im(cols: F32, C: number, H: number, W: number, kh: number, kw: number,
+    sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32, outOff: number): void;
+
+  /**
+   * One fused Adam/AdamW update, in place on p, m, v (all length n):
+   *   g' = g + weightDecay * p            (Adam, decoupled = false)
+   *   p  = p * (1 - lr * weightDecay)     (AdamW, decoupled = true, before the moment update)
+   *   m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2
+   *   p -= lr * (m / (1 - b1^step)) / (sqrt(v / (1 - b2^step)) + eps)
+   * `step` counts from 1.
+   */
+  adam(p: F32, g: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number,
+    weightDecay: number, step: number, decoupled: boolean): void;
+}

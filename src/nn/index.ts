@@ -1,0 +1,11 @@
+/** Neural-network building blocks: the Module base, initialisers, layers and attention. */
+export { Module, param, buffer, isBuffer, type Layer, type LoadStateDictOptions, type LoadStateDictResult } from './module.js';
+export * as init from './init.js';
+export {
+  Linear, Conv2d, ConvTranspose2d, LayerNorm, BatchNorm1d, Embedding, Dropout, ActivationLayer, Sequential, MLP,
+  activationFn, type Activation, type LinearOptions, type Conv2dOptions, type ConvTranspose2dOptions,
+  type LayerNormOptions, type BatchNormOptions, type MLPOptions,
+} from './layers.js';
+export {
+  MultiHeadAttention, TransformerBlock, type AttentionOptions, type MultiHeadAttentionOptions, type TransformerBlockOptions,
+} from './attention.js';
