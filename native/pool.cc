@@ -45,9 +45,10 @@ Pool* g_pool = nullptr;  // intentionally leaked: worker threads must not be joi
 std::once_flag g_once;
 thread_local bool t_inRegion = false;
 
-void worker_main(Pool* p, int tid) {
+// `seen` is the generation current when the worker was created (read by the creator under runLock):
+// reading it here instead would miss a region dispatched before this thread got to run.
+void worker_main(Pool* p, int tid, uint64_t seen) {
   t_inRegion = true;
-  uint64_t seen = p->gen.load(std::memory_order_acquire);
   for (;;) {
     uint64_t g = p->gen.load(std::memory_order_acquire);
     if (g == seen) {
@@ -80,7 +81,8 @@ void start_workers(Pool* p, int n) {
   p->stop.store(false);
   p->total = n;
   p->workers.reserve(n > 1 ? n - 1 : 0);
-  for (int t = 1; t < n; ++t) p->workers.emplace_back(worker_main, p, t);
+  const uint64_t g = p->gen.load(std::memory_order_acquire);
+  for (int t = 1; t < n; ++t) p->workers.emplace_back(worker_main, p, t, g);
 }
 
 void stop_workers(Pool* p) {

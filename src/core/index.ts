@@ -29,3 +29,4 @@ export { conv2d, convTranspose2d } from './ops/conv.js';
 export type { Conv2dOptions, ConvTranspose2dOptions, Pair } from './ops/conv.js';
 export { mseLoss, l1Loss, nllLoss, crossEntropy, bceWithLogits, binaryCrossEntropy, klDivNormal, gaussianNll } from './ops/loss.js';
 export type { Reduction } from './ops/loss.js';
+export { scatterToDense } from './ops/sparse.js';

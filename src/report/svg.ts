@@ -51,7 +51,9 @@ export function niceTicks(lo: number, hi: number, target = 6): number[] {
   const f = raw / mag;
   const step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  // Multiples i·step computed directly (not by repeated addition) and rounded to 12 significant
+  // digits, so labels read 0.6 rather than 0.6000000000000001.
+  for (let i = Math.ceil(lo / step - 1e-9); i * step <= hi + step * 1e-9; i++) out.push(i === 0 ? 0 : Number((i * step).toPrecision(12)));
   return out;
 }
 

@@ -351,6 +351,8 @@ function fmt(v: number | undefined): string {
   return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(3) : v.toFixed(4);
 }
 
+const pct = (v: number) => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : 'n/a');
+
 /** A readable two-column table of the scalar metrics (and feature recovery when given). */
 export function formatMetricsTable(m: SaeMetrics, recovery?: FeatureRecovery): string {
   const rows: [string, string][] = [
@@ -362,16 +364,16 @@ export function formatMetricsTable(m: SaeMetrics, recovery?: FeatureRecovery): s
     ['FVU', fmt(m.fvu)],
     ['explained variance', fmt(m.explainedVariance)],
     ['explained variance (per dim)', fmt(m.explainedVariancePerDim)],
-    ['cosine(x, x̂)', fmt(m.cosine)],
-    ['‖x̂‖/‖x‖', fmt(m.normRatio)],
+    ['cosine(x, xhat)', fmt(m.cosine)],
+    ['|xhat| / |x|', fmt(m.normRatio)],
     ['relative reconstruction bias', fmt(m.relativeReconstructionBias)],
-    ['dead latents', `${fmt(m.deadLatents)} (${fmt(m.deadFraction * 100)}%)`],
-    ['dense latents (>10%)', `${fmt(m.denseLatents)} (${fmt(m.denseFraction * 100)}%)`],
+    ['dead latents', `${fmt(m.deadLatents)} (${pct(m.deadFraction)})`],
+    ['dense latents (>10%)', `${fmt(m.denseLatents)} (${pct(m.denseFraction)})`],
   ];
   if (m.decoderMeanMaxCosine !== undefined) rows.push(['decoder mean max cosine', fmt(m.decoderMeanMaxCosine)]);
   if (recovery) {
     rows.push(['true features: mean max cosine', fmt(recovery.meanMaxCosine)]);
-    rows.push([`recovered at cos ≥ ${recovery.threshold}`, `${recovery.recovered}/${recovery.perFeature.length} (${fmt(recovery.fractionRecovered * 100)}%)`]);
+    rows.push([`recovered at cos >= ${recovery.threshold}`, `${recovery.recovered}/${recovery.perFeature.length} (${pct(recovery.fractionRecovered)})`]);
   }
   const w0 = Math.max(...rows.map((r) => [...r[0]].length));
   const w1 = Math.max(...rows.map((r) => [...r[1]].length));

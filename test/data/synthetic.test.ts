@@ -50,12 +50,12 @@ test('each kind looks like what it claims to be', () => {
         assert.ok(std(clean) > 0);
         break;
       case 'broken_correlation': {
-        // Correlation with another channel changes sign inside the window.
-        const other = (c + 1) % C;
-        const o = col(s.data, other, a.start, a.end);
-        const before = corr(clean, o), after = corr(got, o);
-        assert.ok(Math.abs(before) > 0.3, `clean correlation ${before}`);
-        assert.ok(Math.sign(before) !== Math.sign(after), `correlation ${before} → ${after}`);
+        // The shared part is negated while the noise stays: with σ = 0.1 ≪ the shared swing,
+        // the window is strongly anti-correlated with its clean version, and the identity
+        // data + clean = 2·noise bounds their sum by a few σ.
+        const r = corr(got, clean);
+        assert.ok(r < -0.5, `corr(anomalous, clean) = ${r}`);
+        assert.ok(got.every((v, i) => Math.abs(v + clean[i]) < 2 * 0.1 * 6));
         break;
       }
     }

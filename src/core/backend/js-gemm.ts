@@ -221,7 +221,8 @@ const roundUp = (x: number, m: number): number => Math.ceil(x / m) * m;
 /**
  * GEMM through the WebAssembly SIMD kernel. C is staged in wasm memory as a [Mp, Np] buffer (M, N
  * rounded up to the micro-tile) so the kernel never needs edge handling; alpha is folded into the A
- * pack and beta into the staged C. Falls back to gemmScalar when SIMD is unavailable.
+ * pack and beta into the staged C. The wasm memory grows to the largest product seen and is reused
+ * (it never shrinks). Falls back to gemmScalar when SIMD is unavailable or C exceeds 2 GiB.
  */
 export function gemmWasm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
   A: F32, aOff: number, B: F32, bOff: number, beta: number, C: F32, cOff: number): void {
@@ -238,7 +239,16 @@ export function gemmWasm(transA: boolean, transB: boolean, M: number, N: number,
   const cBase = 0;
   const aBase = roundUp(Mp * Np, 4);
   const bBase = aBase + roundUp(mcMax * kcMax, 4);
-  const view = ensureFloats(st, bBase + kcMax * ncMax);
+  // wasm32 memory tops out at 4 GiB (and engines may refuse less); a C that large goes the scalar way.
+  const needFloats = bBase + kcMax * ncMax;
+  let view: Float32Array;
+  try {
+    if (needFloats > 2 ** 29) throw new RangeError('too large for wasm32 staging');
+    view = ensureFloats(st, needFloats);
+  } catch {
+    gemmScalar(transA, transB, M, N, K, alpha, A, aOff, B, bOff, beta, C, cOff);
+    return;
+  }
 
   // Stage beta*C; padding rows/columns are zeroed so garbage (e.g. denormals/NaN) never enters the FPU.
   if (beta === 0) {

@@ -47,7 +47,9 @@ function erfcPos(z: number): number {
 function normCdf(x: number): number {
   const z = Math.abs(x) * Math.SQRT1_2;
   const tail = 0.5 * erfcPos(z);
-  return x >= 0 ? 1 - tail : tail;
+  // s ? 1 - tail : tail, branch-free (both forms are exact).
+  const s = +(x >= 0);
+  return s + (1 - 2 * s) * tail;
 }
 
 const INV_SQRT_2PI = 0.3989422804014327;
@@ -90,7 +92,9 @@ function unary(op: UnaryOp, x: F32, out: F32, param?: number, n: number = x.leng
     case 'sign': for (let i = 0; i < n; i++) { const v = x[i]; out[i] = v > 0 ? 1 : v < 0 ? -1 : v === 0 ? 0 : NaN; } break;
     case 'square': for (let i = 0; i < n; i++) { const v = x[i]; out[i] = v * v; } break;
     case 'recip': for (let i = 0; i < n; i++) out[i] = 1 / x[i]; break;
-    case 'relu': for (let i = 0; i < n; i++) { const v = x[i]; out[i] = v > 0 ? v : v === v ? 0 : v; } break;
+    // (v + |v|)/2: exact in float64 for float32 v, NaN-preserving, and branch-free (random signs
+    // would otherwise mispredict half the time).
+    case 'relu': for (let i = 0; i < n; i++) { const v = x[i]; out[i] = (v + Math.abs(v)) * 0.5; } break;
     case 'gelu': for (let i = 0; i < n; i++) { const v = x[i]; out[i] = v * normCdf(v); } break;
     case 'tanh': for (let i = 0; i < n; i++) out[i] = Math.tanh(x[i]); break;
     case 'sigmoid': for (let i = 0; i < n; i++) out[i] = sigmoid(x[i]); break;
@@ -103,7 +107,7 @@ function unary(op: UnaryOp, x: F32, out: F32, param?: number, n: number = x.leng
       break;
     case 'scale': for (let i = 0; i < n; i++) out[i] = p * x[i]; break;
     case 'addScalar': for (let i = 0; i < n; i++) out[i] = x[i] + p; break;
-    case 'leakyRelu': for (let i = 0; i < n; i++) { const v = x[i]; out[i] = v > 0 ? v : p * v; } break;
+    case 'leakyRelu': for (let i = 0; i < n; i++) { const v = x[i], m = +(v > 0); out[i] = v * (m + (1 - m) * p); } break;
     default: throw new Error(`unary: unknown op '${String(op)}'`);
   }
 }
@@ -111,21 +115,19 @@ function unary(op: UnaryOp, x: F32, out: F32, param?: number, n: number = x.leng
 function unaryGrad(op: UnaryOp, x: F32, y: F32, gy: F32, gx: F32, accumulate: boolean, param?: number): void {
   const n = gx.length;
   const p = defaultParam(op, param);
-  // d(i) is f'(x[i]); one loop per op keeps the hot loops monomorphic.
-  const acc = accumulate;
-  const put = acc
-    ? (i: number, d: number) => { gx[i] += gy[i] * d; }
-    : (i: number, d: number) => { gx[i] = gy[i] * d; };
+  // put(i, d) writes gy[i] * d with d = f'(x[i]). The accumulate test is loop-invariant (perfectly
+  // predicted), so one loop per op serves both modes; V8 inlines the arrow function.
+  const put = (i: number, d: number) => { gx[i] = (accumulate ? gx[i] : 0) + gy[i] * d; };
   switch (op) {
     case 'neg': for (let i = 0; i < n; i++) put(i, -1); break;
     case 'exp': for (let i = 0; i < n; i++) put(i, y[i]); break;
     case 'log': for (let i = 0; i < n; i++) put(i, 1 / x[i]); break;
     case 'sqrt': for (let i = 0; i < n; i++) put(i, 0.5 / y[i]); break;
     case 'rsqrt': for (let i = 0; i < n; i++) { const v = y[i]; put(i, -0.5 * v * v * v); } break;
-    case 'abs': for (let i = 0; i < n; i++) { const v = x[i]; put(i, v > 0 ? 1 : v < 0 ? -1 : 0); } break;
+    case 'abs': for (let i = 0; i < n; i++) { const v = x[i]; put(i, +(v > 0) - +(v < 0)); } break;
     case 'square': for (let i = 0; i < n; i++) put(i, 2 * x[i]); break;
     case 'recip': for (let i = 0; i < n; i++) { const v = y[i]; put(i, -v * v); } break;
-    case 'relu': for (let i = 0; i < n; i++) put(i, x[i] > 0 ? 1 : 0); break;
+    case 'relu': for (let i = 0; i < n; i++) put(i, +(x[i] > 0)); break;
     case 'gelu':
       // d/dx [x Phi(x)] = Phi(x) + x phi(x)
       for (let i = 0; i < n; i++) { const v = x[i]; put(i, normCdf(v) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v)); }
@@ -141,7 +143,7 @@ function unaryGrad(op: UnaryOp, x: F32, y: F32, gy: F32, gx: F32, accumulate: bo
       break;
     case 'scale': for (let i = 0; i < n; i++) put(i, p); break;
     case 'addScalar': for (let i = 0; i < n; i++) put(i, 1); break;
-    case 'leakyRelu': for (let i = 0; i < n; i++) put(i, x[i] > 0 ? 1 : p); break;
+    case 'leakyRelu': for (let i = 0; i < n; i++) { const m = +(x[i] > 0); put(i, m + (1 - m) * p); } break;
     case 'sign': throw new Error("unaryGrad: 'sign' has no gradient");
     default: throw new Error(`unaryGrad: unknown op '${String(op)}'`);
   }
