@@ -91,10 +91,20 @@ static inline v8f fma8(v8f a, v8f b, v8f c) {
 #endif
 }
 
+/// Broadcast of one float (a braced splat compiles to vbroadcastss straight from memory; `v8f{} + x`
+/// would add an extra scalar add, since 0 + x is not an identity for x = -0).
+static inline v8f splat(float x) { return v8f{x, x, x, x, x, x, x, x}; }
+
 constexpr int MR = 6;    // rows of the register tile: 6 x 2 accumulators + 2 B vectors + 1 A broadcast
 constexpr int NR = 16;   // columns of the register tile (two 8-wide vectors)
-constexpr int64_t KC = 256;   // depth of a packed block: an NR x KC panel of B (16 KiB) stays in L1
-constexpr int64_t MC = 120;   // rows of a packed A block: MC x KC (120 KiB) stays in L2
+#ifndef AELAB_KC
+#define AELAB_KC 256
+#endif
+#ifndef AELAB_MC
+#define AELAB_MC 120
+#endif
+constexpr int64_t KC = AELAB_KC;   // depth of a packed block: an NR x KC panel of B (16 KiB) stays in L1
+constexpr int64_t MC = AELAB_MC;   // rows of a packed A block: MC x KC (120 KiB) stays in L2
 constexpr int64_t NC = 4096;  // columns of a packed B block: KC x NC (4 MiB) stays in L3
 
 /// 64-byte aligned, grow-only buffer owned by one thread (allocated once, reused every call).
@@ -182,18 +192,24 @@ void pack_b_panel(bool transB, const float* B, int64_t N, int64_t K, int64_t j0,
 /// (beta == 0: C = alpha acc, never reading C). Edge tiles (mr < MR or nr < NR) go through a buffer.
 void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* c, int64_t ldc,
                   int mr, int nr, float alpha, float beta) {
+  // C is usually far away (an SAE activation matrix is 16 MiB): start fetching the tile now so the
+  // update after the k loop does not stall.
+  for (int r = 0; r < mr; ++r) {
+    __builtin_prefetch(c + r * ldc, 1, 3);
+    __builtin_prefetch(c + r * ldc + NR - 1, 1, 3);
+  }
   v8f c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {};
   v8f c30 = {}, c31 = {}, c40 = {}, c41 = {}, c50 = {}, c51 = {};
   const v8f* bv = reinterpret_cast<const v8f*>(b);
   for (int64_t p = 0; p < kc; ++p) {
     const v8f b0 = bv[0], b1 = bv[1];
     v8f av;
-    av = v8f{} + a[0]; c00 = fma8(av, b0, c00); c01 = fma8(av, b1, c01);
-    av = v8f{} + a[1]; c10 = fma8(av, b0, c10); c11 = fma8(av, b1, c11);
-    av = v8f{} + a[2]; c20 = fma8(av, b0, c20); c21 = fma8(av, b1, c21);
-    av = v8f{} + a[3]; c30 = fma8(av, b0, c30); c31 = fma8(av, b1, c31);
-    av = v8f{} + a[4]; c40 = fma8(av, b0, c40); c41 = fma8(av, b1, c41);
-    av = v8f{} + a[5]; c50 = fma8(av, b0, c50); c51 = fma8(av, b1, c51);
+    av = splat(a[0]); c00 = fma8(av, b0, c00); c01 = fma8(av, b1, c01);
+    av = splat(a[1]); c10 = fma8(av, b0, c10); c11 = fma8(av, b1, c11);
+    av = splat(a[2]); c20 = fma8(av, b0, c20); c21 = fma8(av, b1, c21);
+    av = splat(a[3]); c30 = fma8(av, b0, c30); c31 = fma8(av, b1, c31);
+    av = splat(a[4]); c40 = fma8(av, b0, c40); c41 = fma8(av, b1, c41);
+    av = splat(a[5]); c50 = fma8(av, b0, c50); c51 = fma8(av, b1, c51);
     a += MR;
     bv += 2;
   }
@@ -205,11 +221,11 @@ void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict
         cr[0] = alpha * acc[r][0];
         cr[1] = alpha * acc[r][1];
       } else if (beta == 1.0f) {
-        cr[0] = fma8(v8f{} + alpha, acc[r][0], cr[0]);
-        cr[1] = fma8(v8f{} + alpha, acc[r][1], cr[1]);
+        cr[0] = fma8(splat(alpha), acc[r][0], cr[0]);
+        cr[1] = fma8(splat(alpha), acc[r][1], cr[1]);
       } else {
-        cr[0] = fma8(v8f{} + alpha, acc[r][0], beta * cr[0]);
-        cr[1] = fma8(v8f{} + alpha, acc[r][1], beta * cr[1]);
+        cr[0] = fma8(splat(alpha), acc[r][0], beta * cr[0]);
+        cr[1] = fma8(splat(alpha), acc[r][1], beta * cr[1]);
       }
     }
     return;

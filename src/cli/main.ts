@@ -7,13 +7,32 @@ import { UsageError } from './args.js';
 
 interface Command {
   summary: string;
-  load: () => Promise<{ run(argv: string[]): Promise<number> | number }>;
 }
 
+/** Each command is src/cli/commands/<name>.ts exporting `run(argv): Promise<number> | number`. */
 const commands: Record<string, Command> = {
-  info: { summary: 'version, kernel backend, BLAS library and threads', load: () => import('./commands/info.js') },
-  demo: { summary: 'the main job: train a small autoencoder end to end and print a report', load: () => import('./commands/demo.js') },
+  info: { summary: 'version, kernel backend, BLAS library and threads' },
+  demo: { summary: 'the main job: train a sparse autoencoder end to end and print a report' },
+  train: { summary: "train a model: 'aelab train sae|ae|vae|…' with a JSON config and/or flags" },
+  eval: { summary: "evaluate a trained model: 'aelab eval sae' (metrics, feature recovery)" },
+  convert: { summary: 'convert SAE folders between SAELens, sparsify and aelab formats' },
+  data: { summary: "make data: 'aelab data superposition' (synthetic activations with known features)" },
+  analyze: { summary: "analyses: 'aelab analyze dark-matter' (SAE error decomposition)" },
+  embed: { summary: 'codes of a trained encoder for a data file' },
+  cluster: { summary: 'k-means on codes, PCA or raw data, with ARI/NMI/silhouette and raster cluster maps' },
+  detect: { summary: 'anomaly detection on tabular data or time series (AE, VAE, StackVAE-G, PCA)' },
 };
+
+async function load(name: string): Promise<{ run(argv: string[]): Promise<number> | number }> {
+  try {
+    return (await import(`./commands/${name}.js`)) as { run(argv: string[]): Promise<number> | number };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes(`commands/${name}.js`)) {
+      throw new Error(`the '${name}' command is not part of this build yet`);
+    }
+    throw e;
+  }
+}
 
 function usage(): string {
   const rows = Object.entries(commands).map(([k, c]) => `  ${k.padEnd(10)} ${c.summary}`);
@@ -36,7 +55,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`aelab: unknown command '${name}'\n\n${usage()}`);
     return 2;
   }
-  const mod = await cmd.load();
+  const mod = await load(name);
   return mod.run(rest);
 }
 

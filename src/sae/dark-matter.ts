@@ -21,6 +21,7 @@
  *     active coefficients per iteration, optionally non-negative.
  * Splits are by rows: the first `fitFraction` of the tokens fit, the rest evaluate.
  */
+import { histogram, scatter } from '../report/svg.js';
 
 /** In-place lower Cholesky factor of the symmetric positive-definite A [n, n] (upper part ignored). Returns false if not PD. */
 export function choleskyInPlace(A: Float64Array, n: number): boolean {
@@ -504,10 +505,19 @@ export function fvuOf(x: Float32Array, xhat: Float32Array, d: number): number {
 
 const f4 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(4));
 
-/** Markdown report of a dark-matter run, optional scaling pairs and a pursuit comparison. */
+/**
+ * Markdown report of a dark-matter run, with optional scaling pairs, a pursuit comparison and
+ * inline SVG plots (histogram of per-dimension R², scatter of ‖e‖ against ‖e_nl‖ on at most
+ * 2000 evenly spaced tokens) when `plots` carries the per-token norms.
+ */
 export function darkMatterMarkdown(
   r: DarkMatterReport,
-  extra: { scaling?: ScalingPair[]; pursuit?: { l0: number; fvuPursuit: number; fvuSae: number }; title?: string } = {},
+  extra: {
+    scaling?: ScalingPair[];
+    pursuit?: { l0: number; fvuPursuit: number; fvuSae: number };
+    title?: string;
+    plots?: { errorNorms: Float32Array; nonlinearNorms: Float32Array };
+  } = {},
 ): string {
   const lines = [
     `## ${extra.title ?? 'Dark matter of the SAE error'}`,
@@ -532,6 +542,18 @@ export function darkMatterMarkdown(
   if (extra.pursuit) {
     const p = extra.pursuit;
     lines.push('', '### Inference-time optimisation', '', `At L0 = ${p.l0}: gradient pursuit FVU ${f4(p.fvuPursuit)} vs SAE encoder FVU ${f4(p.fvuSae)}.`);
+  }
+  if (extra.plots) {
+    const { errorNorms, nonlinearNorms } = extra.plots;
+    const step = Math.max(1, Math.ceil(errorNorms.length / 2000));
+    const points = [];
+    for (let t = 0; t < errorNorms.length; t += step) points.push({ x: errorNorms[t], y: nonlinearNorms[t] });
+    lines.push(
+      '',
+      histogram({ title: 'R² of each error dimension from x', xLabel: 'R²', values: r.r2ByDim.filter(Number.isFinite), bins: 20 }).trim(),
+      '',
+      scatter({ title: 'Per-token error norm vs nonlinear error norm', xLabel: '‖e‖', yLabel: '‖e − xW‖', points, radius: 2 }).trim(),
+    );
   }
   return lines.join('\n') + '\n';
 }

@@ -64,6 +64,26 @@ function sqDist(X: Float64Array, i: number, C: Float64Array, j: number, d: numbe
   return s;
 }
 
+/**
+ * Squared distances from row i of X to all k centroids, four centroids per pass so each loaded
+ * x value is reused four times (about twice as fast as one centroid at a time in V8).
+ */
+function sqDistsToAll(X: Float64Array, i: number, C: Float64Array, k: number, d: number, out: Float64Array): void {
+  const xo = i * d;
+  let j = 0;
+  for (; j + 4 <= k; j += 4) {
+    const o0 = j * d, o1 = o0 + d, o2 = o1 + d, o3 = o2 + d;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (let q = 0; q < d; q++) {
+      const x = X[xo + q];
+      const t0 = x - C[o0 + q], t1 = x - C[o1 + q], t2 = x - C[o2 + q], t3 = x - C[o3 + q];
+      s0 += t0 * t0; s1 += t1 * t1; s2 += t2 * t2; s3 += t3 * t3;
+    }
+    out[j] = s0; out[j + 1] = s1; out[j + 2] = s2; out[j + 3] = s3;
+  }
+  for (; j < k; j++) out[j] = sqDist(X, i, C, j, d);
+}
+
 /** Greedy k-means++ centres (see module comment). */
 export function kmeansPlusPlus(X: Float64Array, n: number, d: number, k: number, g: Generator): Float64Array {
   const C = new Float64Array(k * d);
@@ -133,10 +153,12 @@ function lloydHamerly(X: Float64Array, n: number, d: number, k: number, C: Float
   const cnt = new Float64Array(k);
   const old = new Float64Array(k * d);
   // Full assignment to initialise the bounds.
+  const dist = new Float64Array(k);
   const full = (i: number) => {
+    sqDistsToAll(X, i, C, k, d, dist);
     let b1 = Infinity, b2 = Infinity, arg = 0;
     for (let j = 0; j < k; j++) {
-      const v = sqDist(X, i, C, j, d);
+      const v = dist[j];
       if (v < b1) { b2 = b1; b1 = v; arg = j; } else if (v < b2) b2 = v;
     }
     a[i] = arg;

@@ -104,8 +104,9 @@ const S_NR = 4;
 const S_KC = 256;
 const S_MC = 64;
 const S_NC = 1024;
-let sPackA = new Float32Array(S_MC * S_KC);
-let sPackB = new Float32Array(S_KC * S_NC);
+// Allocated once, at the largest block size, and reused by every call.
+const sPackA = new Float32Array(S_MC * S_KC);
+const sPackB = new Float32Array(S_KC * S_NC);
 
 /** Scalar packed GEMM (the fallback when WebAssembly SIMD is unavailable). */
 export function gemmScalar(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
@@ -139,26 +140,23 @@ export function gemmScalar(transA: boolean, transB: boolean, M: number, N: numbe
               c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
               c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
             }
+            // Edge tiles computed zero-padded rows/columns; store only the valid part.
             const nrows = Math.min(S_MR, mc - ir);
-            const row0 = cOff + (ic + ir) * N + jc + jr;
-            for (let r = 0; r < nrows; r++) {
-              const o = row0 + r * N;
-              const v0 = r === 0 ? c00 : r === 1 ? c10 : r === 2 ? c20 : c30;
-              const v1 = r === 0 ? c01 : r === 1 ? c11 : r === 2 ? c21 : c31;
-              const v2 = r === 0 ? c02 : r === 1 ? c12 : r === 2 ? c22 : c32;
-              const v3 = r === 0 ? c03 : r === 1 ? c13 : r === 2 ? c23 : c33;
-              C[o] += alpha * v0;
-              if (ncols > 1) C[o + 1] += alpha * v1;
-              if (ncols > 2) C[o + 2] += alpha * v2;
-              if (ncols > 3) C[o + 3] += alpha * v3;
+            const o = cOff + (ic + ir) * N + jc + jr;
+            if (ncols === 4) {
+              C[o] += alpha * c00; C[o + 1] += alpha * c01; C[o + 2] += alpha * c02; C[o + 3] += alpha * c03;
+              if (nrows > 1) { const q = o + N; C[q] += alpha * c10; C[q + 1] += alpha * c11; C[q + 2] += alpha * c12; C[q + 3] += alpha * c13; }
+              if (nrows > 2) { const q = o + 2 * N; C[q] += alpha * c20; C[q + 1] += alpha * c21; C[q + 2] += alpha * c22; C[q + 3] += alpha * c23; }
+              if (nrows > 3) { const q = o + 3 * N; C[q] += alpha * c30; C[q + 1] += alpha * c31; C[q + 2] += alpha * c32; C[q + 3] += alpha * c33; }
+            } else {
+              const t = [c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33];
+              for (let r = 0; r < nrows; r++) for (let c = 0; c < ncols; c++) C[o + r * N + c] += alpha * t[r * 4 + c];
             }
           }
         }
       }
     }
   }
-  // Keep the pack buffers referenced (they are sized for the maximum block already).
-  sPackA = pa; sPackB = pb;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,9 +9,10 @@
  * Choices where types.ts is silent (the native backend is expected to match; parity tests check only
  * the documented behaviour):
  *  - `param` defaults: pow 1, scale 1, addScalar 0, leakyRelu 0.01.
- *  - sign(0) = 0, sign(NaN) = NaN, relu(NaN) = NaN. leakyRelu(x) = x > 0 ? x : slope*x.
+ *  - sign(0) = 0, sign(NaN) = NaN, relu(NaN) = NaN, relu(-Infinity) = 0. leakyRelu(x) = x > 0 ? x : slope*x.
  *  - unaryGrad: length is gx.length. Derivatives at kinks: relu'(0) = 0, leakyRelu'(0) = slope,
- *    abs'(0) = 0. sqrt/rsqrt/recip/tanh/sigmoid/exp use y; the rest use x. 'sign' throws.
+ *    abs'(0) = 0, abs'(NaN) = NaN, relu'(NaN) = 0. sqrt/rsqrt/recip/tanh/sigmoid/exp use y; the rest
+ *    use x. 'sign' throws.
  *  - binary max/min propagate NaN (like NumPy maximum/minimum); comparisons with NaN give 0.
  *  - clamp propagates NaN. axpby follows its formula literally (b = 0 with NaN in y gives NaN).
  *  - where/axpby/clamp lengths come from out.
@@ -92,9 +93,14 @@ function unary(op: UnaryOp, x: F32, out: F32, param?: number, n: number = x.leng
     case 'sign': for (let i = 0; i < n; i++) { const v = x[i]; out[i] = v > 0 ? 1 : v < 0 ? -1 : v === 0 ? 0 : NaN; } break;
     case 'square': for (let i = 0; i < n; i++) { const v = x[i]; out[i] = v * v; } break;
     case 'recip': for (let i = 0; i < n; i++) out[i] = 1 / x[i]; break;
-    // (v + |v|)/2: exact in float64 for float32 v, NaN-preserving, and branch-free (random signs
-    // would otherwise mispredict half the time).
-    case 'relu': for (let i = 0; i < n; i++) { const v = x[i]; out[i] = (v + Math.abs(v)) * 0.5; } break;
+    // (v + |v|)/2 is exact in float64 for float32 v and branch-free (a sign test on random data
+    // mispredicts half the time). It is NaN only for NaN or -Infinity, a rare, well-predicted branch.
+    case 'relu':
+      for (let i = 0; i < n; i++) {
+        const v = x[i], r = (v + Math.abs(v)) * 0.5;
+        out[i] = r === r ? r : v === v ? 0 : v;
+      }
+      break;
     case 'gelu': for (let i = 0; i < n; i++) { const v = x[i]; out[i] = v * normCdf(v); } break;
     case 'tanh': for (let i = 0; i < n; i++) out[i] = Math.tanh(x[i]); break;
     case 'sigmoid': for (let i = 0; i < n; i++) out[i] = sigmoid(x[i]); break;
@@ -124,7 +130,7 @@ function unaryGrad(op: UnaryOp, x: F32, y: F32, gy: F32, gx: F32, accumulate: bo
     case 'log': for (let i = 0; i < n; i++) put(i, 1 / x[i]); break;
     case 'sqrt': for (let i = 0; i < n; i++) put(i, 0.5 / y[i]); break;
     case 'rsqrt': for (let i = 0; i < n; i++) { const v = y[i]; put(i, -0.5 * v * v * v); } break;
-    case 'abs': for (let i = 0; i < n; i++) { const v = x[i]; put(i, +(v > 0) - +(v < 0)); } break;
+    case 'abs': for (let i = 0; i < n; i++) { const v = x[i]; put(i, v === v ? +(v > 0) - +(v < 0) : v); } break;
     case 'square': for (let i = 0; i < n; i++) put(i, 2 * x[i]); break;
     case 'recip': for (let i = 0; i < n; i++) { const v = y[i]; put(i, -v * v); } break;
     case 'relu': for (let i = 0; i < n; i++) put(i, +(x[i] > 0)); break;
@@ -190,6 +196,10 @@ function binary(op: BinaryOp, a: F32, aShape: readonly number[], b: F32, bShape:
     total *= o;
   }
   if (total === 0) return;
+  // No broadcasting at all: one flat loop, no bookkeeping arrays.
+  let same = true;
+  for (let d = 0; d < rank && same; d++) same = aShape[d] === bShape[d];
+  if (same) { binLoop(op, a, 0, 1, b, 0, 1, out, 0, total); return; }
   // Strides in elements (0 on broadcast axes); axes of extent 1 are dropped.
   const shp: number[] = [], sa: number[] = [], sb: number[] = [];
   let ra = 1, rb = 1;
@@ -453,7 +463,9 @@ function gatherRows(src: F32, cols: number, idx: I32, out: F32): void {
   for (let i = 0; i < idx.length; i++) {
     const r = idx[i];
     checkIndex(r, nsrc, 'gatherRows');
-    out.set(src.subarray(r * cols, r * cols + cols), i * cols);
+    // Short rows: a plain loop beats creating a subarray view per row; long rows: memcpy via set().
+    if (cols < 64) for (let j = 0, s = r * cols, d = i * cols; j < cols; j++) out[d + j] = src[s + j];
+    else out.set(src.subarray(r * cols, r * cols + cols), i * cols);
   }
 }
 

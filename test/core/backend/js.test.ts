@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createJsBackend, erf as jsErf } from '../../../src/core/backend/js.js';
 import { gemmScalar, gemmWasm, gemmKind } from '../../../src/core/backend/js-gemm.js';
+import { buildGebpModule } from '../../../src/core/backend/js-wasm.js';
 import type { BinaryOp, UnaryOp } from '../../../src/core/backend/types.js';
 
 const be = createJsBackend();
@@ -149,6 +150,35 @@ test('gemm: large blocked shapes cross every block boundary', () => {
   }
 });
 
+test('wasm encoder: gebp modules for several tile shapes and unrolls compute packed-panel products', () => {
+  const W = (globalThis as unknown as { WebAssembly: {
+    Memory: new (d: { initial: number }) => { buffer: ArrayBuffer };
+    Instance: new (m: object, i: object) => { exports: Record<string, (...a: number[]) => void> };
+    Module: new (b: Uint8Array) => object;
+  } }).WebAssembly;
+  const r = rng(15);
+  for (const [MR, NR, KU] of [[4, 8, 1], [4, 8, 4], [6, 8, 2], [4, 12, 1], [2, 4, 3]]) {
+    const mem = new W.Memory({ initial: 4 });
+    const gebp = new W.Instance(new W.Module(buildGebpModule(MR, NR, KU)), { e: { m: mem } }).exports.gebp;
+    const mT = 3, nT = 2, kIters = 5, kc = kIters * KU, ldc = nT * NR + 4; // ldc wider than the tiles
+    const aPtr = 0, bPtr = mT * MR * kc, cPtr = bPtr + nT * NR * kc; // in floats
+    const f = new Float32Array(mem.buffer);
+    for (let i = 0; i < cPtr + mT * MR * ldc; i++) f[i] = Math.round((r() - 0.5) * 8); // small integers: exact sums
+    const c0 = f.slice(cPtr, cPtr + mT * MR * ldc);
+    gebp(mT, nT, kIters, aPtr * 4, bPtr * 4, cPtr * 4, ldc * 4, MR * kc * 4, NR * kc * 4);
+    for (let i = 0; i < mT * MR; i++) {
+      for (let j = 0; j < ldc; j++) {
+        let want = c0[i * ldc + j];
+        if (j < nT * NR) {
+          const pa = Math.floor(i / MR), ra = i % MR, pb = Math.floor(j / NR), cb = j % NR;
+          for (let k = 0; k < kc; k++) want += f[aPtr + pa * MR * kc + k * MR + ra] * f[bPtr + pb * NR * kc + k * NR + cb];
+        }
+        assert.equal(f[cPtr + i * ldc + j], want, `MR=${MR} NR=${NR} KU=${KU} C[${i},${j}]`);
+      }
+    }
+  }
+});
+
 test('gemm: kind is reported and WebAssembly SIMD is used on Node 20', () => {
   assert.equal(be.gemmKind, gemmKind());
   assert.equal(gemmKind(), 'wasm-simd');
@@ -199,6 +229,27 @@ test('unary: numerically stable sigmoid/softplus/gelu at extreme inputs', () => 
   close(out.subarray(0, 4), [geluRef(-8), geluRef(-5), geluRef(5), geluRef(8)], 1e-6, 1e-30, 'gelu tails');
   assert.ok(Math.abs(geluRef(-8) / (-8 * 6.22096057427178e-16) - 1) < 1e-9, 'reference Phi(-8)');
   for (const v of [-4, -2, -0.5, 0, 0.3, 1, 2.5, 5]) assert.ok(Math.abs(jsErf(v) - erfRef(v)) <= 1.5e-7, `erf(${v})`);
+});
+
+test('unary/binary/reduce edge conventions documented in js.ts', () => {
+  const x = Float32Array.from([NaN, -Infinity, Infinity, -0, 0, -2]);
+  const out = new Float32Array(6);
+  be.unary('relu', x, out);
+  assert.deepEqual(Array.from(out, String), ['NaN', '0', 'Infinity', '0', '0', '0']);
+  be.unary('sign', x, out);
+  assert.deepEqual(Array.from(out, String), ['NaN', '-1', '1', '0', '0', '-1']);
+  const g = new Float32Array(3);
+  be.unaryGrad('abs', Float32Array.from([NaN, 0, -3]), new Float32Array(3), Float32Array.from([1, 1, 1]), g, false);
+  assert.deepEqual(Array.from(g, String), ['NaN', '0', '-1']);
+  const mx = new Float32Array(2);
+  be.binary('max', Float32Array.from([NaN, 1]), [2], Float32Array.from([1, 2]), [2], mx, [2]);
+  assert.deepEqual(Array.from(mx, String), ['NaN', '2']);
+  const red = new Float32Array(1);
+  be.reduce('max', Float32Array.from([1, NaN, 3]), 1, 3, 1, red);
+  assert.ok(Number.isNaN(red[0]));
+  const am = new Int32Array(2);
+  be.argmax(Float32Array.from([NaN, -Infinity, NaN, NaN]), 2, 2, 1, am);
+  assert.deepEqual(Array.from(am), [1, 0]);
 });
 
 test('unaryGrad: every differentiable op vs central finite differences in float64', () => {

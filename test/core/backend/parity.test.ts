@@ -457,6 +457,41 @@ ptest('adam: Adam (L2) and AdamW (decoupled), several steps and sizes', (n) => {
   }
 });
 
+ptest('special values (NaN, +-0, +-Infinity, huge) through elementwise ops, reductions and argmax', (n) => {
+  // Beyond the contract's documented NaN rules these are conventions both backends follow (see the doc
+  // comment of js.ts); keeping them in parity stops the two from drifting apart silently.
+  const special = Float32Array.from([NaN, -0, 0, -Infinity, Infinity, 3e38, -3e38, 1e-40, -1e-40, 1, -1, 0.5, -88, 88, 100, -100]);
+  for (const op of UNARY) {
+    if (op === 'gelu' || op === 'softplus') continue; // checked below with tolerance on finite inputs only
+    const on = new Float32Array(special.length), oj = new Float32Array(special.length);
+    n.unary(op, special, on, PARAM[op]); js.unary(op, special, oj, PARAM[op]);
+    assertClose(on, oj, 1e-5, 1e-6, `unary ${op} on special values`);
+  }
+  for (const op of ['gelu', 'softplus'] as UnaryOp[]) {
+    const on = new Float32Array(special.length), oj = new Float32Array(special.length);
+    n.unary(op, special, on); js.unary(op, special, oj);
+    assertClose(on, oj, 1e-5, 1e-6, `unary ${op} on special values`);
+  }
+  for (const op of BINARY) {
+    const a = special, b = special.slice().reverse();
+    const on = new Float32Array(a.length), oj = new Float32Array(a.length);
+    n.binary(op, a, [a.length], b, [b.length], on, [a.length]); js.binary(op, a, [a.length], b, [b.length], oj, [a.length]);
+    assertClose(on, oj, 1e-5, 0, `binary ${op} on special values`);
+  }
+  const cn = new Float32Array(special.length), cj = new Float32Array(special.length);
+  n.clamp(special, -2, 2, cn); js.clamp(special, -2, 2, cj);
+  assertSame(cn, cj, 'clamp on special values');
+  // Rows [4, 4]: row 0 has a NaN, row 1 -0/+0 ties, rows 2-3 infinities and huge values.
+  for (const op of ['max', 'min', 'sum'] as ReduceOp[]) {
+    const on = new Float32Array(4), oj = new Float32Array(4);
+    n.reduce(op, special, 4, 4, 1, on); js.reduce(op, special, 4, 4, 1, oj);
+    assertSame(on, oj, `reduce ${op} on special values`);
+  }
+  const an = new Int32Array(4), aj = new Int32Array(4);
+  n.argmax(special, 4, 4, 1, an); js.argmax(special, 4, 4, 1, aj);
+  assertSame(an, aj, 'argmax on special values (NaN smallest)');
+});
+
 ptest('backend metadata: names, BLAS string type, thread count setter', (n) => {
   assert.equal(n.name, 'native');
   assert.equal(js.name, 'js');

@@ -1,0 +1,250 @@
+/**
+ * The training loop every model in src/models shares.
+ *
+ * One step is: draw the next mini-batch → `model.trainStep(batch, ctx)` returns a scalar loss →
+ * `loss.backward()` → optional gradient clipping → `optimizer.step()`, all inside `scope()` so the
+ * step's temporaries return to the buffer pool. Around that loop sit the usual chores: a progress
+ * bar, a JSONL metrics log, atomic checkpoints every N steps and `resume`.
+ *
+ * Determinism: a run is a pure function of (initial weights, data, options). The order of the
+ * samples in epoch e is a permutation drawn from a generator keyed by (seed, e) — so it can be
+ * recomputed after a resume without replaying earlier epochs — and the model's noise (VAE ε,
+ * corruption masks) comes from one `noise` generator whose exact state is saved in every
+ * checkpoint. A run resumed from a checkpoint is therefore bit-identical to an uninterrupted one.
+ *
+ * Data: `n` samples, each of shape `sampleShape`, stored row-major in one Float32Array (optional
+ * int32 labels). Each epoch has floor(n / batchSize) full batches (the last partial batch is
+ * dropped so every step sees the same shapes; at least one batch of min(n, batchSize)).
+ */
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Tensor, fromBuffer, scope, shapeStr } from '../core/tensor.js';
+import { Generator, type GeneratorState } from '../core/random.js';
+import type { Module } from '../nn/module.js';
+import { Adam, AdamW, SGD, clipGradNorm, type Optimizer } from '../optim/index.js';
+import { loadCheckpoint, saveCheckpoint } from '../tasks/checkpoint.js';
+import { Progress } from '../cli/progress.js';
+
+/** A dataset of n samples of shape sampleShape, row-major in `x`; optional class labels `y`. */
+export interface Dataset {
+  x: Float32Array;
+  n: number;
+  sampleShape: readonly number[];
+  y?: Int32Array;
+}
+
+/** One mini-batch: x [B, ...sampleShape], labels (int32 [B]) when the dataset has them. */
+export interface Batch {
+  x: Tensor;
+  y?: Tensor;
+  /** Dataset row of each batch element. */
+  index: Int32Array;
+}
+
+/** What a model's trainStep may use besides the batch. */
+export interface StepContext {
+  /** Source of the step's noise (ε, corruption); its state is checkpointed. */
+  noise: Generator;
+  /** Optimiser steps completed before this one (0-based step number). */
+  step: number;
+  epoch: number;
+}
+
+export interface StepOutput {
+  /** Scalar loss to minimise. */
+  loss: Tensor;
+  /** Extra numbers for the log (read inside the step). */
+  metrics?: Record<string, number>;
+}
+
+/** A model the loop can train. */
+export interface Trainable extends Module {
+  trainStep(batch: Batch, ctx: StepContext): StepOutput;
+  /** Called after each completed epoch (e.g. ARD-VAE re-estimates its prior here). */
+  onEpochEnd?(data: Dataset, ctx: { epoch: number; step: number }): void;
+}
+
+export interface TrainOptions {
+  epochs: number;
+  batchSize: number;
+  /** Learning rate (default 1e-3). */
+  lr?: number;
+  optimizer?: 'adam' | 'adamw' | 'sgd';
+  weightDecay?: number;
+  /** Clip the global gradient norm to this value (default: no clipping). */
+  clipNorm?: number;
+  /** Seed of the shuffling and noise streams (default 0). */
+  seed?: number;
+  /** Folder for checkpoints (and the default metrics log). */
+  runDir?: string;
+  /** Save a checkpoint every this many steps (needs runDir; 0 = only at the end). */
+  checkpointEvery?: number;
+  /** Continue from runDir's latest checkpoint when there is one. */
+  resume?: boolean;
+  /** JSONL metrics file (default runDir/metrics.jsonl when runDir is set); one line per logged step. */
+  logFile?: string;
+  /** Log every this many steps (default 10); the last step is always logged. */
+  logEvery?: number;
+  /** Show a progress bar on stderr (default false). */
+  progress?: boolean;
+  /** Stop after this many total steps (simulates an interrupted run; checkpoints still follow checkpointEvery). */
+  stopAfterStep?: number;
+  /** Extra JSON saved with each checkpoint (e.g. the model config). */
+  extra?: Record<string, unknown>;
+}
+
+export interface TrainResult {
+  /** Steps completed in total (including those before a resume). */
+  steps: number;
+  /** Mean training loss of each completed epoch in this run (NaN for an epoch only partly run here). */
+  epochLosses: number[];
+  /** Loss of the last step. */
+  lastLoss: number;
+  /** Step the run resumed from (0 for a fresh run). */
+  resumedFrom: number;
+  optimizer: Optimizer;
+}
+
+/** Checks a dataset's size and values (NaN/Inf give a clear error instead of a NaN loss later). */
+export function checkDataset(data: Dataset, where = 'train'): void {
+  const per = data.sampleShape.reduce((p, d) => p * d, 1);
+  if (!Number.isInteger(data.n) || data.n < 1) throw new Error(`${where}: the dataset has no samples (n = ${data.n})`);
+  if (data.x.length !== data.n * per) {
+    throw new Error(`${where}: ${data.x.length} values do not make ${data.n} samples of shape ${shapeStr(data.sampleShape)} (${data.n * per} needed)`);
+  }
+  for (let i = 0; i < data.x.length; i++) {
+    if (!Number.isFinite(data.x[i]!)) {
+      throw new Error(`${where}: non-finite value ${data.x[i]} in sample ${Math.floor(i / per)} (element ${i % per})`);
+    }
+  }
+  if (data.y && data.y.length !== data.n) throw new Error(`${where}: ${data.y.length} labels for ${data.n} samples`);
+}
+
+/** The sample order of epoch `epoch`: a permutation from a generator keyed by (seed, epoch). */
+export function epochOrder(n: number, seed: number, epoch: number): Int32Array {
+  return new Generator((BigInt(seed >>> 0) << 32n) | BigInt(epoch >>> 0)).permutation(n);
+}
+
+/** Copies the rows `index` of the dataset into a batch (outside autograd). */
+export function gatherBatch(data: Dataset, index: Int32Array): Batch {
+  const per = data.sampleShape.reduce((p, d) => p * d, 1);
+  const x = new Float32Array(index.length * per);
+  for (let i = 0; i < index.length; i++) x.set(data.x.subarray(index[i]! * per, (index[i]! + 1) * per), i * per);
+  const batch: Batch = { x: fromBuffer(x, [index.length, ...data.sampleShape]), index };
+  if (data.y) {
+    const y = new Int32Array(index.length);
+    for (let i = 0; i < index.length; i++) y[i] = data.y[index[i]!]!;
+    batch.y = fromBuffer(y, [index.length]);
+  }
+  return batch;
+}
+
+function makeOptimizer(model: Module, o: TrainOptions): Optimizer {
+  const lr = o.lr ?? 1e-3;
+  const params = model.parameters();
+  switch (o.optimizer ?? 'adam') {
+    case 'adam': return new Adam(params, { lr, weightDecay: o.weightDecay ?? 0 });
+    case 'adamw': return new AdamW(params, { lr, weightDecay: o.weightDecay ?? 0.01 });
+    case 'sgd': return new SGD(params, { lr });
+    default: throw new Error(`train: unknown optimizer '${o.optimizer as string}' (adam, adamw or sgd)`);
+  }
+}
+
+/** Trains `model` on `data`; see the file comment for the loop, logging and checkpoint rules. */
+export function train(model: Trainable, data: Dataset, o: TrainOptions): TrainResult {
+  checkDataset(data);
+  if (!(Number.isInteger(o.epochs) && o.epochs >= 0)) throw new Error(`train: epochs must be a non-negative integer, got ${o.epochs}`);
+  if (!(Number.isInteger(o.batchSize) && o.batchSize >= 1)) throw new Error(`train: batchSize must be a positive integer, got ${o.batchSize}`);
+  const seed = o.seed ?? 0;
+  const bs = Math.min(o.batchSize, data.n);
+  const perEpoch = Math.max(1, Math.floor(data.n / bs));
+  const total = o.epochs * perEpoch;
+  const optimizer = makeOptimizer(model, o);
+  let noise = new Generator(BigInt(seed >>> 0) + 0x5eedn);
+  let step = 0;
+  const logFile = o.logFile ?? (o.runDir ? `${o.runDir}/metrics.jsonl` : undefined);
+  if (o.resume) {
+    if (!o.runDir) throw new Error('train: resume needs runDir');
+    const ck = loadCheckpoint(o.runDir, model, optimizer);
+    if (ck) {
+      step = ck.step;
+      noise = Generator.fromState(ck.rng as GeneratorState);
+    }
+  }
+  const resumedFrom = step;
+  if (logFile) {
+    mkdirSync(dirname(logFile), { recursive: true });
+    if (!o.resume) writeFileSync(logFile, '');
+  }
+  const save = () => {
+    if (o.runDir) saveCheckpoint(o.runDir, model, optimizer, { step, rng: noise.state(), extra: o.extra });
+  };
+  const bar = o.progress ? new Progress(total, 'step') : null;
+  const every = o.checkpointEvery ?? 0;
+  const logEvery = o.logEvery ?? 10;
+  const stopAt = Math.min(total, o.stopAfterStep ?? total);
+  const epochLosses: number[] = [];
+  let lastLoss = NaN;
+  let epochSum = 0, epochCount = 0;
+  let order: Int32Array | null = null;
+  let orderEpoch = -1;
+  model.train();
+  const started = Date.now();
+  while (step < stopAt) {
+    const epoch = Math.floor(step / perEpoch);
+    const pos = step % perEpoch;
+    if (orderEpoch !== epoch) {
+      order = epochOrder(data.n, seed, epoch);
+      orderEpoch = epoch;
+    }
+    const batch = gatherBatch(data, order!.subarray(pos * bs, pos * bs + bs));
+    const ctx: StepContext = { noise, step, epoch };
+    const metrics = scope(() => {
+      optimizer.zeroGrad();
+      const out = model.trainStep(batch, ctx);
+      if (out.loss.size !== 1) throw new Error(`train: trainStep returned a loss of shape ${shapeStr(out.loss.shape)}, expected a scalar`);
+      const l = out.loss.item();
+      if (!Number.isFinite(l)) throw new Error(`train: the loss became ${l} at step ${step} (epoch ${epoch}); lower the learning rate or check the data`);
+      out.loss.backward();
+      if (o.clipNorm !== undefined) clipGradNorm(model.parameters(), o.clipNorm);
+      optimizer.step();
+      return { loss: l, ...(out.metrics ?? {}) };
+    });
+    step++;
+    lastLoss = metrics.loss;
+    epochSum += metrics.loss;
+    epochCount++;
+    if (logFile && (step % logEvery === 0 || step === stopAt)) {
+      appendFileSync(logFile, JSON.stringify({ step, epoch, ...metrics, lr: optimizer.lr, seconds: (Date.now() - started) / 1000 }) + '\n');
+    }
+    const endOfEpoch = step % perEpoch === 0;
+    if (endOfEpoch) {
+      // Only epochs run from their first step here get a mean (a resumed epoch's mean would be partial).
+      epochLosses.push(epochCount === perEpoch ? epochSum / epochCount : NaN);
+      epochSum = 0;
+      epochCount = 0;
+      if (model.onEpochEnd) {
+        model.onEpochEnd(data, { epoch, step });
+        model.train();
+      }
+    }
+    bar?.update(step, { loss: metrics.loss, epoch });
+    if (every > 0 && step % every === 0) save();
+  }
+  if (o.runDir && step === total && (every === 0 || step % every !== 0)) save();
+  bar?.finish(step, { loss: lastLoss });
+  model.eval();
+  return { steps: step, epochLosses, lastLoss, resumedFrom, optimizer };
+}
+
+/** Runs fn over the dataset in chunks of `batchSize` rows (no grad, eval mode); returns fn's results. */
+export function mapBatches<T>(data: Dataset, batchSize: number, fn: (x: Tensor, start: number) => T): T[] {
+  const per = data.sampleShape.reduce((p, d) => p * d, 1);
+  const out: T[] = [];
+  for (let s = 0; s < data.n; s += batchSize) {
+    const e = Math.min(data.n, s + batchSize);
+    const x = fromBuffer(data.x.slice(s * per, e * per), [e - s, ...data.sampleShape]);
+    out.push(fn(x, s));
+  }
+  return out;
+}

@@ -1,0 +1,232 @@
+/**
+ * Typed, JSON-serialisable configurations of the five SAE architectures, their defaults, and
+ * validation that names the offending field and value.
+ *
+ * A config is written by people (JSON file, CLI flags) as a `SaeConfigInput`: `architecture`,
+ * `dIn` and `dSae` are required, everything else has a default. `resolveSaeConfig` fills the
+ * defaults and validates, returning a `SaeConfig` in which every field is present, so a saved
+ * config fully determines the model even if defaults change later.
+ *
+ * Shared fields (all architectures)
+ *   dIn, dSae             input width d and number of latents H.
+ *   normalisation         'none' | 'constant-norm' | 'layer-norm' (see base.ts).
+ *   bDecInit              'zeros' | 'mean' | 'geometric-median': how initFromData sets b_dec.
+ *   applyBDecToInput      subtract b_dec from the input before encoding (default true).
+ *   unitNormDecoder       keep decoder rows at unit norm, removing the gradient's parallel
+ *                         component before each step (default true).
+ *   layerNormEps          ε of the per-token layer norm (default 1e-5).
+ *   deadTokens            a latent is dead when it has not fired for this many tokens
+ *                         (default 10_000_000, OpenAI/sparsify's window).
+ *   folded                set by foldNormalisation(): the constant input scale was folded into
+ *                         the weights; such an SAE is for inference/export, not further training.
+ */
+
+export const SAE_ARCHITECTURES = ['standard', 'topk', 'batchtopk', 'jumprelu', 'matryoshka'] as const;
+export type SaeArchitecture = (typeof SAE_ARCHITECTURES)[number];
+
+export const INPUT_NORMALISATIONS = ['none', 'constant-norm', 'layer-norm'] as const;
+export type InputNormalisation = (typeof INPUT_NORMALISATIONS)[number];
+
+export const B_DEC_INITS = ['zeros', 'mean', 'geometric-median'] as const;
+export type DecoderBiasInit = (typeof B_DEC_INITS)[number];
+
+export interface SaeCommonConfig {
+  dIn: number;
+  dSae: number;
+  normalisation: InputNormalisation;
+  bDecInit: DecoderBiasInit;
+  applyBDecToInput: boolean;
+  unitNormDecoder: boolean;
+  layerNormEps: number;
+  deadTokens: number;
+  folded: boolean;
+}
+
+/** ReLU SAE with the decoder-norm-weighted L1 penalty (SAELens "standard"). */
+export interface StandardSaeConfig extends SaeCommonConfig {
+  architecture: 'standard';
+  /** λ of λ·Σ_i z_i‖W_dec,i‖ (default 5: suits inputs normalised to E‖x‖ = √d). */
+  l1Coefficient: number;
+  /** λ ramps linearly from 0 to its value over this many steps (default 0: no warm-up). */
+  l1WarmupSteps: number;
+}
+
+/** Options of the AuxK dead-latent loss shared by the TopK family. */
+export interface AuxKOptions {
+  /** Coefficient of the AuxK loss (default 1/32; 0 disables it). */
+  auxKCoefficient: number;
+  /** Dead latents used to reconstruct the error (default ⌊dIn/2⌋). */
+  kAux: number;
+}
+
+export interface TopKSaeConfig extends SaeCommonConfig, AuxKOptions {
+  architecture: 'topk';
+  /** Active latents per token. */
+  k: number;
+}
+
+export interface BatchTopKSaeConfig extends SaeCommonConfig, AuxKOptions {
+  architecture: 'batchtopk';
+  /** Mean active latents per token: the batch keeps its B·k largest activations. */
+  k: number;
+  /** EMA decay β of the inference threshold θ ← βθ + (1 − β)·min selected (default 0.999). */
+  thresholdDecay: number;
+}
+
+export interface JumpReluSaeConfig extends SaeCommonConfig {
+  architecture: 'jumprelu';
+  /** Initial threshold θ (stored as log θ; default 0.001, as in Rajamanoharan et al.). */
+  initialThreshold: number;
+  /** Rectangle-kernel bandwidth ε of the straight-through estimator (default 0.001). */
+  bandwidth: number;
+  /** λ of the L0 penalty λ·E[Σ_i H(pre_i − θ_i)] (default 1). */
+  l0Coefficient: number;
+  /** λ ramps linearly from 0 over this many steps (default 0). */
+  l0WarmupSteps: number;
+  /** Coefficient of the pre-activation loss on dead latents (default 0: off). */
+  preActCoefficient: number;
+}
+
+export interface MatryoshkaSaeConfig extends Omit<BatchTopKSaeConfig, 'architecture'> {
+  architecture: 'matryoshka';
+  /** Strictly increasing prefix sizes; the last must equal dSae (default [dSae/8, dSae/4, dSae/2, dSae] rounded). */
+  prefixes: number[];
+  /** How the per-prefix reconstruction losses combine: 'sum' (default) or 'mean'. */
+  prefixReduction: 'sum' | 'mean';
+}
+
+export type SaeConfig = StandardSaeConfig | TopKSaeConfig | BatchTopKSaeConfig | JumpReluSaeConfig | MatryoshkaSaeConfig;
+
+/** A config as a person writes it: architecture, dIn and dSae required, the rest optional. */
+export type SaeConfigInput = { architecture: SaeArchitecture; dIn: number; dSae: number } & Partial<Omit<StandardSaeConfig, 'architecture'>> &
+  Partial<Omit<TopKSaeConfig, 'architecture'>> & Partial<Omit<BatchTopKSaeConfig, 'architecture'>> &
+  Partial<Omit<JumpReluSaeConfig, 'architecture'>> & Partial<Omit<MatryoshkaSaeConfig, 'architecture'>>;
+
+/** Thrown for an invalid config; `field` names the offending field. */
+export class SaeConfigError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(`SAE config: ${message}`);
+    this.name = 'SaeConfigError';
+  }
+}
+
+const COMMON_KEYS = ['architecture', 'dIn', 'dSae', 'normalisation', 'bDecInit', 'applyBDecToInput', 'unitNormDecoder', 'layerNormEps', 'deadTokens', 'folded'];
+const KEYS: Record<SaeArchitecture, string[]> = {
+  standard: [...COMMON_KEYS, 'l1Coefficient', 'l1WarmupSteps'],
+  topk: [...COMMON_KEYS, 'k', 'auxKCoefficient', 'kAux'],
+  batchtopk: [...COMMON_KEYS, 'k', 'auxKCoefficient', 'kAux', 'thresholdDecay'],
+  jumprelu: [...COMMON_KEYS, 'initialThreshold', 'bandwidth', 'l0Coefficient', 'l0WarmupSteps', 'preActCoefficient'],
+  matryoshka: [...COMMON_KEYS, 'k', 'auxKCoefficient', 'kAux', 'thresholdDecay', 'prefixes', 'prefixReduction'],
+};
+
+/** The fields an architecture's config has (for CLIs and error messages). */
+export function configKeys(architecture: SaeArchitecture): readonly string[] {
+  return KEYS[architecture];
+}
+
+const show = (v: unknown) => (typeof v === 'string' ? `'${v}'` : JSON.stringify(v));
+
+function posInt(c: Record<string, unknown>, f: string, max = Infinity): void {
+  const v = c[f];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
+    throw new SaeConfigError(f, `'${f}' must be an integer in [1, ${max}], got ${show(v)}`);
+  }
+}
+function nonNegInt(c: Record<string, unknown>, f: string): void {
+  const v = c[f];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new SaeConfigError(f, `'${f}' must be a non-negative integer, got ${show(v)}`);
+}
+function num(c: Record<string, unknown>, f: string, lo: number, hi: number, open: 'lo' | 'hi' | 'both' | 'none' = 'none'): void {
+  const v = c[f];
+  const okLo = typeof v === 'number' && (open === 'lo' || open === 'both' ? v > lo : v >= lo);
+  const okHi = typeof v === 'number' && (open === 'hi' || open === 'both' ? v < hi : v <= hi);
+  if (typeof v !== 'number' || !Number.isFinite(v) || !okLo || !okHi) {
+    const l = open === 'lo' || open === 'both' ? '(' : '[', r = open === 'hi' || open === 'both' ? ')' : ']';
+    throw new SaeConfigError(f, `'${f}' must be a finite number in ${l}${lo}, ${hi}${r}, got ${show(v)}`);
+  }
+}
+function oneOf(c: Record<string, unknown>, f: string, allowed: readonly string[]): void {
+  if (!allowed.includes(c[f] as string)) throw new SaeConfigError(f, `'${f}' must be one of ${allowed.map(show).join(', ')}, got ${show(c[f])}`);
+}
+function bool(c: Record<string, unknown>, f: string): void {
+  if (typeof c[f] !== 'boolean') throw new SaeConfigError(f, `'${f}' must be true or false, got ${show(c[f])}`);
+}
+
+/** The default prefix list of a Matryoshka SAE: H/8, H/4, H/2, H (duplicates and zeros dropped). */
+export function defaultPrefixes(dSae: number): number[] {
+  const out: number[] = [];
+  for (const m of [Math.round(dSae / 8), Math.round(dSae / 4), Math.round(dSae / 2), dSae]) if (m >= 1 && !out.includes(m)) out.push(m);
+  return out;
+}
+
+/**
+ * Fills defaults and validates. Throws SaeConfigError naming the field and its value for a wrong
+ * type, an out-of-range value, or a field the architecture does not have (usually a typo).
+ */
+export function resolveSaeConfig(input: SaeConfigInput | Record<string, unknown>): SaeConfig {
+  if (input === null || typeof input !== 'object') throw new SaeConfigError('', `expected an object, got ${show(input)}`);
+  const raw = input as Record<string, unknown>;
+  oneOf(raw, 'architecture', SAE_ARCHITECTURES);
+  const arch = raw.architecture as SaeArchitecture;
+  const allowed = KEYS[arch];
+  for (const key of Object.keys(raw)) {
+    if (raw[key] !== undefined && !allowed.includes(key)) {
+      throw new SaeConfigError(key, `unknown field '${key}' for architecture '${arch}' (known: ${allowed.join(', ')})`);
+    }
+  }
+  posInt(raw, 'dIn');
+  posInt(raw, 'dSae');
+  const dIn = raw.dIn as number, dSae = raw.dSae as number;
+  const given = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined));
+  const common = {
+    normalisation: 'none', bDecInit: 'geometric-median', applyBDecToInput: true, unitNormDecoder: true,
+    layerNormEps: 1e-5, deadTokens: 10_000_000, folded: false,
+  };
+  const auxk = { auxKCoefficient: 1 / 32, kAux: Math.max(1, Math.min(dSae, Math.floor(dIn / 2))) };
+  const perArch: Record<SaeArchitecture, Record<string, unknown>> = {
+    standard: { l1Coefficient: 5, l1WarmupSteps: 0 },
+    topk: { ...auxk },
+    batchtopk: { ...auxk, thresholdDecay: 0.999 },
+    jumprelu: { initialThreshold: 0.001, bandwidth: 0.001, l0Coefficient: 1, l0WarmupSteps: 0, preActCoefficient: 0 },
+    matryoshka: { ...auxk, thresholdDecay: 0.999, prefixes: defaultPrefixes(dSae), prefixReduction: 'sum' },
+  };
+  const c: Record<string, unknown> = { architecture: arch, dIn, dSae, ...common, ...perArch[arch], ...given };
+
+  oneOf(c, 'normalisation', INPUT_NORMALISATIONS);
+  oneOf(c, 'bDecInit', B_DEC_INITS);
+  bool(c, 'applyBDecToInput');
+  bool(c, 'unitNormDecoder');
+  bool(c, 'folded');
+  num(c, 'layerNormEps', 0, Infinity, 'lo');
+  posInt(c, 'deadTokens');
+  if (arch === 'standard') {
+    num(c, 'l1Coefficient', 0, Infinity);
+    nonNegInt(c, 'l1WarmupSteps');
+  }
+  if (arch === 'topk' || arch === 'batchtopk' || arch === 'matryoshka') {
+    if (c.k === undefined) throw new SaeConfigError('k', `'k' (active latents per token) is required for architecture '${arch}'`);
+    posInt(c, 'k', dSae);
+    num(c, 'auxKCoefficient', 0, Infinity);
+    posInt(c, 'kAux', dSae);
+  }
+  if (arch === 'batchtopk' || arch === 'matryoshka') num(c, 'thresholdDecay', 0, 1, 'hi');
+  if (arch === 'jumprelu') {
+    num(c, 'initialThreshold', 0, Infinity, 'lo');
+    num(c, 'bandwidth', 0, Infinity, 'lo');
+    num(c, 'l0Coefficient', 0, Infinity);
+    nonNegInt(c, 'l0WarmupSteps');
+    num(c, 'preActCoefficient', 0, Infinity);
+  }
+  if (arch === 'matryoshka') {
+    oneOf(c, 'prefixReduction', ['sum', 'mean']);
+    const p = c.prefixes;
+    if (!Array.isArray(p) || p.length === 0) throw new SaeConfigError('prefixes', `'prefixes' must be a non-empty array of sizes, got ${show(p)}`);
+    p.forEach((m, i) => {
+      if (typeof m !== 'number' || !Number.isInteger(m) || m < 1 || m > dSae) throw new SaeConfigError('prefixes', `'prefixes[${i}]' must be an integer in [1, ${dSae}], got ${show(m)}`);
+      if (i > 0 && m <= p[i - 1]) throw new SaeConfigError('prefixes', `'prefixes' must be strictly increasing, got ${show(p)}`);
+    });
+    if (p[p.length - 1] !== dSae) throw new SaeConfigError('prefixes', `the last of 'prefixes' must equal dSae = ${dSae} (the full dictionary), got ${show(p)}`);
+    c.prefixes = [...p];
+  }
+  return c as unknown as SaeConfig;
+}
