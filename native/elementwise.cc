@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common.h"
+#include "vmath.h"
 
 namespace aelab {
 namespace {
@@ -46,13 +47,19 @@ inline void map1(const float* x, float* out, int64_t n, int64_t cost, F f) {
   });
 }
 
+/// map1 for a vector function (see vmath.h: results do not depend on the split).
+template <class F>
+inline void vmap1(const float* x, float* out, int64_t n, int64_t cost, F f) {
+  parallel_for(n, cost, [&](int64_t b, int64_t e) { vmap(x + b, out + b, e - b, f); });
+}
+
 }  // namespace
 
 void unary(int op, const float* x, float* out, int64_t n, float param) {
   const double pd = param;
   switch (op) {
     case U_NEG: return map1(x, out, n, 1, [](float v) { return -v; });
-    case U_EXP: return map1(x, out, n, 8, [](float v) { return std::exp(v); });
+    case U_EXP: return vmap1(x, out, n, 2, [](v8f v) { return vexp(v); });
     case U_LOG: return map1(x, out, n, 8, [](float v) { return std::log(v); });
     case U_SQRT: return map1(x, out, n, 2, [](float v) { return std::sqrt(v); });
     case U_RSQRT: return map1(x, out, n, 2, [](float v) { return 1.0f / std::sqrt(v); });
@@ -64,7 +71,7 @@ void unary(int op, const float* x, float* out, int64_t n, float param) {
     case U_RELU: return map1(x, out, n, 1, [](float v) { return v < 0.0f ? 0.0f : v; });
     case U_GELU: return map1(x, out, n, 12, [](float v) { return v * phif(v); });
     case U_TANH: return map1(x, out, n, 10, [](float v) { return std::tanh(v); });
-    case U_SIGMOID: return map1(x, out, n, 8, [](float v) { return sigmoidf(v); });
+    case U_SIGMOID: return vmap1(x, out, n, 3, [](v8f v) { return vsigmoid(v); });
     case U_SOFTPLUS: return map1(x, out, n, 12, [](float v) { return softplusf(v); });
     case U_SIN: return map1(x, out, n, 10, [](float v) { return std::sin(v); });
     case U_COS: return map1(x, out, n, 10, [](float v) { return std::cos(v); });

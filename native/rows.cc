@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common.h"
+#include "vmath.h"
 
 namespace aelab {
 namespace {
@@ -90,9 +91,19 @@ void reduce(int op, const float* x, int64_t outer, int64_t n, int64_t inner, flo
       for (int64_t o = b; o < e; ++o) {
         const float* r = x + o * n;
         if (isMax || isMin) {
+          // 8 lanes, then the lanes and the tail; with NaN sticking, the order does not matter.
           float acc = r[0];
-          if (isMax) for (int64_t i = 1; i < n; ++i) acc = nan_max(acc, r[i]);
-          else for (int64_t i = 1; i < n; ++i) acc = nan_min(acc, r[i]);
+          int64_t i = 1;
+          if (n >= 9) {
+            v8f va = load8(r + 1);
+            for (i = 9; i + 8 <= n; i += 8) {
+              const v8f v = load8(r + i);
+              va = isMax ? ((v > va) | (v != v) ? v : va) : ((v < va) | (v != v) ? v : va);
+            }
+            for (int j = 0; j < 8; ++j) acc = isMax ? nan_max(acc, va[j]) : nan_min(acc, va[j]);
+          }
+          if (isMax) for (; i < n; ++i) acc = nan_max(acc, r[i]);
+          else for (; i < n; ++i) acc = nan_min(acc, r[i]);
           out[o] = acc;
         } else {
           const double s = op == R_SUMSQ ? dsum<true>(r, n) : dsum<false>(r, n);
@@ -169,28 +180,59 @@ void argmax(const float* x, int64_t outer, int64_t n, int64_t inner, int32_t* ou
 // Softmax
 // ---------------------------------------------------------------------------------------------
 
+/// max_j x_j ignoring NaN (-inf for an empty or all-NaN row), 8 lanes at a time.
+float max_ignore_nan(const float* x, int64_t n) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  v8f m = splat8(ninf);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const v8f v = load8(x + i);
+    m = v > m ? v : m;
+  }
+  float r = ninf;
+  for (int j = 0; j < 8; ++j) r = m[j] > r ? m[j] : r;
+  for (; i < n; ++i) r = x[i] > r ? x[i] : r;
+  return r;
+}
+
+/// sum_j e^(x_j - m) in double (8 fixed lanes; the tail is padded with -inf, whose exp is 0).
+double sum_exp(const float* x, int64_t n, float m) {
+  v4d a0 = {0, 0, 0, 0}, a1 = {0, 0, 0, 0};
+  const v8f mv = splat8(m);
+  int64_t i = 0;
+  auto add = [&](v8f e) {
+    a0 += __builtin_convertvector(v4f{e[0], e[1], e[2], e[3]}, v4d);
+    a1 += __builtin_convertvector(v4f{e[4], e[5], e[6], e[7]}, v4d);
+  };
+  for (; i + 8 <= n; i += 8) add(vexp(load8(x + i) - mv));
+  if (i < n) {
+    float buf[8];
+    for (int j = 0; j < 8; ++j) buf[j] = i + j < n ? x[i + j] : -std::numeric_limits<float>::infinity();
+    add(vexp(load8(buf) - mv));
+  }
+  const v4d s = a0 + a1;
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 void softmax(const float* x, int64_t rows, int64_t cols, float* out, bool log) {
   if (cols <= 0) return;
-  parallel_for(rows, cols * 8, [&](int64_t b, int64_t e) {
+  parallel_for(rows, cols * 4, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const float* xr = x + r * cols;
       float* yr = out + r * cols;
-      // Subtracting the row max keeps every exponent <= 0 (no overflow).
-      float m = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < cols; ++j) m = xr[j] > m ? xr[j] : m;
-      double s = 0.0;
+      // Subtracting the row max keeps every exponent <= 0 (no overflow). NaNs are skipped here and
+      // then make the whole row NaN through exp.
+      const float m = max_ignore_nan(xr, cols);
+      const v8f mv = splat8(m);
       if (log) {
-        for (int64_t j = 0; j < cols; ++j) s += std::exp(xr[j] - m);
-        const float lse = static_cast<float>(std::log(s));
-        for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - m) - lse;
+        const float lse = static_cast<float>(std::log(sum_exp(xr, cols, m)));
+        const v8f lv = splat8(lse);
+        vmap(xr, yr, cols, [&](v8f v) { return (v - mv) - lv; });
       } else {
-        for (int64_t j = 0; j < cols; ++j) {
-          const float ev = std::exp(xr[j] - m);
-          yr[j] = ev;
-          s += ev;
-        }
-        const float inv = static_cast<float>(1.0 / s);
-        for (int64_t j = 0; j < cols; ++j) yr[j] *= inv;
+        vmap(xr, yr, cols, [&](v8f v) { return vexp(v - mv); });
+        const float inv = static_cast<float>(1.0 / dsum<false>(yr, cols));
+        const v8f iv = splat8(inv);
+        vmap(yr, yr, cols, [&](v8f v) { return v * iv; });
       }
     }
   });
@@ -205,9 +247,9 @@ void softmax_grad(const float* y, const float* gy, int64_t rows, int64_t cols, f
       float* dr = gx + r * cols;
       double s = 0.0;
       if (log) {  // gx = gy - softmax * sum(gy), softmax = exp(y)
-        for (int64_t j = 0; j < cols; ++j) s += gr[j];
-        const float sf = static_cast<float>(s);
-        for (int64_t j = 0; j < cols; ++j) dr[j] = gr[j] - std::exp(yr[j]) * sf;
+        s = dsum<false>(gr, cols);
+        const v8f sv = splat8(static_cast<float>(s));
+        vmap2(gr, yr, dr, cols, [&](v8f g, v8f y) { return g - vexp(y) * sv; });
       } else {  // gx = y (gy - <gy, y>)
         for (int64_t j = 0; j < cols; ++j) s += static_cast<double>(gr[j]) * yr[j];
         const float sf = static_cast<float>(s);
@@ -300,59 +342,79 @@ void layer_norm_grad(const float* x, const float* gy, const float* mean, const f
 // ---------------------------------------------------------------------------------------------
 namespace {
 
-/// Strict ranking used by top-k: higher value first, NaN last, then lower index first.
-inline bool ranks_above(float a, int32_t ia, float b, int32_t ib) {
-  if (beats(a, b)) return true;
-  if (beats(b, a)) return false;
-  return ia < ib;  // equal values, or both NaN
+/// Top-k ranking as one unsigned 64-bit key, so the heap compares integers (no NaN or tie branches):
+/// high half = the float mapped to an order-preserving unsigned (NaN -> 0, below every number;
+/// -0 -> +0 so the zeros tie), low half = ~index (a lower index ranks higher). Keys are unique.
+inline uint64_t rank_key(float v, int64_t j) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  uint32_t ord;
+  if (v != v) ord = 0;
+  else if (v == 0.0f) ord = 0x80000000u;
+  else ord = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  return (static_cast<uint64_t>(ord) << 32) | static_cast<uint32_t>(~static_cast<uint32_t>(j));
 }
 
-/// Restores the heap property below position i of a heap whose root is the lowest-ranked entry.
-inline void sift_down(float* v, int32_t* id, int64_t k, int64_t i) {
-  const float fv = v[i];
-  const int32_t fi = id[i];
+/// Min-heap sift-down (the root is the lowest-ranked entry kept).
+inline void sift_down(uint64_t* h, int64_t n, int64_t i) {
+  const uint64_t v = h[i];
   for (;;) {
     int64_t c = 2 * i + 1;
-    if (c >= k) break;
-    if (c + 1 < k && ranks_above(v[c], id[c], v[c + 1], id[c + 1])) ++c;  // the lower-ranked child
-    if (!ranks_above(fv, fi, v[c], id[c])) break;
-    v[i] = v[c];
-    id[i] = id[c];
+    if (c >= n) break;
+    c += (c + 1 < n && h[c + 1] < h[c]) ? 1 : 0;
+    if (h[c] >= v) break;
+    h[i] = h[c];
     i = c;
   }
-  v[i] = fv;
-  id[i] = fi;
+  h[i] = v;
 }
+
+thread_local std::vector<uint64_t> t_heap;  // per thread, grows once
 
 }  // namespace
 
 void topk(const float* x, int64_t rows, int64_t cols, int64_t k, float* vals, int32_t* idx) {
   if (k <= 0) return;
   parallel_for(rows, cols, [&](int64_t b, int64_t e) {
+    if (static_cast<int64_t>(t_heap.size()) < k) t_heap.resize(k);
+    uint64_t* h = t_heap.data();
     for (int64_t r = b; r < e; ++r) {
       const float* xr = x + r * cols;
-      float* hv = vals + r * k;  // the output row doubles as the heap: no allocation
-      int32_t* hi = idx + r * k;
-      for (int64_t j = 0; j < k; ++j) {
-        hv[j] = xr[j];
-        hi[j] = static_cast<int32_t>(j);
-      }
-      for (int64_t i = k / 2 - 1; i >= 0; --i) sift_down(hv, hi, k, i);
-      // Later columns have higher indices, so only a strictly better value (or a number against a
-      // NaN root) can displace the lowest-ranked entry kept so far.
-      for (int64_t j = k; j < cols; ++j) {
-        const float v = xr[j];
-        if (beats(v, hv[0])) {
-          hv[0] = v;
-          hi[0] = static_cast<int32_t>(j);
-          sift_down(hv, hi, k, 0);
+      for (int64_t j = 0; j < k; ++j) h[j] = rank_key(xr[j], j);
+      for (int64_t i = k / 2 - 1; i >= 0; --i) sift_down(h, k, i);
+      auto offer = [&](int64_t j) {
+        const uint64_t key = rank_key(xr[j], j);
+        if (key > h[0]) {
+          h[0] = key;
+          sift_down(h, k, 0);
+        }
+      };
+      // Most columns lose to the root: compare 16 at a time with its value and offer only the lanes
+      // that beat it (a NaN root, which every number beats, takes the plain path).
+      int64_t j = k;
+      for (; j + 16 <= cols; j += 16) {
+        const float root = xr[static_cast<uint32_t>(~static_cast<uint32_t>(h[0]))];
+        if (root != root) {
+          for (int64_t q = j; q < j + 16; ++q) offer(q);
+          continue;
+        }
+        const v8f rv = splat8(root);
+        unsigned m = movemask8(load8(xr + j) > rv) | (movemask8(load8(xr + j + 8) > rv) << 8);
+        while (m) {
+          offer(j + __builtin_ctz(m));
+          m &= m - 1;
         }
       }
-      // Heap sort: moving the lowest-ranked root to the end leaves the row sorted best-first.
+      for (; j < cols; ++j) offer(j);
+      // Heap sort: moving the lowest-ranked root to the end leaves the keys sorted best-first.
       for (int64_t n = k - 1; n > 0; --n) {
-        std::swap(hv[0], hv[n]);
-        std::swap(hi[0], hi[n]);
-        sift_down(hv, hi, n, 0);
+        std::swap(h[0], h[n]);
+        sift_down(h, n, 0);
+      }
+      for (int64_t q = 0; q < k; ++q) {
+        const int32_t c = static_cast<int32_t>(~static_cast<uint32_t>(h[q]));
+        idx[r * k + q] = c;
+        vals[r * k + q] = xr[c];
       }
     }
   });
@@ -425,6 +487,45 @@ void permute(const float* x, const int64_t* shape, const int64_t* perm, int rank
     return;
   }
   const int64_t inner = dims[0], s0 = st[0];
+  if (s0 != 1) {
+    // A transpose-like permute: the input's contiguous axis q is not the output's innermost one.
+    // Copy 32 x 32 tiles of the (q, innermost) plane so both sides stay in cache.
+    int q = -1;
+    for (int d = 1; d < r; ++d)
+      if (st[d] == 1) q = d;
+    if (q > 0) {
+      int64_t ostr[8];
+      ostr[0] = 1;
+      for (int d = 1; d < r; ++d) ostr[d] = ostr[d - 1] * dims[d - 1];
+      int oth[8], no = 0;
+      for (int d = 1; d < r; ++d)
+        if (d != q) oth[no++] = d;
+      constexpr int64_t T = 32;
+      const int64_t n0 = dims[0], nq = dims[q], oq = ostr[q];
+      const int64_t tilesQ = (nq + T - 1) / T, outerCount = total / (n0 * nq);
+      parallel_for(outerCount * tilesQ, n0 * T * 2, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) {
+          int64_t rem = t / tilesQ, offIn = 0, offOut = 0;
+          for (int a = 0; a < no; ++a) {
+            const int64_t i = rem % dims[oth[a]];
+            rem /= dims[oth[a]];
+            offIn += i * st[oth[a]];
+            offOut += i * ostr[oth[a]];
+          }
+          const int64_t q0 = (t % tilesQ) * T, q1 = std::min(nq, q0 + T);
+          for (int64_t i0 = 0; i0 < n0; i0 += T) {
+            const int64_t i1 = std::min(n0, i0 + T);
+            for (int64_t iq = q0; iq < q1; ++iq) {
+              const float* src = x + offIn + iq;
+              float* dst = out + offOut + iq * oq;
+              for (int64_t ii = i0; ii < i1; ++ii) dst[ii] = src[ii * s0];
+            }
+          }
+        }
+      });
+      return;
+    }
+  }
   parallel_for(total, 2, [&](int64_t begin, int64_t end) {
     int64_t idx[8] = {0};
     int64_t rem = begin, off = 0;

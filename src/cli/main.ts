@@ -21,6 +21,7 @@ const commands: Record<string, Command> = {
   embed: { summary: 'codes of a trained encoder for a data file' },
   cluster: { summary: 'k-means on codes, PCA or raw data, with ARI/NMI/silhouette and raster cluster maps' },
   detect: { summary: 'anomaly detection on tabular data or time series (AE, VAE, StackVAE-G, PCA)' },
+  experiment: { summary: "measured comparisons: 'aelab experiment geology-mnist|nab|vae-mnist|ard-vae|prototype-mnist'" },
 };
 
 async function load(name: string): Promise<{ run(argv: string[]): Promise<number> | number }> {

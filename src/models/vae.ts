@@ -26,7 +26,7 @@
  */
 import { Tensor, fromBuffer, noGrad, scope, shapeStr } from '../core/tensor.js';
 import { Generator } from '../core/random.js';
-import { add, exp, mul, square, sub } from '../core/ops/elementwise.js';
+import { add, exp, mul, sigmoid, square, sub } from '../core/ops/elementwise.js';
 import { mean, sum } from '../core/ops/reduce.js';
 import { expand, reshape } from '../core/ops/shape.js';
 import { bceWithLogits, klDivNormal } from '../core/ops/loss.js';
@@ -138,7 +138,7 @@ export class VAE extends Module implements Trainable {
   /** Expected reconstruction: σ(logits) or the Gaussian mean, from the posterior mean code. */
   reconstruct(x: Tensor): Tensor {
     const out = this.decode(this.encode(x).mu);
-    return this.config.decoder === 'gaussian' ? out : out.sigmoid();
+    return this.config.decoder === 'gaussian' ? out : sigmoid(out);
   }
 
   /** log p(x | z) per sample [B] from the decoder output `out` [B, D]. */

@@ -35,7 +35,6 @@
  */
 import {
   Tensor, add, fromBuffer, linear, matmul, mul, noGrad, norm, relu, reshape, scale, scatterToDense, square, sub, sum, tensor, topk,
-  zeros,
 } from '../core/index.js';
 import { Generator } from '../core/random.js';
 import { Module, buffer, param } from '../nn/module.js';
@@ -189,7 +188,10 @@ export interface SaeLossResult {
   parts: Record<string, number>;
   /** Diagnostics: l0 (mean active latents per token), dead (dead latents before this batch), … */
   stats: Record<string, number>;
-  /** Working-space reconstruction and input, and the code, for metrics. */
+  /**
+   * Working-space reconstruction and input, and the code, for metrics. Like every tensor made in
+   * the step, they are only valid inside the caller's scope() (read them there or return them).
+   */
   xhat: Tensor;
   x: Tensor;
   code: SaeCode;
@@ -457,6 +459,7 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
    * Sets the data-dependent state from a sample of raw activations x [n, d]: the constant-norm
    * scale s = √d / mean_b ‖x_b‖ (when normalisation is 'constant-norm'), then b_dec from the
    * normalised sample by config.bDecInit (zeros, mean, or geometric median by Weiszfeld).
+   * The median costs maxIter·n·d flops in plain JS: pass a sample of a few thousand rows.
    */
   initFromData(sample: Tensor | Float32Array, opts: GeometricMedianOptions = {}): { normScale: number; bDec: Float32Array } {
     const d = this.dIn;
@@ -567,11 +570,6 @@ export function firedLatents(code: SaeCode, H: number): { mask: Uint8Array; nonz
 /** ‖W_dec,i‖ for every row, differentiable: [H]. */
 export function decoderNorms(W_dec: Tensor): Tensor {
   return norm(W_dec, 1);
-}
-
-/** A scalar tensor 0 (for parts that are switched off but should still be reported). */
-export function zeroLoss(): Tensor {
-  return zeros([]);
 }
 
 /** Flattens [B, H] to [1, B·H] (BatchTopK selects over the whole batch). */

@@ -6,8 +6,8 @@
  * Numerics: elementwise maths is evaluated in float64 and rounded once when stored into float32;
  * reductions (sum, mean, sumsq, softmax denominators, layer-norm statistics) accumulate in float64.
  *
- * Choices where types.ts is silent (the native backend is expected to match; parity tests check only
- * the documented behaviour):
+ * Choices where types.ts is silent (the native backend makes the same ones; the special-values test in
+ * test/core/backend/parity.test.ts keeps the two aligned):
  *  - `param` defaults: pow 1, scale 1, addScalar 0, leakyRelu 0.01.
  *  - sign(0) = 0, sign(NaN) = NaN, relu(NaN) = NaN, relu(-Infinity) = 0. leakyRelu(x) = x > 0 ? x : slope*x.
  *  - unaryGrad: length is gx.length. Derivatives at kinks: relu'(0) = 0, leakyRelu'(0) = slope,
@@ -18,7 +18,12 @@
  *  - where/axpby/clamp lengths come from out.
  *  - reduce max/min propagate NaN; for n = 0: sum/sumsq 0, mean NaN, max -Infinity, min +Infinity.
  *  - argmax treats NaN as smaller than every number (as topk does); an all-NaN slice gives 0.
- *  - gather/scatter indices out of range throw a RangeError.
+ *  - gather/scatter indices out of range throw a RangeError; so do topk with k > cols and a gemm whose
+ *    operands are shorter than their offsets plus M*K, K*N, M*N.
+ *  - gemm accumulates in float32 on the WebAssembly SIMD kernel (like BLAS) and in float64 on the
+ *    scalar fallback; tiny products (M*N*K < 4096) always take the scalar path.
+ *  - softmax of an all -Infinity row is NaN (0/0), as is any row containing +Infinity;
+ *    gelu(-Infinity) = NaN (-inf * 0).
  *  - layerNormGrad: gx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = gy * gamma,
  *    xhat = (x - mean) * rstd; ggamma += sum_rows gy * xhat; gbeta += sum_rows gy.
  *  - adam: evaluated per element in float64; weightDecay = 0 makes both modes plain Adam.
@@ -198,7 +203,7 @@ function binary(op: BinaryOp, a: F32, aShape: readonly number[], b: F32, bShape:
   if (total === 0) return;
   // No broadcasting at all: one flat loop, no bookkeeping arrays.
   let same = true;
-  for (let d = 0; d < rank && same; d++) same = aShape[d] === bShape[d];
+  for (let d = 0; d < rank && same; d++) same = aShape[d] === outShape[d] && bShape[d] === outShape[d];
   if (same) { binLoop(op, a, 0, 1, b, 0, 1, out, 0, total); return; }
   // Strides in elements (0 on broadcast axes); axes of extent 1 are dropped.
   const shp: number[] = [], sa: number[] = [], sb: number[] = [];

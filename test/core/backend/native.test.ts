@@ -297,6 +297,18 @@ ntest('unary ops match float64 maths (large n engages the pool)', (b) => {
       close(out, Array.from(src, f), 2e-6, 1e-7, `unary ${op}`);
     }
   }
+  // exp over a dense grid through the float range (vectorised core and its IEEE edge lanes).
+  const g = Float32Array.from({ length: 200_001 }, (_, i) => -104 + (i / 200_000) * 194);
+  g[0] = -Infinity; g[1] = Infinity; g[2] = NaN; g[3] = -0;
+  const ge = new Float32Array(g.length);
+  b.unary('exp', g, ge);
+  for (let i = 0; i < g.length; i++) {
+    const want = Math.fround(Math.exp(g[i]!));
+    const got = ge[i]!;
+    if (Number.isNaN(want) ? !Number.isNaN(got) : Math.abs(got - want) > 3e-7 * want + 1.5e-45) {
+      assert.fail(`exp(${g[i]}) = ${got}, want ${want}`);
+    }
+  }
   // Stability and NaN handling.
   const e = new Float32Array([-30, 100, NaN, -0, 0, 1e-30]);
   const o = new Float32Array(6);

@@ -1,0 +1,131 @@
+// 8-wide float helpers (GCC vector extensions) and a vectorised exp.
+//
+// Determinism: every element goes through the same vector routine whatever its position in the
+// array (tails are padded into a full vector), so results never depend on how a range is split
+// between threads.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__AVX__) || defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+namespace aelab {
+
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+inline v8f splat8(float x) { return v8f{x, x, x, x, x, x, x, x}; }
+
+/// a * b + c with one rounding where the CPU has FMA (ISO C++ mode does not contract a*b+c).
+inline v8f fmadd8(v8f a, v8f b, v8f c) {
+#if defined(__FMA__)
+  return (v8f)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+#else
+  return a * b + c;
+#endif
+}
+
+/// True when any lane of a comparison mask is set.
+inline bool any8(v8i m) {
+#if defined(__AVX__)
+  return _mm256_movemask_ps((__m256)m) != 0;
+#else
+  return (m[0] | m[1] | m[2] | m[3] | m[4] | m[5] | m[6] | m[7]) != 0;
+#endif
+}
+
+/// Bit i set when lane i of a comparison mask is set.
+inline unsigned movemask8(v8i m) {
+#if defined(__AVX__)
+  return static_cast<unsigned>(_mm256_movemask_ps((__m256)m));
+#else
+  unsigned r = 0;
+  for (int i = 0; i < 8; ++i) r |= (m[i] != 0 ? 1u : 0u) << i;
+  return r;
+#endif
+}
+
+inline v8f load8(const float* p) {
+  v8f v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(float* p, v8f v) { std::memcpy(p, &v, sizeof v); }
+
+/**
+ * e^x for x in [-87, 88] (a caller patches other lanes with std::exp):
+ * n = round(x log2 e), r = x - n ln2 (Cody-Waite two-part ln2, exact first product), then
+ * e^r = 1 + r + r^2 P(r) with the degree-5 minimax P of the Cephes expf, and 2^n built in the exponent
+ * bits. Max error about 1 ulp on this range.
+ */
+inline v8f vexp_core(v8f x) {
+  const v8f magic = splat8(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
+  const v8f t = fmadd8(x, splat8(1.44269504088896341f), magic);
+  const v8f n = t - magic;
+  v8f r = fmadd8(n, splat8(-0.693359375f), x);
+  r = fmadd8(n, splat8(2.12194440e-4f), r);
+  v8f p = splat8(1.9875691500e-4f);
+  p = fmadd8(p, r, splat8(1.3981999507e-3f));
+  p = fmadd8(p, r, splat8(8.3334519073e-3f));
+  p = fmadd8(p, r, splat8(4.1665795894e-2f));
+  p = fmadd8(p, r, splat8(1.6666665459e-1f));
+  p = fmadd8(p, r, splat8(5.0000001201e-1f));
+  const v8f e = fmadd8(r * r, p, r) + splat8(1.0f);
+  const v8i ni = (v8i)t - (v8i)magic;  // the integer n from the mantissa bits of t
+  const v8i scale = (ni + 127) << 23;
+  return e * (v8f)scale;
+}
+
+/// e^x for every lane, IEEE-exact at the edges: lanes outside [-87, 88] or NaN use std::exp.
+inline v8f vexp(v8f x) {
+  const v8f lo = splat8(-87.0f), hi = splat8(88.0f);
+  const v8i ok = (x >= lo) & (x <= hi);  // false for NaN
+  const v8f xs = ok ? x : splat8(0.0f);
+  v8f y = vexp_core(xs);
+  if (__builtin_expect(!(ok[0] & ok[1] & ok[2] & ok[3] & ok[4] & ok[5] & ok[6] & ok[7]), 0)) {
+    for (int i = 0; i < 8; ++i)
+      if (!ok[i]) y[i] = std::exp(x[i]);
+  }
+  return y;
+}
+
+/// out[i] = f(x[i]) for a vector function f, with the tail padded into one full vector.
+template <class F>
+inline void vmap(const float* x, float* out, int64_t n, F f) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) store8(out + i, f(load8(x + i)));
+  if (i < n) {
+    float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::memcpy(buf, x + i, (n - i) * sizeof(float));
+    const v8f y = f(load8(buf));
+    std::memcpy(out + i, &y, (n - i) * sizeof(float));
+  }
+}
+
+/// out[i] = f(a[i], b[i]) for a vector function f, tail padded like vmap.
+template <class F>
+inline void vmap2(const float* a, const float* b, float* out, int64_t n, F f) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) store8(out + i, f(load8(a + i), load8(b + i)));
+  if (i < n) {
+    float ba[8] = {0, 0, 0, 0, 0, 0, 0, 0}, bb[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::memcpy(ba, a + i, (n - i) * sizeof(float));
+    std::memcpy(bb, b + i, (n - i) * sizeof(float));
+    const v8f y = f(load8(ba), load8(bb));
+    std::memcpy(out + i, &y, (n - i) * sizeof(float));
+  }
+}
+
+/// Logistic sigmoid without overflow: e = e^-|x|, s = 1/(1+e), sigmoid = x >= 0 ? s : e s.
+inline v8f vsigmoid(v8f x) {
+  const v8f negabs = x < splat8(0.0f) ? x : -x;
+  const v8f e = vexp(negabs);
+  const v8f s = splat8(1.0f) / (splat8(1.0f) + e);
+  return x >= splat8(0.0f) ? s : e * s;
+}
+
+}  // namespace aelab

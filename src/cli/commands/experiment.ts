@@ -1,0 +1,167 @@
+/**
+ * `aelab experiment <name> [--budget quick|full]`: the measured comparisons of issue 4. Each
+ * prints a readable table and then one JSON line with every number (for scripts and notes).
+ *
+ *   geology-mnist    stacked AE + k-means vs PCA + k-means vs raw k-means on MNIST (ARI, NMI, time)
+ *   nab              StackVAE-G vs AE vs VAE vs PCA on joined NAB traffic series (ROC-AUC, AP)
+ *   vae-mnist        MLP VAE negative ELBO and IS-NLL on MNIST; --torch: the same in PyTorch, side by side
+ *   ard-vae          relevant latent axes found by ARD-VAE on data with a known number of factors
+ *   prototype-mnist  prototype network test accuracy on MNIST
+ *   export-mnist     write the MNIST splits as .npy (--out dir) for external references
+ *
+ * Budgets: `quick` (default) runs in about two minutes or less on 2 cores; `full` is the
+ * larger setting behind the closing-note numbers; `tiny` is for the test suite only.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GEOLOGY_BUDGETS, runGeologyMnist } from '../../tasks/experiments/geology-mnist.js';
+import { NAB_BUDGETS, runNab } from '../../tasks/experiments/nab.js';
+import { ARD_BUDGETS, PROTOTYPE_BUDGETS, VAE_BUDGETS, exportMnist, runArd, runPrototype, runVaeMnist, type VaeMnistOptions } from '../../tasks/experiments/generative.js';
+import { num, seconds, table } from '../../tasks/experiments/report.js';
+import { helpText, parseArgs, UsageError } from '../args.js';
+
+const NAMES = ['geology-mnist', 'nab', 'vae-mnist', 'ard-vae', 'prototype-mnist', 'export-mnist'] as const;
+type Name = (typeof NAMES)[number];
+type Budget = 'tiny' | 'quick' | 'full';
+
+const spec = {
+  budget: { type: 'string' as const, default: 'quick', help: 'quick (≈2 min on 2 cores) | full' },
+  seed: { type: 'number' as const, help: 'override the seed' },
+  epochs: { type: 'number' as const, help: 'override the training epochs' },
+  torch: { type: 'boolean' as const, default: false, help: 'vae-mnist: also train the same VAE in PyTorch (/usr/bin/python3 with torch) and compare' },
+  python: { type: 'string' as const, default: process.env.AELAB_PYTHON ?? '/usr/bin/python3', help: 'python with torch for --torch' },
+  k: { type: 'number' as const, help: 'vae-mnist: importance samples K for the NLL' },
+  out: { type: 'string' as const, help: 'export-mnist: output folder' },
+  'train-count': { type: 'number' as const, help: 'export-mnist / vae-mnist: training images' },
+  'test-count': { type: 'number' as const, help: 'export-mnist / vae-mnist: held-out images' },
+  progress: { type: 'boolean' as const, default: false, help: 'show training progress bars on stderr' },
+};
+
+const w = (s: string) => process.stdout.write(s);
+const jsonLine = (o: unknown) => w(JSON.stringify(o) + '\n');
+
+/** The PyTorch reference script shipped with aelab. */
+export function torchScriptPath(): string {
+  return fileURLToPath(new URL('../../../../scripts/reference/torch_vae_mnist.py', import.meta.url));
+}
+
+/** Runs the PyTorch reference on the same splits; returns its JSON result or why it could not run. */
+export function runTorchVae(python: string, o: VaeMnistOptions): { ok: true; result: { negElbo: number; isNll: number; trainSeconds: number; torch: string } } | { ok: false; reason: string } {
+  const probe = spawnSync(python, ['-c', 'import torch, numpy; print(torch.__version__)'], { encoding: 'utf8' });
+  if (probe.status !== 0) return { ok: false, reason: `${python} cannot import torch and numpy (${(probe.stderr || String(probe.error ?? '')).trim().split('\n').pop()})` };
+  const dir = mkdtempSync(join(tmpdir(), 'aelab-mnist-'));
+  try {
+    exportMnist(dir, { trainCount: o.trainCount, testCount: o.testCount, seed: o.seed });
+    const args = [torchScriptPath(), '--data', dir, '--hidden', o.hidden.join(','), '--latent', String(o.latentDim), '--epochs', String(o.epochs),
+      '--batch', String(o.batchSize), '--lr', String(o.lr), '--k', String(o.K), '--seed', String(o.seed)];
+    const r = spawnSync(python, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (r.status !== 0) return { ok: false, reason: `the PyTorch reference failed (exit ${r.status}): ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}` };
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    return { ok: true, result: JSON.parse(line) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs('experiment', argv, { ...spec, help: { type: 'boolean', help: 'show this help' } });
+  if (flags.help || positionals.length === 0) {
+    w(helpText('experiment', `measured comparisons of issue 4: aelab experiment <${NAMES.join('|')}>`, spec));
+    return flags.help ? 0 : 2;
+  }
+  const name = positionals[0] as Name;
+  if (!NAMES.includes(name)) throw new UsageError(`aelab experiment: unknown experiment '${positionals[0]}' (choose from ${NAMES.join(', ')})`);
+  const budget = flags.budget as Budget;
+  if (!['tiny', 'quick', 'full'].includes(budget)) throw new UsageError(`aelab experiment: --budget must be quick or full, got '${budget}'`);
+  const seed = flags.seed as number | undefined;
+  const epochs = flags.epochs as number | undefined;
+  const progress = flags.progress as boolean;
+
+  switch (name) {
+    case 'geology-mnist': {
+      const o = { ...GEOLOGY_BUDGETS[budget], progress };
+      if (seed !== undefined) o.seed = seed;
+      if (epochs !== undefined) o.finetuneEpochs = epochs;
+      const r = runGeologyMnist(o);
+      w(`geology-mnist (${budget}): k-means, k = 10, ${o.nInit} restarts, on ${o.evalCount.toLocaleString()} held-out MNIST digits; encoders fitted on ${o.trainCount.toLocaleString()} others\n`);
+      w(`stacked AE: ${o.pretrainEpochs} pre-training epochs per layer + ${o.finetuneEpochs} fine-tuning epochs (final MSE ${num(r.aeFinalLoss, 4)}); PCA keeps ${(r.pcaExplainedVariance * 100).toFixed(1)}% of the variance\n\n`);
+      w(table(['method', 'dims', 'ARI', 'NMI', 'fit time', 'k-means time'], r.rows.map((x) => [x.method, x.dim ? String(x.dim) : '–', num(x.ari), num(x.nmi), x.fitSeconds ? seconds(x.fitSeconds) : '–', x.kmeansSeconds ? seconds(x.kmeansSeconds) : '–'])));
+      w('  ARI: adjusted Rand index, NMI: normalised mutual information, against the digit labels (1 = identical partition, 0 = chance).\n\n');
+      jsonLine(r);
+      return 0;
+    }
+    case 'nab': {
+      const o = { ...NAB_BUDGETS[budget] };
+      if (seed !== undefined) o.seeds = [seed];
+      if (epochs !== undefined) o.epochs = epochs;
+      const r = runNab(o);
+      w(`nab (${budget}): window ${o.window}, stride ${o.stride}, ${o.epochs} epochs for neural models, fitted on the first ${o.trainFraction * 100}% of each series; mean of ${o.seeds.length} seed${o.seeds.length > 1 ? 's' : ''}\n\n`);
+      w(table(['series', 'model', 'ROC-AUC', 'AP', 'AP chance', 'ROC-AUC (all)', 'AP (all)', 'time'], r.rows.map((x) => [x.series, x.model, num(x.rocAuc), num(x.averagePrecision), num(x.positiveRate), num(x.rocAucAll), num(x.averagePrecisionAll), seconds(x.seconds)])));
+      w('  ROC-AUC and AP on the held-out part (after the training fraction); "(all)" = whole series. AP chance = anomalous fraction.\n\n');
+      jsonLine(r);
+      return 0;
+    }
+    case 'vae-mnist': {
+      const o = { ...VAE_BUDGETS[budget], progress };
+      if (seed !== undefined) o.seed = seed;
+      if (epochs !== undefined) o.epochs = epochs;
+      if (flags.k !== undefined) o.K = flags.k as number;
+      if (flags['train-count'] !== undefined) o.trainCount = flags['train-count'] as number;
+      if (flags['test-count'] !== undefined) o.testCount = flags['test-count'] as number;
+      const r = runVaeMnist(o);
+      w(`vae-mnist (${budget}): MLP VAE 784-${o.hidden.join('-')}-${o.latentDim}, Bernoulli decoder, Adam lr ${o.lr}, batch ${o.batchSize}, ${o.epochs} epochs on ${o.trainCount.toLocaleString()} digits; evaluated on ${o.testCount.toLocaleString()} held-out digits\n\n`);
+      const rows: (string)[][] = [['aelab', num(r.negElbo, 2), num(r.isNll, 2), seconds(r.trainSeconds)]];
+      let torch: ReturnType<typeof runTorchVae> | undefined;
+      if (flags.torch) {
+        torch = runTorchVae(flags.python as string, o);
+        if (torch.ok) {
+          rows.push([`PyTorch ${torch.result.torch}`, num(torch.result.negElbo, 2), num(torch.result.isNll, 2), seconds(torch.result.trainSeconds)]);
+          rows.push(['difference (aelab − PyTorch)', num(r.negElbo - torch.result.negElbo, 2), num(r.isNll - torch.result.isNll, 2), '']);
+        }
+      }
+      w(table(['implementation', '−ELBO (nats)', `IS-NLL, K=${o.K} (nats)`, 'train time'], rows));
+      w('  per held-out image, lower is better; IS-NLL ≤ −ELBO on average (importance sampling tightens the bound).\n');
+      if (torch && !torch.ok) w(`  PyTorch reference not run: ${torch.reason}\n`);
+      if (torch && torch.ok) {
+        const gap = Math.max(Math.abs(r.negElbo - torch.result.negElbo), Math.abs(r.isNll - torch.result.isNll));
+        w(`  largest difference ${num(gap, 2)} nats: ${gap <= 1 ? 'within' : 'NOT within'} the 1-nat target\n`);
+      }
+      w('\n');
+      jsonLine({ ...r, torch: torch?.ok ? torch.result : torch ? { error: torch.reason } : undefined });
+      return 0;
+    }
+    case 'ard-vae': {
+      const o = { ...ARD_BUDGETS[budget], progress };
+      if (seed !== undefined) o.seed = seed;
+      if (epochs !== undefined) o.epochs = epochs;
+      const r = runArd(o);
+      w(`ard-vae (${budget}): ${o.n.toLocaleString()} samples of x = B·tanh(A·z) + noise in ${o.dataDim} dims from ${o.factors} latent factors; ARD-VAE with ${o.latentDim} latent axes, ${o.epochs} epochs (${seconds(r.trainSeconds)})\n\n`);
+      w(table(['axis', 'prior variance v_j', 'explained fraction ρ_j', 'relevant'], r.priorVariances.map((v, j) => [String(j), v.toExponential(2), num(r.explainedFraction[j]!, 3), r.relevant.includes(j) ? 'yes' : ''])));
+      w(`\n  relevant axes: ${r.count} (true factors: ${r.trueFactors}) — ${r.correct ? 'exactly right' : 'WRONG'}\n\n`);
+      jsonLine(r);
+      return 0;
+    }
+    case 'prototype-mnist': {
+      const o = { ...PROTOTYPE_BUDGETS[budget], progress };
+      if (seed !== undefined) o.seed = seed;
+      if (epochs !== undefined) o.epochs = epochs;
+      const r = runPrototype(o);
+      w(`prototype-mnist (${budget}): conv autoencoder [${o.channels.join(', ')}] + ${o.numPrototypes} prototypes, ${o.epochs} epochs on ${o.trainCount.toLocaleString()} digits (${seconds(r.trainSeconds)}); the paper reports 99.2% on full MNIST (60,000 training images)\n\n`);
+      w(table(['split', 'images', 'accuracy'], [['train', String(o.trainCount), `${(r.trainAccuracy * 100).toFixed(2)}%`], ['test (held out)', String(o.testCount), `${(r.testAccuracy * 100).toFixed(2)}%`]]));
+      w(`\n  example: test image 0 (digit ${r.example.label}) predicted ${r.example.predicted}; nearest prototypes ${r.example.nearest.map((p) => `#${p.prototype} (d² ${num(p.distance, 2)})`).join(', ')}\n\n`);
+      jsonLine(r);
+      return 0;
+    }
+    case 'export-mnist': {
+      if (!flags.out) throw new UsageError('aelab experiment export-mnist: --out <folder> is required');
+      const o = { trainCount: (flags['train-count'] as number | undefined) ?? 8000, testCount: (flags['test-count'] as number | undefined) ?? 2000, seed: seed ?? 0 };
+      const files = exportMnist(flags.out as string, o);
+      w(`exported MNIST (seed ${o.seed}): ${o.trainCount.toLocaleString()} training and ${o.testCount.toLocaleString()} held-out digits\n${files.map((f) => `  ${f}`).join('\n')}\n`);
+      jsonLine({ experiment: 'export-mnist', ...o, files });
+      return 0;
+    }
+  }
+}

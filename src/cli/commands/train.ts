@@ -1,0 +1,134 @@
+/**
+ * `aelab train sae` — train a sparse autoencoder from a JSON config and/or flags (flags win).
+ * Other model kinds (`ae`, `vae`, …) are not served by this command yet.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openActivations } from '../../sae/activations.js';
+import { resolveTrainConfig, trainSae, TrainConfigError } from '../../sae/trainer.js';
+import { SAE_FOLDER_FORMATS, type SaeFolderFormat } from '../../sae/convert.js';
+import { helpText, parseArgs, UsageError, type FlagSpec } from '../args.js';
+import { Progress, duration, fmt } from '../progress.js';
+
+/** Flags and the config keys they set. */
+const spec: FlagSpec = {
+  config: { type: 'string', help: 'JSON config file (training keys + SAE keys); flags override it' },
+  data: { type: 'string', help: 'activations: .npy, .safetensors or a folder of shards' },
+  tensor: { type: 'string', help: 'tensor name inside .safetensors files' },
+  architecture: { type: 'string', help: 'standard | topk | batchtopk | jumprelu | matryoshka' },
+  'd-in': { type: 'number', help: 'input width (default: from the data)' },
+  expansion: { type: 'number', help: 'latents per input dimension (default 8)' },
+  latents: { type: 'number', help: 'number of latents d_sae (overrides --expansion)' },
+  k: { type: 'number', help: 'active latents per token (topk, batchtopk, matryoshka)' },
+  l1: { type: 'number', help: 'L1 coefficient (standard)' },
+  'l1-warmup': { type: 'number', help: 'L1 warm-up steps (standard; default 5% of steps)' },
+  l0: { type: 'number', help: 'L0 coefficient (jumprelu)' },
+  normalisation: { type: 'string', help: 'input normalisation: none | constant-norm | layer-norm' },
+  'dead-tokens': { type: 'number', help: 'a latent is dead after this many tokens without firing' },
+  lr: { type: 'number', help: 'peak learning rate (default 2e-4/sqrt(latents/16384))' },
+  warmup: { type: 'number', help: 'learning-rate warm-up steps (default 2% of steps, at most 1000)' },
+  decay: { type: 'number', help: 'linear decay to 0 over the last N steps (default 20% of steps)' },
+  batch: { type: 'number', help: 'batch size in tokens (default 4096)' },
+  tokens: { type: 'number', help: 'training tokens' },
+  seed: { type: 'number', help: 'random seed (default 0)' },
+  'val-fraction': { type: 'number', help: 'rows held out for validation, from the end (default 0.05)' },
+  'val-tokens': { type: 'number', help: 'at most this many validation rows are evaluated (default 16384)' },
+  'eval-every': { type: 'number', help: 'validation every N tokens (default tokens/10)' },
+  'log-every': { type: 'number', help: 'a metrics.jsonl line every N steps (default 50)' },
+  'checkpoint-every': { type: 'number', help: 'checkpoint every N tokens (default tokens/10; 0: only at the end)' },
+  'buffer-rows': { type: 'number', help: 'shuffle buffer rows (default 65536)' },
+  out: { type: 'string', help: 'run folder (default runs/sae-<architecture>-<time>)' },
+  format: { type: 'string', help: 'format of the saved SAE: aelab | saelens | sparsify (default aelab)' },
+  resume: { type: 'boolean', help: 'continue the run in --out from its newest checkpoint' },
+  quiet: { type: 'boolean', help: 'no progress bar' },
+  help: { type: 'boolean', help: 'show this help' },
+};
+
+const FLAG_TO_KEY: Record<string, string> = {
+  data: 'data', tensor: 'tensor', architecture: 'architecture', 'd-in': 'dIn', expansion: 'expansion', latents: 'dSae', k: 'k',
+  l1: 'l1Coefficient', 'l1-warmup': 'l1WarmupSteps', l0: 'l0Coefficient', normalisation: 'normalisation', 'dead-tokens': 'deadTokens',
+  lr: 'lr', warmup: 'lrWarmupSteps', decay: 'lrDecaySteps', batch: 'batchSize', tokens: 'tokens', seed: 'seed',
+  'val-fraction': 'valFraction', 'val-tokens': 'valTokens', 'eval-every': 'evalEveryTokens', 'log-every': 'logEverySteps',
+  'checkpoint-every': 'checkpointEveryTokens', 'buffer-rows': 'bufferRows',
+};
+
+const SUMMARY = "train a model; 'aelab train sae --data acts.npy --architecture topk --k 32 --tokens 10000000'";
+
+export async function run(argv: string[]): Promise<number> {
+  const [kind, ...rest] = argv;
+  if (!kind || kind === '--help' || kind === '-h') {
+    process.stdout.write(helpText('train sae', SUMMARY, spec) + '\nOther model kinds (ae, vae, …) are not served by `aelab train` yet.\n');
+    return kind ? 0 : 2;
+  }
+  if (kind !== 'sae') {
+    throw new UsageError(`aelab train: '${kind}' models are not served by 'aelab train' yet; only 'aelab train sae' is (see 'aelab train --help')`);
+  }
+  return trainSaeCommand(rest);
+}
+
+async function trainSaeCommand(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs('train sae', argv, spec);
+  if (flags.help) {
+    process.stdout.write(helpText('train sae', SUMMARY, spec));
+    return 0;
+  }
+  if (positionals.length) throw new UsageError(`aelab train sae: unexpected argument '${positionals[0]}' (flags start with --)`);
+  let raw: Record<string, unknown> = {};
+  if (flags.config) {
+    const p = flags.config as string;
+    if (!existsSync(p)) throw new UsageError(`aelab train sae: config file ${p} does not exist`);
+    try {
+      raw = JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new UsageError(`aelab train sae: ${p} is not valid JSON (${(e as Error).message})`);
+    }
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new UsageError(`aelab train sae: ${p} must hold a JSON object`);
+  }
+  for (const [flag, key] of Object.entries(FLAG_TO_KEY)) if (flags[flag] !== undefined) raw[key] = flags[flag];
+  const format = (flags.format as string | undefined) ?? 'aelab';
+  if (!SAE_FOLDER_FORMATS.includes(format as SaeFolderFormat)) throw new UsageError(`aelab train sae: --format must be one of ${SAE_FOLDER_FORMATS.join(', ')}, got '${format}'`);
+
+  // With --resume and no config, reuse the run's own config.json.
+  const out = (flags.out as string | undefined) ?? join('runs', `sae-${String(raw.architecture ?? 'run')}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  if (flags.resume) {
+    const saved = join(out, 'config.json');
+    if (!existsSync(saved) && !flags.config && raw.architecture === undefined) throw new UsageError(`aelab train sae --resume: ${saved} not found (give --out of the run to resume)`);
+    if (existsSync(saved) && !flags.config && raw.architecture === undefined) {
+      const c = JSON.parse(readFileSync(saved, 'utf8')) as Record<string, unknown>;
+      const { sae, ...train } = c as { sae: Record<string, unknown> };
+      raw = { ...sae, ...train, ...raw };
+      delete raw.folded;
+    }
+  }
+  if (raw.data === undefined) throw new TrainConfigError('data', `'data' is required (--data or "data" in the config)`);
+  const source = openActivations(String(raw.data), raw.tensor ? { tensor: String(raw.tensor) } : {});
+  try {
+    const config = resolveTrainConfig(raw, source.dIn);
+    const s = config.sae;
+    const extra = 'k' in s ? `k ${s.k}` : s.architecture === 'standard' ? `L1 ${s.l1Coefficient}` : s.architecture === 'jumprelu' ? `L0 coef ${s.l0Coefficient}` : '';
+    process.stderr.write(
+      `training a ${s.architecture} SAE: d_in ${s.dIn} → ${s.dSae} latents${extra ? ', ' + extra : ''}; ${config.tokens.toLocaleString()} tokens in batches of ${config.batchSize}, lr ${fmt(config.lr)}\n` +
+        `data ${raw.data} (${source.rows.toLocaleString()} rows); run folder ${out}${flags.resume ? ' (resuming)' : ''}\n`,
+    );
+    const barTotal = Math.ceil(config.tokens / config.batchSize) * config.batchSize;
+    const progress = flags.quiet ? null : new Progress(barTotal, 'tok');
+    const res = trainSae(config, {
+      outDir: out,
+      resume: !!flags.resume,
+      source,
+      saveFormat: format as SaeFolderFormat,
+      onProgress: (p) => progress?.update(p.tokens, { loss: p.loss, L0: p.l0, FVU: p.fvu, dead: `${(p.deadFraction * 100).toFixed(1)}%` }, p.step === p.steps),
+    });
+    if (progress) process.stderr.write('\n');
+    const v = res.val;
+    const lines = [
+      `done: ${res.steps} steps, ${res.tokens.toLocaleString()} tokens${res.resumedFromStep ? ` (resumed at step ${res.resumedFromStep})` : ''} in ${duration(res.seconds)}`,
+      v ? `validation (${v.tokens.toLocaleString()} held-out tokens): FVU ${fmt(v.fvu)}, L0 ${fmt(v.l0)}, dead ${(v.deadFraction * 100).toFixed(1)}%, cosine ${fmt(v.cosine)}` : 'no validation rows (valFraction 0)',
+      `saved ${res.saeDir} (${format}); metrics in ${join(out, 'metrics.jsonl')}`,
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+    return 0;
+  } finally {
+    source.close();
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Neural outlier detectors with pyod's interface (see src/tasks/anomaly.ts for fit /
+ * decisionFunction / predict, contamination → threshold, and the standardisation fitted on the
+ * training data, all inherited from BaseDetector).
+ *
+ * - AEDetector: an MLP autoencoder; score(x) = mean squared reconstruction error of the
+ *   standardised row.
+ * - VAEDetector: a VAE with a learned-σ Gaussian decoder; score(x) = −log p(x | z) averaged over
+ *   L codes z ~ q(z | x) (the negative "reconstruction probability" of An & Cho 2015), or at z = μ
+ *   when L = 0. Scoring noise comes from a generator reseeded per call, so scores are repeatable.
+ * - StackVAEGDetector: rows are timestamps of a [T, C] series (n = T, d = C). fit cuts the
+ *   standardised series into windows (window, stride) and trains a StackVAEG; decisionFunction
+ *   cuts stride-`scoreStride` windows and returns one score per timestamp (negative reconstruction
+ *   log-probability, averaged over channels and covering windows).
+ */
+import { Generator } from '../core/random.js';
+import { BaseDetector, DetectorError, type DetectorOptions } from '../tasks/anomaly.js';
+import { positionScoresToTimestamps, slidingWindows } from '../data/windows.js';
+import type { Activation } from '../nn/layers.js';
+import { AutoEncoder } from './autoencoder.js';
+import { VAE } from './vae.js';
+import { StackVAEG, type StackVAEGConfig } from './stackvaeg.js';
+import { mapBatches, train, type Dataset, type TrainOptions } from './train.js';
+
+/** Training settings shared by the neural detectors. */
+export interface NeuralDetectorOptions extends DetectorOptions {
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  seed?: number;
+  /** Show a progress bar while fitting. */
+  progress?: boolean;
+}
+
+function trainOpts(o: NeuralDetectorOptions, epochs: number, batchSize: number): TrainOptions {
+  return { epochs: o.epochs ?? epochs, batchSize: o.batchSize ?? batchSize, lr: o.lr ?? 1e-3, seed: o.seed ?? 0, progress: o.progress };
+}
+
+function toDataset(Z: Float64Array, n: number, d: number): Dataset {
+  return { x: Float32Array.from(Z), n, sampleShape: [d] };
+}
+
+export interface AEDetectorOptions extends NeuralDetectorOptions {
+  /** Hidden widths (default [64, 32]). */
+  hidden?: number[];
+  /** Code size (default max(1, ⌊d/4⌋), capped at d − 1). */
+  latentDim?: number;
+  activation?: Activation;
+}
+
+export class AEDetector extends BaseDetector {
+  model?: AutoEncoder;
+  constructor(readonly options: AEDetectorOptions = {}) {
+    super(options);
+  }
+
+  protected fitModel(Z: Float64Array, n: number, d: number): void {
+    const o = this.options;
+    const latentDim = o.latentDim ?? Math.max(1, Math.min(d - 1, Math.floor(d / 4)) || 1);
+    this.model = new AutoEncoder({ arch: 'mlp', inputDim: d, hidden: o.hidden ?? [64, 32], latentDim, activation: o.activation, seed: o.seed ?? 0 });
+    train(this.model, toDataset(Z, n, d), trainOpts(o, 100, 32));
+  }
+
+  protected scoreModel(Z: Float64Array, n: number): Float64Array {
+    const m = this.model!;
+    m.eval();
+    const out = new Float64Array(n);
+    mapBatches(toDataset(Z, n, this.nFeatures), 1024, (x, s) => out.set(m.reconstructionError(x).f32(), s));
+    return out;
+  }
+}
+
+export interface VAEDetectorOptions extends NeuralDetectorOptions {
+  hidden?: number[];
+  latentDim?: number;
+  activation?: Activation;
+  /** KL weight (default 1). */
+  beta?: number;
+  /** Codes drawn per scored row (default 10; 0 = score at z = μ). */
+  samples?: number;
+}
+
+export class VAEDetector extends BaseDetector {
+  model?: VAE;
+  constructor(readonly options: VAEDetectorOptions = {}) {
+    super(options);
+  }
+
+  protected fitModel(Z: Float64Array, n: number, d: number): void {
+    const o = this.options;
+    const latentDim = o.latentDim ?? Math.max(1, Math.min(d - 1, Math.floor(d / 4)) || 1);
+    this.model = new VAE({
+      inputDim: d, hidden: o.hidden ?? [64, 32], latentDim, activation: o.activation, decoder: 'gaussian', sigma: 'learned',
+      beta: o.beta, seed: o.seed ?? 0,
+    });
+    train(this.model, toDataset(Z, n, d), trainOpts(o, 100, 32));
+  }
+
+  protected scoreModel(Z: Float64Array, n: number): Float64Array {
+    const m = this.model!;
+    m.eval();
+    const gen = new Generator((this.options.seed ?? 0) + 1);
+    const L = this.options.samples ?? 10;
+    const out = new Float64Array(n);
+    mapBatches(toDataset(Z, n, this.nFeatures), 1024, (x, s) => {
+      const lp = m.reconstructionLogProb(x, L, gen);
+      for (let i = 0; i < lp.length; i++) out[s + i] = -lp[i]!;
+    });
+    return out;
+  }
+}
+
+export interface StackVAEGDetectorOptions extends NeuralDetectorOptions, Partial<Omit<StackVAEGConfig, 'channels' | 'seed'>> {
+  /** Window length (default 32). */
+  window?: number;
+  /** Stride between training windows (default 1). */
+  stride?: number;
+  /** Stride between scoring windows (default 1). */
+  scoreStride?: number;
+}
+
+export class StackVAEGDetector extends BaseDetector {
+  model?: StackVAEG;
+  constructor(readonly options: StackVAEGDetectorOptions = {}) {
+    super(options);
+  }
+
+  private windows(Z: Float64Array, n: number, stride: number): { x: Float32Array; nWin: number; starts: Int32Array } {
+    const W = this.options.window ?? 32;
+    if (W > n) throw new DetectorError(`StackVAEGDetector: window ${W} is longer than the series (${n} timestamps)`);
+    const w = slidingWindows(Float32Array.from(Z), n, this.nFeatures, W, { stride });
+    return { x: w.data, nWin: w.nWin, starts: w.starts };
+  }
+
+  protected fitModel(Z: Float64Array, n: number, d: number): void {
+    const o = this.options;
+    const W = o.window ?? 32;
+    const { window: _w, stride: _s, scoreStride: _ss, contamination: _c, standardize: _st, epochs: _e, batchSize: _b, lr: _l, seed, progress: _p, ...rest } = o;
+    this.model = new StackVAEG({ ...rest, window: W, channels: d, seed: seed ?? 0 });
+    const w = this.windows(Z, n, o.stride ?? 1);
+    train(this.model, { x: w.x, n: w.nWin, sampleShape: [W, d] }, trainOpts(o, 30, 32));
+  }
+
+  protected scoreModel(Z: Float64Array, n: number): Float64Array {
+    const m = this.model!;
+    m.eval();
+    const W = m.config.window;
+    const w = this.windows(Z, n, this.options.scoreStride ?? 1);
+    const pos = new Float64Array(w.nWin * W);
+    mapBatches({ x: w.x, n: w.nWin, sampleShape: [W, this.nFeatures] }, 256, (x, s) => pos.set(m.positionScores(x), s * W));
+    return positionScoresToTimestamps(pos, w.starts, W, n);
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Saving and loading any model of src/models as a folder:
+ *   <dir>/cfg.json           { "format": "aelab-model", "version": 1, "type": "<model type>", "config": {…} }
+ *   <dir>/model.safetensors  the module's stateDict (parameters and buffers, by dotted name)
+ * Loading reads cfg.json, rebuilds the model from its config (the constructor fixes every shape),
+ * then copies the weights in with a strict loadStateDict, so a missing, extra or mis-shaped tensor
+ * is an error naming the key. Both files are written atomically (temp name + rename).
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readSafetensors, writeFileAtomic, writeSafetensors, type ArrayData } from '../core/io/index.js';
+import { Tensor } from '../core/tensor.js';
+import type { Module } from '../nn/module.js';
+import { AutoEncoder, type AutoEncoderConfig } from './autoencoder.js';
+import { DenoisingAutoEncoder, type DenoisingAutoEncoderConfig } from './denoising.js';
+import { StackedAutoEncoder, type StackedAutoEncoderConfig } from './stacked.js';
+import { VAE, type VAEConfig } from './vae.js';
+import { ARDVAE, type ARDVAEConfig } from './ardvae.js';
+import { PrototypeNetwork, type PrototypeNetworkConfig } from './prototype.js';
+import { StackVAEG, type StackVAEGConfig } from './stackvaeg.js';
+
+/** Every model type this file can rebuild, by its `type` tag. */
+export const MODEL_TYPES = {
+  autoencoder: (c: unknown) => new AutoEncoder(c as AutoEncoderConfig),
+  denoising: (c: unknown) => new DenoisingAutoEncoder(c as DenoisingAutoEncoderConfig),
+  stacked: (c: unknown) => new StackedAutoEncoder(c as StackedAutoEncoderConfig),
+  vae: (c: unknown) => new VAE(c as VAEConfig),
+  ardvae: (c: unknown) => new ARDVAE(c as ARDVAEConfig),
+  prototype: (c: unknown) => new PrototypeNetwork(c as PrototypeNetworkConfig),
+  stackvaeg: (c: unknown) => new StackVAEG(c as StackVAEGConfig),
+} as const;
+
+export type ModelType = keyof typeof MODEL_TYPES;
+export type AnyModel = AutoEncoder | DenoisingAutoEncoder | StackedAutoEncoder | VAE | ARDVAE | PrototypeNetwork | StackVAEG;
+
+/** A model with a type tag and a JSON config (every model class here). */
+export interface SavableModel extends Module {
+  readonly type: string;
+  readonly config: object;
+}
+
+/** Writes `model` to the folder `dir` (created if needed). */
+export function saveModel(dir: string, model: SavableModel): void {
+  if (!(model.type in MODEL_TYPES)) throw new Error(`saveModel: unknown model type '${model.type}' (known: ${Object.keys(MODEL_TYPES).join(', ')})`);
+  mkdirSync(dir, { recursive: true });
+  const weights = new Map<string, ArrayData>();
+  for (const [k, t] of model.stateDict()) {
+    weights.set(k, t.dtype === 'int32'
+      ? { dtype: 'int32', shape: [...t.shape], data: t.data as Int32Array }
+      : { dtype: 'float32', shape: [...t.shape], data: t.data as Float32Array });
+  }
+  writeSafetensors(join(dir, 'model.safetensors'), weights, { format: 'aelab', model: model.type });
+  const cfg = JSON.stringify({ format: 'aelab-model', version: 1, type: model.type, config: model.config }, null, 2);
+  writeFileAtomic(join(dir, 'cfg.json'), [new TextEncoder().encode(cfg + '\n')]);
+}
+
+/** Reads a folder written by saveModel; the model comes back in eval mode. */
+export function loadModel(dir: string): AnyModel {
+  const cfgPath = join(dir, 'cfg.json');
+  if (!existsSync(cfgPath)) throw new Error(`loadModel: ${cfgPath} does not exist (not a saved model folder)`);
+  let cfg: { format?: string; type?: string; config?: unknown };
+  try {
+    cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
+  } catch (e) {
+    throw new Error(`loadModel: ${cfgPath} is not valid JSON (${(e as Error).message})`);
+  }
+  if (cfg.format !== 'aelab-model') throw new Error(`loadModel: ${cfgPath} is not an aelab model config (format '${cfg.format}')`);
+  const make = MODEL_TYPES[cfg.type as ModelType];
+  if (!make) throw new Error(`loadModel: ${cfgPath} names unknown model type '${cfg.type}' (known: ${Object.keys(MODEL_TYPES).join(', ')})`);
+  const model = make(cfg.config) as AnyModel;
+  const { tensors } = readSafetensors(join(dir, 'model.safetensors'));
+  const sd = new Map<string, Tensor>();
+  for (const [k, a] of tensors) sd.set(k, new Tensor(a.data.slice(), a.shape));
+  model.loadStateDict(sd, { strict: true });
+  return model.eval();
+}

@@ -1,0 +1,439 @@
+/**
+ * The SAE trainer: one readable loop from activations on disk (or in memory) to a saved SAE.
+ *
+ *   for each step:
+ *     batch ← shuffled activation stream
+ *     lr    ← schedule(step)                       (linear warm-up, constant, linear decay to 0)
+ *     scope { loss ← sae.loss(batch, {step}); loss.backward() }
+ *     sae.removeParallelGrad(); adam.step(); sae.normaliseDecoder(); adam.zeroGrad()
+ *     every logEverySteps:       a "train" line in metrics.jsonl (means over the window)
+ *     every evalEveryTokens:     a "val" line (FVU, L0, dead fraction … on the held-out rows)
+ *     every checkpointEveryTokens: an atomic checkpoint (weights, Adam state, RNG, stream position)
+ *   save the SAE folder (aelab format: SAELens cfg.json + sae_weights.safetensors + aelab.json)
+ *
+ * The configuration is one flat JSON object (file and/or CLI flags): the training keys below plus
+ * any SAE config key (architecture, k, l1Coefficient, normalisation …, see config.ts), which are
+ * validated by resolveSaeConfig. Every error names the field and the value.
+ *
+ * Determinism: one Generator(seed) is split, in order, into the SAE's initialisation, the
+ * b_dec-initialisation sample and the data stream. Nothing else draws random numbers, so the same
+ * seed and data give the same weights, and a run resumed from a checkpoint (which stores the
+ * stream position, the generator and every buffer of the SAE and of Adam) continues exactly as the
+ * uninterrupted run would have, bit for bit on the same backend.
+ *
+ * Run folder (outDir):
+ *   config.json      the resolved configuration (training + SAE)
+ *   metrics.jsonl    one JSON object per log line: {split: 'train'|'val', step, tokens, …}
+ *   checkpoints/     step-NNNNNNNNN/ folders and LATEST (src/tasks/checkpoint.ts)
+ *   sae/             the trained SAE, raw-activation form (normalisation folded)
+ *   summary.json     final validation metrics, timings
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { noGrad, scope, tensor } from '../core/index.js';
+import { writeFileAtomic } from '../core/io/index.js';
+import { Generator } from '../core/random.js';
+import { Adam } from '../optim/adam.js';
+import { loadCheckpoint, saveCheckpoint } from '../tasks/checkpoint.js';
+import { ActivationStream, openActivations, splitRows, type ActivationSource, type ActivationStreamState } from './activations.js';
+import { isSparseCode, type SaeCode, type SparseAutoencoder } from './base.js';
+import { SAE_ARCHITECTURES, configKeys, resolveSaeConfig, type SaeArchitecture, type SaeConfig } from './config.js';
+import { saeToWeights, saveSaeFolder, type SaeFolderFormat } from './convert.js';
+import { createSae } from './index.js';
+import { SaeMetricsAccumulator, type Codes, type SaeMetrics } from './metrics.js';
+
+/** The training keys of a config (everything else is an SAE config key). */
+export interface SaeTrainSettings {
+  /** Activations: .npy, .safetensors or a directory of shards (null when a source is passed in). */
+  data: string | null;
+  /** Tensor name inside .safetensors files. */
+  tensor: string | null;
+  /** Training tokens (rows); steps = ⌈tokens / batchSize⌉. */
+  tokens: number;
+  batchSize: number;
+  /** Peak learning rate (Adam). Default 2e-4 / √(dSae / 16384), sparsify's width scaling. */
+  lr: number;
+  /** Linear warm-up steps from lr/lrWarmupSteps to lr. Default min(1000, 2% of steps). */
+  lrWarmupSteps: number;
+  /** Linear decay to 0 over the final steps. Default 20% of steps. */
+  lrDecaySteps: number;
+  seed: number;
+  /** Fraction of rows held out (from the end) for validation. Default 0.05. */
+  valFraction: number;
+  /** At most this many validation rows are evaluated. Default 16384. */
+  valTokens: number;
+  /** Validation metrics every this many tokens (0: only at the end). Default tokens / 10. */
+  evalEveryTokens: number;
+  /** A train line in metrics.jsonl every this many steps. Default 50. */
+  logEverySteps: number;
+  /** Checkpoint every this many tokens (0: only at the end). Default tokens / 10. */
+  checkpointEveryTokens: number;
+  /** Shuffle-buffer rows. Default 65536. */
+  bufferRows: number;
+  /** Rows sampled to initialise b_dec and the input scale. Default 4096. */
+  initRows: number;
+  /** Latents per input dimension when dSae is not given. Default 8. */
+  expansion: number;
+}
+
+export interface SaeTrainConfig extends SaeTrainSettings {
+  sae: SaeConfig;
+}
+
+const TRAIN_KEYS: readonly (keyof SaeTrainSettings)[] = [
+  'data', 'tensor', 'tokens', 'batchSize', 'lr', 'lrWarmupSteps', 'lrDecaySteps', 'seed', 'valFraction', 'valTokens',
+  'evalEveryTokens', 'logEverySteps', 'checkpointEveryTokens', 'bufferRows', 'initRows', 'expansion',
+];
+
+/** A bad training configuration; `field` names the offending key. */
+export class TrainConfigError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(`training config: ${message}`);
+    this.name = 'TrainConfigError';
+  }
+}
+
+const show = (v: unknown) => (typeof v === 'string' ? `'${v}'` : JSON.stringify(v));
+
+function need(raw: Record<string, unknown>, f: string, ok: (v: number) => boolean, what: string): number {
+  const v = raw[f];
+  if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw new TrainConfigError(f, `'${f}' must be ${what}, got ${show(v)}`);
+  return v;
+}
+const isInt = (v: number) => Number.isSafeInteger(v);
+
+/**
+ * Resolves a flat config (training keys + SAE keys) into a full SaeTrainConfig. `dataDIn` is the
+ * width of the activation data when known; dIn defaults to it and must match it when both are given.
+ */
+export function resolveTrainConfig(input: Record<string, unknown>, dataDIn?: number): SaeTrainConfig {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new TrainConfigError('', `expected a JSON object, got ${show(input)}`);
+  const raw: Record<string, unknown> = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+  const arch = raw.architecture;
+  if (!SAE_ARCHITECTURES.includes(arch as SaeArchitecture)) {
+    throw new TrainConfigError('architecture', `'architecture' must be one of ${SAE_ARCHITECTURES.map(show).join(', ')}, got ${show(arch)}`);
+  }
+  const saeKeys = configKeys(arch as SaeArchitecture);
+  for (const key of Object.keys(raw)) {
+    if (!saeKeys.includes(key) && !(TRAIN_KEYS as readonly string[]).includes(key)) {
+      throw new TrainConfigError(key, `unknown field '${key}' (training keys: ${TRAIN_KEYS.join(', ')}; SAE keys for '${arch}': ${saeKeys.join(', ')})`);
+    }
+  }
+  for (const f of ['data', 'tensor']) if (raw[f] !== undefined && raw[f] !== null && typeof raw[f] !== 'string') throw new TrainConfigError(f, `'${f}' must be a string, got ${show(raw[f])}`);
+  let dIn = raw.dIn;
+  if (dIn === undefined) {
+    if (dataDIn === undefined) throw new TrainConfigError('dIn', `'dIn' is required when there is no data to take it from`);
+    dIn = dataDIn;
+  }
+  need({ dIn }, 'dIn', (v) => isInt(v) && v >= 1, 'a positive integer');
+  if (dataDIn !== undefined && dIn !== dataDIn) throw new TrainConfigError('dIn', `'dIn' is ${show(dIn)} but the activation data has d_in = ${dataDIn}`);
+  const expansion = raw.expansion ?? 8;
+  need({ expansion }, 'expansion', (v) => v > 0, 'a positive number');
+  const dSae = raw.dSae ?? Math.round((expansion as number) * (dIn as number));
+  const tokens = need(raw, 'tokens', (v) => isInt(v) && v >= 1, 'a positive integer (training tokens)');
+  const batchSize = need({ batchSize: raw.batchSize ?? 4096, ...raw }, 'batchSize', (v) => isInt(v) && v >= 1, 'a positive integer');
+  const steps = Math.ceil(tokens / batchSize);
+
+  const saeInput: Record<string, unknown> = { dIn, dSae };
+  for (const k of saeKeys) if (k in raw && k !== 'dIn' && k !== 'dSae') saeInput[k] = raw[k];
+  if (arch === 'standard' && saeInput.l1WarmupSteps === undefined) saeInput.l1WarmupSteps = Math.round(0.05 * steps);
+  let sae: SaeConfig;
+  try {
+    sae = resolveSaeConfig(saeInput as Record<string, unknown>);
+  } catch (e) {
+    const f = (e as { field?: string }).field;
+    throw f !== undefined ? new TrainConfigError(f, (e as Error).message.replace(/^SAE config: /, '')) : e;
+  }
+  const d = { ...raw };
+  const def = <T>(k: string, v: T) => (d[k] === undefined ? v : d[k]);
+  const c: SaeTrainConfig = {
+    data: (raw.data as string | undefined) ?? null,
+    tensor: (raw.tensor as string | undefined) ?? null,
+    tokens,
+    batchSize,
+    lr: need({ lr: def('lr', 2e-4 / Math.sqrt(sae.dSae / 16384)) }, 'lr', (v) => v > 0, 'a positive number'),
+    lrWarmupSteps: need({ lrWarmupSteps: def('lrWarmupSteps', Math.min(1000, Math.round(0.02 * steps))) }, 'lrWarmupSteps', (v) => isInt(v) && v >= 0, 'a non-negative integer'),
+    lrDecaySteps: need({ lrDecaySteps: def('lrDecaySteps', Math.round(0.2 * steps)) }, 'lrDecaySteps', (v) => isInt(v) && v >= 0, 'a non-negative integer'),
+    seed: need({ seed: def('seed', 0) }, 'seed', (v) => isInt(v) && v >= 0, 'a non-negative integer'),
+    valFraction: need({ valFraction: def('valFraction', 0.05) }, 'valFraction', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
+    valTokens: need({ valTokens: def('valTokens', 16384) }, 'valTokens', (v) => isInt(v) && v >= 0, 'a non-negative integer'),
+    evalEveryTokens: need({ evalEveryTokens: def('evalEveryTokens', Math.ceil(tokens / 10)) }, 'evalEveryTokens', (v) => isInt(v) && v >= 0, 'a non-negative integer'),
+    logEverySteps: need({ logEverySteps: def('logEverySteps', 50) }, 'logEverySteps', (v) => isInt(v) && v >= 1, 'a positive integer'),
+    checkpointEveryTokens: need({ checkpointEveryTokens: def('checkpointEveryTokens', Math.ceil(tokens / 10)) }, 'checkpointEveryTokens', (v) => isInt(v) && v >= 0, 'a non-negative integer'),
+    bufferRows: need({ bufferRows: def('bufferRows', 65536) }, 'bufferRows', (v) => isInt(v) && v >= 1, 'a positive integer'),
+    initRows: need({ initRows: def('initRows', 4096) }, 'initRows', (v) => isInt(v) && v >= 1, 'a positive integer'),
+    expansion: expansion as number,
+    sae,
+  };
+  if (c.lrWarmupSteps + c.lrDecaySteps > steps) {
+    throw new TrainConfigError('lrDecaySteps', `'lrWarmupSteps' + 'lrDecaySteps' (${c.lrWarmupSteps} + ${c.lrDecaySteps}) exceed the ${steps} training steps`);
+  }
+  return c;
+}
+
+/** Learning rate at a step: linear warm-up, constant, then linear decay to 0 over the last steps. */
+export function learningRate(step: number, c: Pick<SaeTrainConfig, 'lr' | 'lrWarmupSteps' | 'lrDecaySteps'>, steps: number): number {
+  let f = 1;
+  if (c.lrWarmupSteps > 0 && step < c.lrWarmupSteps) f = (step + 1) / c.lrWarmupSteps;
+  const decayStart = steps - c.lrDecaySteps;
+  if (c.lrDecaySteps > 0 && step >= decayStart) f = Math.min(f, (steps - step) / c.lrDecaySteps);
+  return c.lr * f;
+}
+
+/** What the trainer reports to a progress display. */
+export interface TrainProgress {
+  step: number;
+  steps: number;
+  tokens: number;
+  totalTokens: number;
+  loss: number;
+  l0: number;
+  fvu: number;
+  deadFraction: number;
+  lr: number;
+}
+
+export interface TrainOptions {
+  /** Run folder; without one, nothing is written (in-memory training, no checkpoints). */
+  outDir?: string;
+  /** Continue from the newest checkpoint in outDir (a fresh start when there is none). */
+  resume?: boolean;
+  /** Activation rows to use instead of opening config.data. */
+  source?: ActivationSource;
+  /** Format of the final SAE folder outDir/sae. Default 'aelab'. */
+  saveFormat?: SaeFolderFormat;
+  onProgress?: (p: TrainProgress) => void;
+}
+
+export interface TrainResult {
+  sae: SparseAutoencoder;
+  config: SaeTrainConfig;
+  steps: number;
+  tokens: number;
+  /** Wall-clock seconds of this process's share of the training (excluding resumed-from time). */
+  seconds: number;
+  /** Final metrics on the validation rows (null when there are none). */
+  val: SaeMetrics | null;
+  /** The step the run resumed from (0 for a fresh run). */
+  resumedFromStep: number;
+  /** outDir/sae when an outDir was given. */
+  saeDir: string | null;
+}
+
+/** Sums of the train metrics since the last log line (part of the checkpoint, so logs resume exactly). */
+interface LogWindow {
+  steps: number;
+  loss: number;
+  l0: number;
+  fvu: number;
+  parts: Record<string, number>;
+}
+const emptyWindow = (): LogWindow => ({ steps: 0, loss: 0, l0: 0, fvu: 0, parts: {} });
+
+/** FVU of a batch against its own mean: Σ‖x − x̂‖² / Σ‖x − x̄‖². */
+function batchFvu(x: Float32Array, xhat: Float32Array, d: number): number {
+  const B = x.length / d;
+  const sum = new Float64Array(d);
+  let err = 0, sq = 0;
+  for (let b = 0; b < B; b++) {
+    const o = b * d;
+    for (let j = 0; j < d; j++) {
+      const v = x[o + j], e = v - xhat[o + j];
+      sum[j] += v;
+      sq += v * v;
+      err += e * e;
+    }
+  }
+  let meanSq = 0;
+  for (let j = 0; j < d; j++) meanSq += (sum[j] * sum[j]) / B;
+  const tot = sq - meanSq;
+  return tot > 0 ? err / tot : NaN;
+}
+
+/** A module code as the metrics accumulator's Codes. */
+function metricCodes(code: SaeCode): Codes {
+  if (isSparseCode(code)) return { k: code.values.shape[1]!, indices: code.indices.i32().slice(), values: code.values.f32().slice() };
+  return code.f32().slice();
+}
+
+/**
+ * Metrics of `sae`'s inference rule on rows [start, start + count) of `source`, in raw input space.
+ * Pass `decoder: true` to include the decoder's mean max cosine (costs H²·d).
+ */
+export function evaluateModule(sae: SparseAutoencoder, source: ActivationSource, start: number, count: number, opts: { batchSize?: number; decoder?: boolean } = {}): SaeMetrics {
+  const B = Math.max(1, Math.min(opts.batchSize ?? 4096, count));
+  const acc = new SaeMetricsAccumulator({ dIn: sae.dIn, dSae: sae.dSae, decoder: opts.decoder ? saeToWeights(sae).W_dec : undefined });
+  const wasTraining = sae.training;
+  sae.eval();
+  try {
+    for (let s = 0; s < count; s += B) {
+      const n = Math.min(B, count - s);
+      const xs = source.readRows(start + s, n);
+      scope(() =>
+        noGrad(() => {
+          const f = sae.forward(tensor(xs, [n, sae.dIn]));
+          acc.update(xs, f.xhat.f32().slice(), metricCodes(f.code));
+        }),
+      );
+    }
+  } finally {
+    sae.train(wasTraining);
+  }
+  return acc.result();
+}
+
+function configOf(c: SaeTrainConfig): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(c)) as Record<string, unknown>;
+}
+
+/** The first field where two resolved configs differ (ignoring where the data lives), or null. */
+function firstDifference(a: Record<string, unknown>, b: Record<string, unknown>, prefix = ''): string | null {
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (prefix === '' && (k === 'data' || k === 'tensor')) continue;
+    const x = a[k], y = b[k];
+    if (x && y && typeof x === 'object' && typeof y === 'object' && !Array.isArray(x)) {
+      const r = firstDifference(x as Record<string, unknown>, y as Record<string, unknown>, `${prefix}${k}.`);
+      if (r) return r;
+    } else if (JSON.stringify(x) !== JSON.stringify(y)) return `${prefix}${k}: ${JSON.stringify(y)} in the checkpoint, ${JSON.stringify(x)} now`;
+  }
+  return null;
+}
+
+/** Keeps the metrics.jsonl lines up to `step` (lines written after the checkpoint are replayed). */
+function truncateLog(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const kept = readFileSync(path, 'utf8').split('\n').filter((l) => {
+    if (!l.trim()) return false;
+    try {
+      return (JSON.parse(l) as { step: number }).step <= step;
+    } catch {
+      return false; // a line cut by the kill
+    }
+  });
+  writeFileAtomic(path, [new TextEncoder().encode(kept.map((l) => l + '\n').join(''))]);
+}
+
+const round = (v: number) => (Number.isFinite(v) ? Number(v.toPrecision(6)) : null);
+
+/** Trains an SAE; see the file comment. */
+export function trainSae(config: SaeTrainConfig, opts: TrainOptions = {}): TrainResult {
+  const c = config;
+  const out = opts.outDir ?? null;
+  if (!opts.source && !c.data) throw new TrainConfigError('data', `'data' (a .npy/.safetensors file or a folder of shards) is required`);
+  const source = opts.source ?? openActivations(c.data!, c.tensor ? { tensor: c.tensor } : {});
+  const ownSource = !opts.source;
+  if (source.dIn !== c.sae.dIn) throw new TrainConfigError('dIn', `'dIn' is ${c.sae.dIn} but the activation data has d_in = ${source.dIn}`);
+  try {
+    const { train, val } = splitRows(source.rows, { valFraction: c.valFraction });
+    if (train.count < 1) throw new TrainConfigError('valFraction', `no training rows left (${source.rows} rows, valFraction ${c.valFraction})`);
+    const valCount = Math.min(val.count, c.valTokens);
+    const steps = Math.ceil(c.tokens / c.batchSize);
+    const B = c.batchSize, d = c.sae.dIn;
+
+    // Everything random comes from here, in this order.
+    const gen = new Generator(c.seed);
+    const sae = createSae(c.sae, gen.split());
+    const sampleGen = gen.split();
+    const streamGen = gen.split();
+    const opt = new Adam(sae.parameters(), { lr: c.lr });
+
+    const ckDir = out ? join(out, 'checkpoints') : null;
+    const logPath = out ? join(out, 'metrics.jsonl') : null;
+    let step = 0;
+    let streamState: ActivationStreamState | undefined;
+    let window = emptyWindow();
+    let priorSeconds = 0;
+    const resumed = opts.resume && ckDir ? loadCheckpoint(ckDir, sae, opt) : null;
+    if (resumed) {
+      const saved = resumed.extra?.config as Record<string, unknown>;
+      const diff = saved ? firstDifference(configOf(c), saved) : null;
+      if (diff) throw new TrainConfigError(diff.split(':')[0]!, `cannot resume: the config differs from the checkpointed run (${diff})`);
+      step = resumed.step;
+      streamState = resumed.data as ActivationStreamState;
+      window = (resumed.extra?.window as LogWindow) ?? emptyWindow();
+      priorSeconds = (resumed.extra?.seconds as number) ?? 0;
+      truncateLog(logPath!, step);
+    } else {
+      // b_dec (and the constant-norm scale) from a random sample of training rows.
+      const sample = new ActivationStream(source, { batchSize: Math.min(c.initRows, train.count), bufferRows: c.bufferRows, rng: sampleGen, start: train.start, count: train.count }).next()!;
+      sae.initFromData(sample);
+      if (out) {
+        mkdirSync(out, { recursive: true });
+        writeFileSync(join(out, 'config.json'), JSON.stringify(configOf(c), null, 2) + '\n');
+        if (logPath) writeFileSync(logPath, '');
+      }
+    }
+    const stream = new ActivationStream(source, { batchSize: B, bufferRows: c.bufferRows, rng: streamGen, start: train.start, count: train.count }, streamState);
+    const log = (rec: Record<string, unknown>) => {
+      if (logPath) appendFileSync(logPath, JSON.stringify(rec) + '\n');
+    };
+    const validate = (stepDone: number) => {
+      if (valCount < 1) return null;
+      const m = evaluateModule(sae, source, val.start, valCount, { batchSize: Math.min(B, 4096) });
+      log({ split: 'val', step: stepDone, tokens: stepDone * B, fvu: round(m.fvu), l0: round(m.l0), mse: round(m.mse), cosine: round(m.cosine), deadFraction: round(m.deadFraction), denseFraction: round(m.denseFraction), relativeReconstructionBias: round(m.relativeReconstructionBias) });
+      return m;
+    };
+    const crossed = (every: number, before: number, after: number) => every > 0 && Math.floor(after / every) > Math.floor(before / every);
+
+    const t0 = performance.now();
+    const startStep = step;
+    const batch = new Float32Array(B * d);
+    let last = { loss: NaN, l0: NaN, fvu: NaN };
+    sae.train();
+    for (; step < steps; step++) {
+      const xs = stream.next(batch)!;
+      const lr = learningRate(step, c, steps);
+      opt.lr = lr;
+      const r = scope(() => {
+        const res = sae.loss(tensor(xs, [B, d]), { step });
+        res.loss.backward();
+        return { loss: res.loss.item(), parts: res.parts, l0: res.stats.l0 ?? NaN, fvu: batchFvu(res.x.f32(), res.xhat.f32(), d) };
+      });
+      sae.removeParallelGrad();
+      opt.step();
+      sae.normaliseDecoder();
+      opt.zeroGrad();
+
+      const done = step + 1;
+      last = r;
+      window.steps++;
+      window.loss += r.loss;
+      window.l0 += r.l0;
+      window.fvu += r.fvu;
+      for (const [k, v] of Object.entries(r.parts)) window.parts[k] = (window.parts[k] ?? 0) + v;
+      const deadFraction = sae.deadMask().count / sae.dSae;
+      if (done % c.logEverySteps === 0 || done === steps) {
+        const n = window.steps;
+        const parts = Object.fromEntries(Object.entries(window.parts).map(([k, v]) => [k, round(v / n)]));
+        log({ split: 'train', step: done, tokens: done * B, lr: round(lr), loss: round(window.loss / n), ...parts, l0: round(window.l0 / n), fvu: round(window.fvu / n), deadFraction: round(deadFraction) });
+        window = emptyWindow();
+      }
+      if (crossed(c.evalEveryTokens, step * B, done * B) && done < steps) validate(done);
+      if (ckDir && (crossed(c.checkpointEveryTokens, step * B, done * B) || done === steps)) {
+        saveCheckpoint(ckDir, sae, opt, {
+          step: done, rng: gen.state(), data: stream.state(),
+          extra: { config: configOf(c), window, seconds: priorSeconds + (performance.now() - t0) / 1000 },
+        });
+      }
+      opts.onProgress?.({ step: done, steps, tokens: done * B, totalTokens: steps * B, loss: r.loss, l0: r.l0, fvu: r.fvu, deadFraction, lr });
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const valMetrics = valCount > 0 ? evaluateModule(sae, source, val.start, valCount, { batchSize: Math.min(B, 4096), decoder: true }) : null;
+    if (valMetrics) log({ split: 'val', step, tokens: step * B, final: true, fvu: round(valMetrics.fvu), l0: round(valMetrics.l0), mse: round(valMetrics.mse), cosine: round(valMetrics.cosine), deadFraction: round(valMetrics.deadFraction), denseFraction: round(valMetrics.denseFraction), relativeReconstructionBias: round(valMetrics.relativeReconstructionBias) });
+    let saeDir: string | null = null;
+    if (out) {
+      saeDir = join(out, 'sae');
+      const summary = {
+        steps, tokens: steps * B, seconds: priorSeconds + seconds, resumedFromStep: startStep,
+        tokensPerSecond: ((steps - startStep) * B) / Math.max(seconds, 1e-9), lastBatch: last,
+        val: valMetrics ? { ...valMetrics, explainedVarianceByDim: undefined } : null,
+      };
+      saveSaeFolder(saeDir, saeToWeights(sae), opts.saveFormat ?? 'aelab', { training: configOf(c), summary });
+      writeFileSync(join(out, 'summary.json'), JSON.stringify(summary, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
+    }
+    return { sae, config: c, steps, tokens: steps * B, seconds, val: valMetrics, resumedFromStep: startStep, saeDir };
+  } finally {
+    if (ownSource) source.close();
+  }
+}
