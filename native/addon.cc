@@ -12,9 +12,42 @@
 
 namespace {
 
-using Napi::CallbackInfo;
 using Napi::Env;
 using Napi::Value;
+
+/// The arguments of one call, read with a single napi_get_cb_info into a fixed array. (Napi::CallbackInfo
+/// heap-allocates when a call has more than 6 arguments, as gemm, im2col or adam do, on every call.)
+class CallbackInfo {
+ public:
+  static constexpr size_t kMax = 16;
+  CallbackInfo(napi_env env, napi_callback_info cbinfo) : env_(env) {
+    argc_ = kMax;
+    if (napi_get_cb_info(env, cbinfo, &argc_, argv_, nullptr, nullptr) != napi_ok) argc_ = 0;
+    if (argc_ > kMax) argc_ = kMax;  // extra arguments are ignored
+  }
+  Napi::Env Env() const { return Napi::Env(env_); }
+  size_t Length() const { return argc_; }
+  Value operator[](size_t i) const { return i < argc_ ? Value(env_, argv_[i]) : Env().Undefined(); }
+
+ private:
+  napi_env env_;
+  size_t argc_;
+  napi_value argv_[kMax];
+};
+
+using Binding = Value (*)(const CallbackInfo&);
+
+/// The napi_callback for a binding: runs it and turns a thrown Napi::Error into a JS exception.
+template <Binding F>
+napi_value call(napi_env env, napi_callback_info cbinfo) {
+  try {
+    const CallbackInfo info(env, cbinfo);
+    return F(info);
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+    return nullptr;
+  }
+}
 
 struct F32 {
   float* p;
@@ -595,19 +628,26 @@ Napi::Object Init(Env env, Napi::Object exports) {
   aelab::blas_set_threads(aelab::pool_threads());
   struct Entry {
     const char* name;
-    Value (*fn)(const CallbackInfo&);
+    napi_callback fn;
   };
   static const Entry entries[] = {
-      {"gemm", GemmAuto}, {"gemmBuiltin", GemmBuiltin}, {"unary", Unary}, {"unaryGrad", UnaryGrad},
-      {"binary", Binary}, {"where", Where}, {"clamp", Clamp}, {"axpby", Axpby}, {"fill", Fill},
-      {"reduce", Reduce}, {"argmax", Argmax}, {"sumAll", SumAll}, {"sumSquares", SumSquares},
-      {"softmax", SoftmaxF}, {"logSoftmax", LogSoftmaxF}, {"softmaxGrad", SoftmaxGradF},
-      {"logSoftmaxGrad", LogSoftmaxGradF}, {"layerNorm", LayerNorm}, {"layerNormGrad", LayerNormGrad},
-      {"topk", Topk}, {"gatherRows", GatherRows}, {"scatterAddRows", ScatterAddRows}, {"gatherCols", GatherCols},
-      {"scatterAddCols", ScatterAddCols}, {"permute", Permute}, {"im2col", Im2col}, {"col2im", Col2im},
-      {"adam", Adam}, {"threads", Threads}, {"setThreads", SetThreads}, {"blas", Blas},
+      {"gemm", call<GemmAuto>}, {"gemmBuiltin", call<GemmBuiltin>}, {"unary", call<Unary>},
+      {"unaryGrad", call<UnaryGrad>}, {"binary", call<Binary>}, {"where", call<Where>}, {"clamp", call<Clamp>},
+      {"axpby", call<Axpby>}, {"fill", call<Fill>}, {"reduce", call<Reduce>}, {"argmax", call<Argmax>},
+      {"sumAll", call<SumAll>}, {"sumSquares", call<SumSquares>}, {"softmax", call<SoftmaxF>},
+      {"logSoftmax", call<LogSoftmaxF>}, {"softmaxGrad", call<SoftmaxGradF>},
+      {"logSoftmaxGrad", call<LogSoftmaxGradF>}, {"layerNorm", call<LayerNorm>},
+      {"layerNormGrad", call<LayerNormGrad>}, {"topk", call<Topk>}, {"gatherRows", call<GatherRows>},
+      {"scatterAddRows", call<ScatterAddRows>}, {"gatherCols", call<GatherCols>},
+      {"scatterAddCols", call<ScatterAddCols>}, {"permute", call<Permute>}, {"im2col", call<Im2col>},
+      {"col2im", call<Col2im>}, {"adam", call<Adam>}, {"threads", call<Threads>},
+      {"setThreads", call<SetThreads>}, {"blas", call<Blas>},
   };
-  for (const Entry& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
+  for (const Entry& e : entries) {
+    napi_value fn;
+    NAPI_THROW_IF_FAILED(env, napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.fn, nullptr, &fn), exports);
+    exports.Set(e.name, Napi::Value(env, fn));
+  }
   return exports;
 }
 

@@ -2,8 +2,9 @@
 // and the fused Adam update. All are split into contiguous ranges over the thread pool for large
 // inputs; each output element depends only on its own inputs, so results never depend on the split.
 //
-// Precision: transcendental functions use the float libm routines (< 1 ulp); scale/addScalar, axpby
-// and Adam compute in double and round once, as the TypeScript backend does with JS numbers.
+// Precision: exp, sigmoid and gelu (+ grads) use the 8-wide routines of vmath.h (~1-3 ulp); the other
+// transcendental functions use the float libm routines (< 1 ulp); scale/addScalar, axpby and Adam
+// compute in double and round once, as the TypeScript backend does with JS numbers.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -14,23 +15,11 @@
 namespace aelab {
 namespace {
 
-constexpr float kInvSqrt2 = 0.70710678118654752440f;
-constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
-
-/// Logistic sigmoid without overflow: for x < 0 use e^x / (1 + e^x).
-inline float sigmoidf(float x) {
-  if (x >= 0.0f) return 1.0f / (1.0f + std::exp(-x));
-  const float e = std::exp(x);
-  return e / (1.0f + e);
-}
 /// softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|), never overflowing.
 inline float softplusf(float x) {
   if (x > 0.0f) return x + std::log1p(std::exp(-x));
   return std::log1p(std::exp(x));
 }
-/// Standard normal CDF Φ(x) = erfc(-x/√2)/2 (erfc keeps relative accuracy in the far left tail).
-inline float phif(float x) { return 0.5f * std::erfc(-x * kInvSqrt2); }
-
 /// pow with JavaScript's Math.pow edge cases: NaN exponent gives NaN, and (±1)^±Infinity is NaN
 /// (C's powf returns 1 for both).
 inline float js_powf(float a, float b) {
@@ -69,7 +58,12 @@ void unary(int op, const float* x, float* out, int64_t n, float param) {
     case U_RECIP: return map1(x, out, n, 2, [](float v) { return 1.0f / v; });
     // relu keeps NaN (NaN < 0 is false).
     case U_RELU: return map1(x, out, n, 1, [](float v) { return v < 0.0f ? 0.0f : v; });
-    case U_GELU: return map1(x, out, n, 12, [](float v) { return v * phif(v); });
+    case U_GELU:
+      return vmap1(x, out, n, 4, [](v8f v) {
+        v8f cdf, pdf;
+        vnormal(v, &cdf, &pdf);
+        return v * cdf;
+      });
     case U_TANH: return map1(x, out, n, 10, [](float v) { return std::tanh(v); });
     case U_SIGMOID: return vmap1(x, out, n, 3, [](v8f v) { return vsigmoid(v); });
     case U_SOFTPLUS: return map1(x, out, n, 12, [](float v) { return softplusf(v); });
@@ -101,6 +95,29 @@ inline void grad1(const float* x, const float* y, const float* gy, float* gx, in
     });
   }
 }
+/// gx = (accumulate ? gx : 0) + gy * d(x) for a vector derivative d (tails padded as in vmap).
+template <class D>
+inline void vgrad(const float* x, const float* gy, float* gx, int64_t n, bool acc, int64_t cost, D d) {
+  parallel_for(n, cost, [&](int64_t b, int64_t e) {
+    auto body = [&](const float* xs, const float* gs, float* out, bool full, int64_t len) {
+      v8f g = load8(gs) * d(load8(xs));
+      if (acc) g = load8(out) + g;
+      if (full) store8(out, g);
+      else std::memcpy(out, &g, len * sizeof(float));
+    };
+    int64_t i = b;
+    for (; i + 8 <= e; i += 8) body(x + i, gy + i, gx + i, true, 8);
+    if (i < e) {
+      float bx[8] = {0, 0, 0, 0, 0, 0, 0, 0}, bg[8] = {0, 0, 0, 0, 0, 0, 0, 0}, bo[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      std::memcpy(bx, x + i, (e - i) * sizeof(float));
+      std::memcpy(bg, gy + i, (e - i) * sizeof(float));
+      std::memcpy(bo, gx + i, (e - i) * sizeof(float));
+      body(bx, bg, bo, true, 8);
+      std::memcpy(gx + i, bo, (e - i) * sizeof(float));
+    }
+  });
+}
+
 }  // namespace
 
 bool unary_grad(int op, const float* x, const float* y, const float* gy, float* gx, int64_t n, bool acc,
@@ -120,15 +137,17 @@ bool unary_grad(int op, const float* x, const float* y, const float* gy, float* 
       grad1(x, y, gy, gx, n, acc, 1, [](float, float yv, float g) { return -g * yv * yv; }); return true;
     case U_RELU: grad1(x, y, gy, gx, n, acc, 1, [](float xv, float, float g) { return xv > 0.0f ? g : 0.0f; }); return true;
     case U_GELU:  // d x Φ(x) = Φ(x) + x φ(x)
-      grad1(x, y, gy, gx, n, acc, 16, [](float xv, float, float g) {
-        return g * (phif(xv) + xv * kInvSqrt2Pi * std::exp(-0.5f * xv * xv));
+      vgrad(x, gy, gx, n, acc, 5, [](v8f v) {
+        v8f cdf, pdf;
+        vnormal(v, &cdf, &pdf);
+        return cdf + v * pdf;
       });
       return true;
     case U_TANH: grad1(x, y, gy, gx, n, acc, 1, [](float, float yv, float g) { return g * (1.0f - yv * yv); }); return true;
     case U_SIGMOID:
       grad1(x, y, gy, gx, n, acc, 1, [](float, float yv, float g) { return g * yv * (1.0f - yv); }); return true;
     case U_SOFTPLUS:  // d log(1 + e^x) = sigmoid(x)
-      grad1(x, y, gy, gx, n, acc, 8, [](float xv, float, float g) { return g * sigmoidf(xv); }); return true;
+      vgrad(x, gy, gx, n, acc, 3, [](v8f v) { return vsigmoid(v); }); return true;
     case U_SIN: grad1(x, y, gy, gx, n, acc, 10, [](float xv, float, float g) { return g * std::cos(xv); }); return true;
     case U_COS: grad1(x, y, gy, gx, n, acc, 10, [](float xv, float, float g) { return -g * std::sin(xv); }); return true;
     case U_POW:  // d x^p = p x^(p-1); p = 0 has zero gradient everywhere (avoids 0 * inf at x = 0)

@@ -56,7 +56,7 @@ export class AEDetector extends BaseDetector {
 
   protected fitModel(Z: Float64Array, n: number, d: number): void {
     const o = this.options;
-    const latentDim = o.latentDim ?? Math.max(1, Math.min(d - 1, Math.floor(d / 4)) || 1);
+    const latentDim = o.latentDim ?? Math.max(1, Math.min(d - 1, Math.floor(d / 4)));
     this.model = new AutoEncoder({ arch: 'mlp', inputDim: d, hidden: o.hidden ?? [64, 32], latentDim, activation: o.activation, seed: o.seed ?? 0 });
     train(this.model, toDataset(Z, n, d), trainOpts(o, 100, 32));
   }
@@ -88,7 +88,7 @@ export class VAEDetector extends BaseDetector {
 
   protected fitModel(Z: Float64Array, n: number, d: number): void {
     const o = this.options;
-    const latentDim = o.latentDim ?? Math.max(1, Math.min(d - 1, Math.floor(d / 4)) || 1);
+    const latentDim = o.latentDim ?? Math.max(1, Math.min(d - 1, Math.floor(d / 4)));
     this.model = new VAE({
       inputDim: d, hidden: o.hidden ?? [64, 32], latentDim, activation: o.activation, decoder: 'gaussian', sigma: 'learned',
       beta: o.beta, seed: o.seed ?? 0,
@@ -135,8 +135,10 @@ export class StackVAEGDetector extends BaseDetector {
   protected fitModel(Z: Float64Array, n: number, d: number): void {
     const o = this.options;
     const W = o.window ?? 32;
-    const { window: _w, stride: _s, scoreStride: _ss, contamination: _c, standardize: _st, epochs: _e, batchSize: _b, lr: _l, seed, progress: _p, ...rest } = o;
-    this.model = new StackVAEG({ ...rest, window: W, channels: d, seed: seed ?? 0 });
+    this.model = new StackVAEG({
+      window: W, channels: d, hidden: o.hidden, latentDim: o.latentDim, embedDim: o.embedDim, topK: o.topK,
+      graph: o.graph, activation: o.activation, beta: o.beta, seed: o.seed ?? 0,
+    });
     const w = this.windows(Z, n, o.stride ?? 1);
     train(this.model, { x: w.x, n: w.nWin, sampleShape: [W, d] }, trainOpts(o, 30, 32));
   }

@@ -14,7 +14,7 @@
  *
  * Parameter names: `encoders.<i>.weight|bias`, `decoders.<i>.weight|bias` (torch ModuleLists).
  */
-import { Tensor, fromBuffer, noGrad, scope, shapeStr } from '../core/tensor.js';
+import { Tensor, noGrad, scope, shapeStr } from '../core/tensor.js';
 import { Generator } from '../core/random.js';
 import { mean, sum } from '../core/ops/reduce.js';
 import { mseLoss } from '../core/ops/loss.js';
@@ -189,7 +189,7 @@ export function encodeDataset(data: Dataset, encode: (x: Tensor) => Tensor, batc
   const parts = mapBatches(data, batchSize, (x) => scope(() => noGrad(() => {
     const z = encode(x);
     width = z.size / x.shape[0]!;
-    return fromBuffer(z.f32().slice(), z.shape).f32();
+    return z.f32().slice(); // a plain copy: pooled buffers go back to the pool when the scope ends
   })));
   const codes = new Float32Array(data.n * width);
   let off = 0;

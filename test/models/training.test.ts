@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromBuffer, noGrad, scope, type Tensor } from '../../src/core/tensor.js';
 import { Generator } from '../../src/core/random.js';
-import { StackedAutoEncoder } from '../../src/models/stacked.js';
+import { StackedAutoEncoder, encodeDataset } from '../../src/models/stacked.js';
 import { AutoEncoder } from '../../src/models/autoencoder.js';
 import { DenoisingAutoEncoder, gaussianNoise, maskingNoise, saltAndPepper } from '../../src/models/denoising.js';
 import { VAE } from '../../src/models/vae.js';
@@ -134,4 +134,14 @@ test('a denoising autoencoder learns to undo masking noise better than the ident
   const xt = maskingNoise(x, 0.25, new Generator(99));
   const [err, identity] = scope(() => noGrad(() => [m.denoisingLoss(xt, x).item(), m.reconstructionLoss(xt, x).item()]));
   assert.ok(err < 0.5 * identity, `denoised MSE ${err} vs corrupted-input MSE ${identity}`);
+});
+
+test('encodeDataset returns the encoder’s codes for every row, batch by batch', () => {
+  const data = subspaceData(37, 2, 6);
+  const m = new StackedAutoEncoder({ sizes: [6, 5, 2], seed: 3 });
+  const { codes, width } = encodeDataset(data, (x) => m.encode(x), 8);
+  assert.equal(width, 2);
+  const all = scope(() => noGrad(() => Array.from(m.encode(fromBuffer(data.x.slice(), [37, 6])).data)));
+  assert.deepEqual(Array.from(codes), all);
+  assert.throws(() => train(m, data, { epochs: 1, batchSize: 0 }), /batchSize must be a positive integer/);
 });

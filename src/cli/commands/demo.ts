@@ -1,150 +1,161 @@
 /**
- * `aelab demo` — the main job (`npm start`): a small end-to-end run that shows the core working.
+ * `aelab demo` — the main job (`npm start`): the whole SAE workflow on data whose answer is known.
  *
- * It builds synthetic activations in superposition (n sparse features with known directions in d
- * dimensions), trains a ReLU + L1 sparse autoencoder on them with Adam, and reports how well the
- * learned dictionary recovers the true feature directions.
+ *   1. synthetic activations in superposition: n sparse features with known directions in d < n
+ *      dimensions (power-law frequencies), saved as .npy like real activations would be;
+ *   2. a TopK SAE trained on them from disk by the trainer (checkpoints, metrics.jsonl), plus two
+ *      narrower SAEs for the per-token scaling analysis;
+ *   3. evaluation on held-out tokens, with feature recovery against the true dictionary;
+ *   4. the dark-matter analysis of the SAE error (Engels et al. 2024);
+ *   5. a report (Markdown + HTML with SVG plots) under runs/demo-<time>/, and a short summary.
+ * `--quick` shrinks everything to about ten seconds (used by the tests).
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { backend } from '../../core/backend/index.js';
 import { Generator } from '../../core/random.js';
-import { Tensor, noGrad, scope, tensor } from '../../core/tensor.js';
-import { add, mul, relu, square, sub } from '../../core/ops/elementwise.js';
-import { linear, matmul } from '../../core/ops/linalg.js';
-import { sum } from '../../core/ops/reduce.js';
-import { Adam } from '../../optim/adam.js';
-import { helpText, parseArgs } from '../args.js';
-import { Progress, fmt } from '../progress.js';
+import { openActivations } from '../../sae/activations.js';
+import { loadSaeFolder } from '../../sae/convert.js';
+import { generate, saveSuperposition } from '../../sae/superposition.js';
+import { resolveTrainConfig, trainSae, type TrainResult } from '../../sae/trainer.js';
+import {
+  analyseDarkMatter, darkMatterBlocks, evaluateSaeFolder, metricsBlocks, num, pct, toJson, trainingBlocks, writeReport, type Block,
+} from '../../sae/report.js';
+import { helpText, parseArgs, type FlagSpec } from '../args.js';
+import { Progress, duration, fmt } from '../progress.js';
 
-const spec = {
-  features: { type: 'number' as const, default: 64, help: 'true features n' },
-  dim: { type: 'number' as const, default: 32, help: 'activation dimension d' },
-  latents: { type: 'number' as const, default: 128, help: 'SAE latents' },
-  steps: { type: 'number' as const, default: 1500, help: 'training steps' },
-  batch: { type: 'number' as const, default: 256, help: 'batch size' },
-  l1: { type: 'number' as const, default: 3e-3, help: 'L1 coefficient' },
-  seed: { type: 'number' as const, default: 0, help: 'random seed' },
+const spec: FlagSpec = {
+  out: { type: 'string', help: 'run folder (default runs/demo-<time>)' },
+  seed: { type: 'number', default: 0, help: 'random seed (data and training)' },
+  quick: { type: 'boolean', help: 'a ~10 second version (smaller problem, fewer tokens)' },
+  tokens: { type: 'number', help: 'training tokens of the main SAE (default 1,200,000; quick 150,000)' },
+  quiet: { type: 'boolean', help: 'no progress bars' },
+  help: { type: 'boolean', help: 'show this help' },
 };
 
-/** Unit-norm random directions [n, d]. */
-function directions(gen: Generator, n: number, d: number): Float32Array {
-  const w = new Float32Array(n * d);
-  gen.normal(w, 0, 1);
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < d; j++) s += w[i * d + j]! ** 2;
-    const inv = 1 / Math.sqrt(s);
-    for (let j = 0; j < d; j++) w[i * d + j]! *= inv;
-  }
-  return w;
+interface DemoSize {
+  n: number;
+  d: number;
+  rows: number;
+  maxFrequency: number;
+  latents: number;
+  k: number;
+  tokens: number;
+  batch: number;
+  componentTokens: number;
+  analysisTokens: number;
 }
 
-/** A batch x = Σ_i a_i f_i with each feature on with probability p, magnitude U(0.5, 1.5). */
-function sampleBatch(gen: Generator, feats: Float32Array, n: number, d: number, batch: number, p: number, out: Float32Array): void {
-  const u = new Float32Array(n), m = new Float32Array(n);
-  out.fill(0);
-  for (let b = 0; b < batch; b++) {
-    gen.uniform(u);
-    gen.uniform(m, 0.5, 1.5);
-    for (let i = 0; i < n; i++) {
-      if (u[i]! >= p) continue;
-      const a = m[i]!;
-      for (let j = 0; j < d; j++) out[b * d + j]! += a * feats[i * d + j]!;
-    }
-  }
-}
+const FULL: DemoSize = { n: 128, d: 48, rows: 100_000, maxFrequency: 0.08, latents: 256, k: 3, tokens: 1_200_000, batch: 1024, componentTokens: 150_000, analysisTokens: 5000 };
+const QUICK: DemoSize = { n: 48, d: 24, rows: 30_000, maxFrequency: 0.08, latents: 96, k: 2, tokens: 150_000, batch: 512, componentTokens: 30_000, analysisTokens: 1500 };
 
 export async function run(argv: string[]): Promise<number> {
-  const { flags } = parseArgs('demo', argv, { ...spec, help: { type: 'boolean', help: 'show this help' } });
+  const { flags } = parseArgs('demo', argv, spec);
   if (flags.help) {
-    process.stdout.write(helpText('demo', 'train a small sparse autoencoder on synthetic superposition data', spec));
+    process.stdout.write(helpText('demo', 'train, evaluate and analyse a sparse autoencoder on synthetic superposition data, and write a report', spec));
     return 0;
   }
-  const n = flags.features as number, d = flags.dim as number, H = flags.latents as number;
-  const steps = flags.steps as number, B = flags.batch as number, l1 = flags.l1 as number;
-  const gen = new Generator(flags.seed as number);
+  const size = { ...(flags.quick ? QUICK : FULL) };
+  if (flags.tokens !== undefined) size.tokens = flags.tokens as number;
+  const seed = flags.seed as number;
+  const runDir = (flags.out as string | undefined) ?? join('runs', `demo-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`);
+  const say = (s = '') => process.stdout.write(s + '\n');
   const be = backend();
-  process.stdout.write(`aelab demo — backend ${be.name}${be.blas ? ` (${be.blas})` : ''}, ${be.threads()} thread(s)\n`);
-  process.stdout.write(`data: ${n} sparse features in ${d} dimensions (superposition ${fmt(n / d)}x); SAE with ${H} latents, ReLU + L1 ${l1}\n\n`);
-
-  const feats = directions(gen.split(), n, d);
-  const dataGen = gen.split();
-  const initGen = gen.split();
-  const wInit = new Float32Array(H * d);
-  initGen.normal(wInit, 0, 1 / Math.sqrt(d));
-  const W_dec = tensor(wInit, [H, d], true).keep();
-  const W_enc = tensor(wInit, [H, d], true).keep();
-  const b_enc = tensor(new Float32Array(H), [H], true).keep();
-  const b_dec = tensor(new Float32Array(d), [d], true).keep();
-  const opt = new Adam([W_enc, b_enc, W_dec, b_dec], { lr: 3e-3 });
-  const xb = tensor(new Float32Array(B * d), [B, d]).keep();
-  const p = 4 / n;
-
-  const progress = new Progress(steps * B, 'tok');
   const t0 = performance.now();
-  let last = { loss: NaN, fvu: NaN, l0: NaN };
-  for (let s = 0; s < steps; s++) {
-    sampleBatch(dataGen, feats, n, d, B, p, xb.f32());
-    last = scope(() => {
-      const z = relu(linear(xb, W_enc, b_enc));
-      const xhat = add(matmul(z, W_dec), b_dec);
-      const se = sum(square(sub(xhat, xb)));
-      const loss = add(mul(se, 1 / B), mul(sum(z), l1 / B));
-      opt.zeroGrad();
-      loss.backward();
-      opt.step();
-      normaliseRows(W_dec, H, d);
-      const zd = z.f32();
-      let active = 0;
-      for (let i = 0; i < zd.length; i++) if (zd[i]! > 0) active++;
-      const xd = xb.f32();
-      let tot = 0;
-      const mean = new Float64Array(d);
-      for (let i = 0; i < xd.length; i++) mean[i % d]! += xd[i]! / B;
-      for (let i = 0; i < xd.length; i++) tot += (xd[i]! - mean[i % d]!) ** 2;
-      return { loss: loss.item(), fvu: se.item() / tot, l0: active / B };
+  say(`aelab demo: a sparse autoencoder on activations whose true features are known`);
+  say(`backend ${be.name}${be.blas ? ` (${be.blas})` : ''}, ${be.threads()} thread(s); run folder ${runDir}`);
+  say();
+
+  // 1. Data.
+  const data = generate({ n: size.n, d: size.d, tokens: size.rows, maxFrequency: size.maxFrequency, exponent: 0.5 }, new Generator(seed));
+  const dataDir = join(runDir, 'data');
+  saveSuperposition(dataDir, data);
+  let active = 0;
+  for (const c of data.counts) active += c;
+  const perToken = active / size.rows;
+  const rarest = Math.min(...data.counts);
+  say(`1. Data     ${size.n} true features hidden in ${size.d} dimensions (${fmt(size.n / size.d)}× more features than dimensions),`);
+  say(`             ${fmt(perToken)} active per token on average, the rarest on ${(rarest / size.rows * 100).toFixed(2)}% of tokens; ${size.rows.toLocaleString()} tokens in ${join(dataDir, 'activations.npy')}`);
+
+  // 2. Training: the main SAE, then two narrower ones for the scaling analysis.
+  const train = (latents: number, tokens: number, name: string): TrainResult => {
+    const cfg = resolveTrainConfig(
+      { data: join(dataDir, 'activations.npy'), architecture: 'topk', dSae: latents, k: size.k, tokens, batchSize: size.batch, seed, deadTokens: Math.round(tokens / 20), valTokens: 5000 },
+      size.d,
+    );
+    const bar = flags.quiet ? null : new Progress(Math.ceil(tokens / size.batch) * size.batch, 'tok');
+    const res = trainSae(cfg, {
+      outDir: join(runDir, name),
+      onProgress: (p) => bar?.update(p.tokens, { loss: p.loss, L0: p.l0, FVU: p.fvu, dead: `${(p.deadFraction * 100).toFixed(0)}%` }, p.step === p.steps),
     });
-    progress.update((s + 1) * B, { loss: last.loss, fvu: last.fvu, L0: last.l0 });
-  }
-  progress.finish(steps * B, { loss: last.loss, fvu: last.fvu, L0: last.l0 });
-  const secs = (performance.now() - t0) / 1000;
+    if (bar) process.stderr.write('\n');
+    return res;
+  };
+  const mainName = `sae-topk-${size.latents}`;
+  say(`2. Training a TopK SAE: ${size.latents} latents, k = ${size.k} active per token, ${size.tokens.toLocaleString()} tokens …`);
+  const main = train(size.latents, size.tokens, mainName);
+  say(`             done in ${duration(main.seconds)} (${fmt(main.tokens / main.seconds)} tokens/s); weights in ${join(runDir, mainName, 'sae')}`);
+  const widths = [size.latents / 4, size.latents / 2].map(Math.round);
+  const narrow = widths.map((w) => ({ w, res: train(w, Math.round(size.tokens / 2), `sae-topk-${w}`) }));
+  say(`             and ${widths.join(' and ')}-latent SAEs for comparison (${fmt(narrow.reduce((s, x) => s + x.res.seconds, 0))} s)`);
 
-  const { meanMax, recovered } = recovery(W_dec.f32(), H, feats, n, d);
-  process.stdout.write(`\ntrained ${steps} steps (${(steps * B).toLocaleString()} tokens) in ${secs.toFixed(1)} s — ${fmt((steps * B) / secs)} tokens/s\n`);
-  process.stdout.write(`  reconstruction  FVU ${fmt(last.fvu)} (fraction of variance unexplained; 0 is perfect)\n`);
-  process.stdout.write(`  sparsity        L0 ${fmt(last.l0)} active latents per token (true features per token ≈ ${fmt(p * n)})\n`);
-  process.stdout.write(`  recovery        mean max cosine to the true features ${meanMax.toFixed(3)}; ${(recovered * 100).toFixed(0)}% recovered at cosine ≥ 0.9\n`);
+  // 3. Evaluation with feature recovery.
+  const src = openActivations(join(dataDir, 'activations.npy'));
+  let ev, x: Float32Array;
+  try {
+    ev = evaluateSaeFolder(main.saeDir!, src, { tokens: 5000, valFraction: 0.05, truth: dataDir });
+    const span = Math.min(size.analysisTokens, src.rows);
+    x = src.readRows(src.rows - span, span).slice();
+  } finally {
+    src.close();
+  }
+  const m = ev.metrics, rec = ev.recovery!;
+  say(`3. Results on ${m.tokens.toLocaleString()} held-out tokens`);
+  say(`             recovered ${rec.recovered} of ${rec.perFeature.length} true features (${pct(rec.fractionRecovered)}) at cosine ≥ 0.9; mean best cosine ${rec.meanMaxCosine.toFixed(3)}`);
+  say(`             → the SAE found the hidden dictionary${rec.fractionRecovered >= 0.9 ? '' : ' only in part (try more --tokens)'}`);
+  say(`             FVU ${num(m.fvu)}: it misses ${pct(m.fvu)} of the variance with ${num(m.l0, 2)} latents per token (true: ${fmt(perToken)})`);
+  say(`             ${num(m.deadLatents)} latents (${pct(m.deadFraction)}) never fire: there are ${size.latents} latents for ${size.n} features, so spares stay unused`);
+
+  // 4. Dark matter.
+  const saes = [...narrow.map((n) => ({ name: `${n.w} latents`, weights: loadSaeFolder(n.res.saeDir!) })), { name: `${size.latents} latents`, weights: ev.weights }];
+  const { analysis, plots } = analyseDarkMatter(saes, x, size.d, { components: { tokens: size.componentTokens, seed, batchSize: size.batch } });
+  const p = analysis.saes[analysis.saes.length - 1]!;
+  say(`4. Dark matter of the error (${analysis.tokens.toLocaleString()} tokens, half to fit, half to score)`);
+  say(`             ${pct(1 - p.report.nonlinearVarianceShare)} of the error variance is a linear function of x (vector R² ${p.report.vectorR2.toFixed(3)}, R² of ‖e‖² ${p.report.normSqR2.toFixed(3)})`);
+  say(`             adding that linear prediction takes FVU from ${num(p.fvu)} to ${num(p.report.fvuLinearCorrected)}`);
+  if (analysis.pursuit) say(`             gradient pursuit with the same dictionary at L0 ${analysis.pursuit.l0}: FVU ${num(analysis.pursuit.fvuPursuit)} (SAE encoder ${num(analysis.pursuit.fvuSae)})`);
+  if (analysis.components) {
+    const c = analysis.components;
+    say(`             SAEs trained on the error parts: FVU ${num(c.linear.fvu)} on the linear part, ${num(c.nonlinear.fvu)} on the nonlinear part`);
+  }
+
+  // 5. Report.
+  const blocks: Block[] = [
+    { kind: 'h', level: 1, text: 'aelab demo: a sparse autoencoder on superposition data' },
+    { kind: 'p', text: `Synthetic activations: ${size.n} unit-norm feature directions in ${size.d} dimensions, each firing independently with a power-law frequency (the most frequent on ${pct(size.maxFrequency)} of tokens), magnitudes uniform in [0.5, 1.5]; ${fmt(perToken)} features active per token on average. An SAE that works should find those ${size.n} directions among its decoder rows.` },
+    { kind: 'h', level: 2, text: 'Training' },
+    { kind: 'list', items: [
+      `TopK SAE, ${size.latents} latents, k = ${size.k}, AuxK for dead latents; ${main.tokens.toLocaleString()} tokens in batches of ${size.batch}, Adam lr ${fmt(main.config.lr)} with warm-up and linear decay.`,
+      `Took ${duration(main.seconds)} (${fmt(main.tokens / main.seconds)} tokens/s) on ${be.name}${be.blas ? ` (${be.blas})` : ''}, ${be.threads()} thread(s).`,
+      `Reproduce: \`aelab train sae --data ${join(dataDir, 'activations.npy')} --architecture topk --latents ${size.latents} --k ${size.k} --tokens ${size.tokens} --batch ${size.batch} --dead-tokens ${Math.round(size.tokens / 20)} --val-tokens 5000 --seed ${seed}\``,
+    ] },
+    ...trainingBlocks(join(runDir, mainName, 'metrics.jsonl'), 'training'),
+    { kind: 'h', level: 2, text: 'Evaluation on held-out tokens' },
+    ...metricsBlocks(m, rec, 'eval'),
+    { kind: 'h', level: 2, text: 'Dark matter' },
+    ...darkMatterBlocks(analysis, plots),
+    { kind: 'h', level: 2, text: 'Files' },
+    { kind: 'list', items: [
+      `\`${dataDir}\`: activations.npy, features.npy (the true dictionary), truth.json`,
+      `\`${join(runDir, mainName)}\`: config.json, metrics.jsonl, checkpoints/, sae/ (SAELens-compatible cfg.json + sae_weights.safetensors)`,
+      `\`${join(runDir, 'report.json')}\`: every number in this report`,
+    ] },
+  ];
+  const files = writeReport(join(runDir, 'report.md'), blocks, 'aelab demo');
+  const { explainedVarianceByDim: _drop, ...metricsJson } = m;
+  writeFileSync(join(runDir, 'report.json'), toJson({ data: data.config, training: { tokens: main.tokens, seconds: main.seconds, config: main.config }, metrics: metricsJson, recovery: { ...rec, perFeature: undefined }, darkMatter: analysis }) + '\n');
+  say();
+  say(`Report: ${files.html} (also ${files.markdown}); total time ${duration((performance.now() - t0) / 1000)}`);
   return 0;
-}
-
-/** Keeps decoder rows at unit norm (the standard SAE constraint). */
-function normaliseRows(W: Tensor, rows: number, cols: number): void {
-  noGrad(() => {
-    const w = W.f32();
-    for (let r = 0; r < rows; r++) {
-      let s = 0;
-      for (let j = 0; j < cols; j++) s += w[r * cols + j]! ** 2;
-      const inv = 1 / Math.max(Math.sqrt(s), 1e-8);
-      for (let j = 0; j < cols; j++) w[r * cols + j]! *= inv;
-    }
-  });
-}
-
-/** For each true feature, the best cosine with any (unit-norm) decoder row. */
-function recovery(W: Float32Array, H: number, feats: Float32Array, n: number, d: number): { meanMax: number; recovered: number } {
-  let total = 0, hits = 0;
-  for (let i = 0; i < n; i++) {
-    let best = -1;
-    for (let h = 0; h < H; h++) {
-      let dot = 0, nn = 0;
-      for (let j = 0; j < d; j++) {
-        dot += feats[i * d + j]! * W[h * d + j]!;
-        nn += W[h * d + j]! ** 2;
-      }
-      best = Math.max(best, dot / Math.sqrt(nn || 1));
-    }
-    total += best;
-    if (best >= 0.9) hits++;
-  }
-  return { meanMax: total / n, recovered: hits / n };
 }

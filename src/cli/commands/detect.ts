@@ -146,7 +146,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   const res = detectSeries(t.data, T, C, make, {
     window: flags.window as number, stride: flags.stride as number, trainFraction: flags['train-fraction'] as number,
-    columns: t.columns, timestamps: t.timestamps,
+    columns: t.columns, timestamps: t.timestamps, source: dataPath,
   });
 
   // Scores CSV.

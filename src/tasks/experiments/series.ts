@@ -31,6 +31,8 @@ export interface SeriesDetectOptions {
   columns?: string[];
   /** Timestamps (epoch ms) for error messages. */
   timestamps?: ArrayLike<number>;
+  /** Name of the data (file) for error messages. */
+  source?: string;
 }
 
 export interface SeriesDetectResult {
@@ -65,7 +67,7 @@ export function checkSeriesFinite(X: ArrayLike<number>, T: number, C: number, co
   if (first >= 0) {
     const when = timestamps ? ` (${new Date(timestamps[first]!).toISOString().replace('T', ' ').slice(0, 19)})` : '';
     const col = columns?.[firstCol] !== undefined ? `column "${columns[firstCol]}"` : `column ${firstCol}`;
-    throw new DataError(`${file}: ${bad} row${bad > 1 ? 's have' : ' has'} NaN/Inf values; the first is row ${first + 1}${when}, ${col} = ${X[first * C + firstCol]}. Fill or drop those rows before detection`);
+    throw new DataError(`${file}: ${bad} row${bad > 1 ? 's have' : ' has'} NaN/Inf values; the first is data row ${first + 1}${when}, ${col} = ${X[first * C + firstCol]}. Fill or drop those rows before detection`);
   }
 }
 
@@ -81,7 +83,7 @@ export function detectSeries(X: ArrayLike<number>, T: number, C: number, make: (
   if (!(frac > 0 && frac <= 1)) throw new DataError(`train fraction must be in (0, 1], got ${frac}`);
   if (!Number.isInteger(window) || window < 1) throw new DataError(`window must be a positive integer, got ${window}`);
   if (window > T) throw new DataError(`window ${window} is longer than the series (${T} timestamps); use --window ≤ ${T}`);
-  checkSeriesFinite(X, T, C, o.columns, o.timestamps);
+  checkSeriesFinite(X, T, C, o.columns, o.timestamps, o.source);
   const trainEnd = Math.floor(frac * T);
   if (window > trainEnd) throw new DataError(`window ${window} is longer than the training part (${trainEnd} timestamps = ${(frac * 100).toFixed(0)}% of ${T}); use a shorter --window or a larger --train-fraction`);
   const name = (c: number) => (o.columns?.[c] !== undefined ? `"${o.columns[c]}"` : `${c}`);

@@ -309,6 +309,14 @@ ntest('unary ops match float64 maths (large n engages the pool)', (b) => {
       assert.fail(`exp(${g[i]}) = ${got}, want ${want}`);
     }
   }
+  // gelu and its derivative over [-14, 14], relative accuracy kept in the left tail.
+  const gg = Float32Array.from({ length: 20_001 }, (_, i) => -14 + (i / 20_000) * 28);
+  const go = new Float32Array(gg.length), gd = new Float32Array(gg.length);
+  b.unary('gelu', gg, go);
+  b.unaryGrad('gelu', gg, go, new Float32Array(gg.length).fill(1), gd, false);
+  const pdf = (v: number) => Math.exp(-0.5 * v * v) / Math.sqrt(2 * Math.PI);
+  close(go, Array.from(gg, (v) => v * Phi(v)), 1e-6, 1e-38, 'gelu grid');
+  close(gd, Array.from(gg, (v) => Phi(v) + v * pdf(v)), 2e-6, 1e-7, 'gelu derivative grid');
   // Stability and NaN handling.
   const e = new Float32Array([-30, 100, NaN, -0, 0, 1e-30]);
   const o = new Float32Array(6);

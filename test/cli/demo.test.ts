@@ -1,0 +1,32 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+test('aelab demo --quick trains, evaluates, analyses and writes a report', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'aelab-demo-'));
+  try {
+    const out = join(dir, 'run');
+    const r = spawnSync(process.execPath, [MAIN, 'demo', '--quick', '--quiet', '--out', out], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const m = /recovered (\d+) of (\d+) true features/.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    assert.ok(Number(m[1]) / Number(m[2]) >= 0.9, `recovered ${m[1]}/${m[2]}`);
+    assert.match(r.stdout, /Report: .*report\.html/);
+    const j = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+    assert.ok(j.recovery.fractionRecovered >= 0.9);
+    assert.equal(j.darkMatter.saes.length, 3);
+    assert.ok(j.metrics.fvu > 0 && j.metrics.fvu < 0.2);
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    assert.ok((html.match(/<svg/g) ?? []).length >= 5, 'figures inline');
+    assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /recovered \(cos ≥ 0.9\)/);
+    assert.ok(existsSync(join(out, 'sae-topk-96', 'sae', 'sae_weights.safetensors')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
