@@ -60,6 +60,11 @@ const torch = torchOk
 if (!torchOk) process.stderr.write(`bench: PyTorch reference script not found at ${torchScript}; ratios omitted\n`);
 const ours = runJson('aelab native step (relu, topk-dense)', node, [join(here, 'sae-step.js'), '--runs', runs, '--modes', 'relu,topk-dense']);
 const ours_js = runJson('aelab pure-TS step (relu)', node, [join(here, 'sae-step.js'), '--warmup', '1', '--runs', quick ? '1' : '3', '--modes', 'relu'], { AELAB_BACKEND: 'js' });
+const aeScript = join(dirname(torchScript), 'torch_ae_step.py');
+const torchAe = torchOk && existsSync(aeScript)
+  ? runJson('PyTorch reference (ae, vae)', '/usr/bin/python3', [aeScript, '--threads', threads, '--runs', quick ? '5' : '15'])
+  : null;
+const oursAe = runJson('aelab native AE/VAE steps', node, [join(here, 'ae-step.js'), '--runs', quick ? '5' : '15']);
 const gemm = runJson('GEMM shapes', node, [join(here, 'gemm-shapes.js'), quick ? '3' : '7']);
 const rss = runJson('peak RSS of a training run', node, [join(here, 'rss.js'), '1024', quick ? '5' : '20']);
 
@@ -74,6 +79,13 @@ results.torch_topk_dense_tokens_per_s = tps(torch, 'topk-dense');
 results.ratio_relu_vs_torch = ratio(results.sae_relu_tokens_per_s, results.torch_relu_tokens_per_s);
 results.ratio_topk_dense_vs_torch = ratio(results.sae_topk_dense_tokens_per_s, results.torch_topk_dense_tokens_per_s);
 results.js_backend_relu_tokens_per_s = tps(ours_js, 'relu');
+const sps = (r: Record<string, any> | null, m: string): number | null => r?.models?.[m]?.samples_per_s ?? null;
+results.ae_samples_per_s = sps(oursAe, 'ae');
+results.vae_samples_per_s = sps(oursAe, 'vae');
+results.torch_ae_samples_per_s = sps(torchAe, 'ae');
+results.torch_vae_samples_per_s = sps(torchAe, 'vae');
+results.ratio_ae_vs_torch = ratio(results.ae_samples_per_s, results.torch_ae_samples_per_s);
+results.ratio_vae_vs_torch = ratio(results.vae_samples_per_s, results.torch_vae_samples_per_s);
 results.gemm = gemm;
 results.rss = rss;
 
@@ -85,6 +97,11 @@ for (const m of ['relu', 'topk-dense']) {
   out.write(`  ${m.padEnd(12)} ${String(a ?? '-').padStart(9)} ${String(t ?? '-').padStart(9)} ${String(ratio(a, t) ?? '-').padStart(7)}\n`);
 }
 out.write(`  pure-TS backend, relu: ${results.js_backend_relu_tokens_per_s ?? '-'} tokens/s\n`);
+out.write('\nMLP autoencoder steps, MNIST-sized, batch 256, Adam (samples/s, median)\n');
+for (const m of ['ae', 'vae']) {
+  const a = sps(oursAe, m), t = sps(torchAe, m);
+  out.write(`  ${m.padEnd(12)} ${String(a ?? '-').padStart(9)} ${String(t ?? '-').padStart(9)} ${String(ratio(a, t) ?? '-').padStart(7)}\n`);
+}
 if (gemm) {
   out.write(`\nGEMM on the step's shapes (${gemm.backend}, ${gemm.blas ?? 'built-in kernel'}, ${gemm.threads} threads; roofline ${gemm.roofline_gflops ?? '?'} GFLOPS)\n`);
   for (const s of gemm.shapes) out.write(`  ${s.name.padEnd(12)} ${String(s.M).padStart(5)}x${String(s.N).padEnd(5)}x${String(s.K).padEnd(5)} ${String(s.gflops).padStart(7)} GFLOPS  ${s.of_roofline ?? '-'} of roofline\n`);

@@ -73,9 +73,8 @@ bool typed(const CallbackInfo& info, size_t i, napi_typedarray_type want, void**
   if (i >= info.Length()) return false;
   napi_typedarray_type t;
   size_t len = 0;
-  napi_value ab;
-  size_t off;
-  if (napi_get_typedarray_info(info.Env(), info[i], &t, &len, data, &ab, &off) != napi_ok) return false;
+  // Not asking for the ArrayBuffer or the byte offset saves creating a handle (data is already offset).
+  if (napi_get_typedarray_info(info.Env(), info[i], &t, &len, data, nullptr, nullptr) != napi_ok) return false;
   if (t != want) return false;
   *n = static_cast<int64_t>(len);
   return true;

@@ -2,7 +2,7 @@
 // and the fused Adam update. All are split into contiguous ranges over the thread pool for large
 // inputs; each output element depends only on its own inputs, so results never depend on the split.
 //
-// Precision: exp, sigmoid and gelu (+ grads) use the 8-wide routines of vmath.h (~1-3 ulp); the other
+// Precision: exp, sigmoid, tanh, softplus and gelu (+ grads) use the 8-wide routines of vmath.h (~1-3 ulp); the other
 // transcendental functions use the float libm routines (< 1 ulp); scale/addScalar, axpby and Adam
 // compute in double and round once, as the TypeScript backend does with JS numbers.
 #include <algorithm>
@@ -15,11 +15,6 @@
 namespace aelab {
 namespace {
 
-/// softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|), never overflowing.
-inline float softplusf(float x) {
-  if (x > 0.0f) return x + std::log1p(std::exp(-x));
-  return std::log1p(std::exp(x));
-}
 /// pow with JavaScript's Math.pow edge cases: NaN exponent gives NaN, and (±1)^±Infinity is NaN
 /// (C's powf returns 1 for both).
 inline float js_powf(float a, float b) {
@@ -64,9 +59,9 @@ void unary(int op, const float* x, float* out, int64_t n, float param) {
         vnormal(v, &cdf, &pdf);
         return v * cdf;
       });
-    case U_TANH: return map1(x, out, n, 10, [](float v) { return std::tanh(v); });
+    case U_TANH: return vmap1(x, out, n, 4, [](v8f v) { return vtanh(v); });
     case U_SIGMOID: return vmap1(x, out, n, 3, [](v8f v) { return vsigmoid(v); });
-    case U_SOFTPLUS: return map1(x, out, n, 12, [](float v) { return softplusf(v); });
+    case U_SOFTPLUS: return vmap1(x, out, n, 4, [](v8f v) { return vsoftplus(v); });
     case U_SIN: return map1(x, out, n, 10, [](float v) { return std::sin(v); });
     case U_COS: return map1(x, out, n, 10, [](float v) { return std::cos(v); });
     case U_POW:

@@ -114,11 +114,16 @@ void reduce(int op, const float* x, int64_t outer, int64_t n, int64_t inner, flo
     return;
   }
   // inner > 1: reduce across rows of an [n, inner] slab; tasks are (outer, block of columns).
-  constexpr int64_t BW = 256;
-  const int64_t blocks = (inner + BW - 1) / BW;
-  parallel_for(outer * blocks, n * BW, [&](int64_t b, int64_t e) {
+  // Column blocks up to 1024 wide (4 KiB contiguous per row keeps the prefetcher streaming), but
+  // narrow enough that every thread gets one. Each column is still summed alone in row order, so the
+  // block width never changes the result.
+  constexpr int64_t BW = 1024;
+  const int64_t nt = pool_threads();
+  const int64_t bw = std::max<int64_t>(16, std::min<int64_t>(BW, ((inner + nt - 1) / nt + 15) / 16 * 16));
+  const int64_t blocks = (inner + bw - 1) / bw;
+  parallel_for(outer * blocks, n * bw, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
-      const int64_t o = t / blocks, j0 = (t % blocks) * BW, w = std::min(BW, inner - j0);
+      const int64_t o = t / blocks, j0 = (t % blocks) * bw, w = std::min(bw, inner - j0);
       const float* base = x + o * n * inner + j0;
       float* dst = out + o * inner + j0;
       if (isMax || isMin) {

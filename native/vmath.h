@@ -19,6 +19,7 @@ typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 
 inline v8f splat8(float x) { return v8f{x, x, x, x, x, x, x, x}; }
+inline v8i splat8i(int32_t x) { return v8i{x, x, x, x, x, x, x, x}; }
 
 /// a * b + c with one rounding where the CPU has FMA (ISO C++ mode does not contract a*b+c).
 inline v8f fmadd8(v8f a, v8f b, v8f c) {
@@ -126,6 +127,55 @@ inline v8f vsigmoid(v8f x) {
   const v8f e = vexp(negabs);
   const v8f s = splat8(1.0f) / (splat8(1.0f) + e);
   return x >= splat8(0.0f) ? s : e * s;
+}
+
+/// log(1 + u) for u in [0, 1]: with s = u / (2 + u) in [0, 1/3], log1p(u) = 2 atanh(s)
+/// = 2 (s + s^3/3 + ... + s^13/13) (truncation < 1e-8 relative); no cancellation for tiny u.
+inline v8f vlog1p_unit(v8f u) {
+  const v8f s = u / (splat8(2.0f) + u);
+  const v8f s2 = s * s;
+  v8f p = splat8(1.0f / 13.0f);
+  p = fmadd8(p, s2, splat8(1.0f / 11.0f));
+  p = fmadd8(p, s2, splat8(1.0f / 9.0f));
+  p = fmadd8(p, s2, splat8(1.0f / 7.0f));
+  p = fmadd8(p, s2, splat8(1.0f / 5.0f));
+  p = fmadd8(p, s2, splat8(1.0f / 3.0f));
+  return splat8(2.0f) * fmadd8(s * s2, p, s);
+}
+
+/// softplus(x) = max(x, 0) + log1p(e^-|x|), never overflowing; NaN stays NaN.
+inline v8f vsoftplus(v8f x) {
+  const v8f zero = splat8(0.0f);
+  const v8f negabs = x < zero ? x : -x;
+  const v8f pos = x > zero ? x : zero;
+  const v8f r = pos + vlog1p_unit(vexp(negabs));
+  return x != x ? x : r;
+}
+
+/// e^y - 1 for y <= 0: a Taylor polynomial to y^9 on [-0.5, 0] (no cancellation near 0, error
+/// < 3e-10 relative there), e^y - 1 below.
+inline v8f vexpm1_neg(v8f y) {
+  v8f p = splat8(1.0f / 362880.0f);
+  p = fmadd8(p, y, splat8(1.0f / 40320.0f));
+  p = fmadd8(p, y, splat8(1.0f / 5040.0f));
+  p = fmadd8(p, y, splat8(1.0f / 720.0f));
+  p = fmadd8(p, y, splat8(1.0f / 120.0f));
+  p = fmadd8(p, y, splat8(1.0f / 24.0f));
+  p = fmadd8(p, y, splat8(1.0f / 6.0f));
+  p = fmadd8(p, y, splat8(0.5f));
+  const v8f small = fmadd8(y * y, p, y);
+  const v8f big = vexp(y) - splat8(1.0f);
+  return y >= splat8(-0.5f) ? small : big;
+}
+
+/// tanh(x) = sign(x) * (-m / (2 + m)), m = expm1(-2|x|) in (-1, 0]; the sign bit is copied so
+/// tanh(-0) = -0, and NaN stays NaN.
+inline v8f vtanh(v8f x) {
+  const v8i signbit = (v8i)x & splat8i(static_cast<int32_t>(0x80000000u));
+  const v8f ax = (v8f)((v8i)x ^ signbit);
+  const v8f m = vexpm1_neg(splat8(-2.0f) * ax);
+  const v8f t = -m / (splat8(2.0f) + m);
+  return (v8f)((v8i)t | signbit);
 }
 
 /**

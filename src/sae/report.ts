@@ -179,7 +179,8 @@ export function analyseDarkMatter(saes: DarkMatterSaeInput[], x: Float32Array, d
   let pursuit: DarkMatterAnalysis['pursuit'] = null;
   if (P > 1) {
     const xs = x.subarray(fitTokens * d, (fitTokens + P) * d);
-    const l0 = Math.max(1, Math.round(primaryRun!.l0));
+    // TopK SAEs use at most k latents per token; pursuit gets the same budget.
+    const l0 = pw.k ?? Math.max(1, Math.round(primaryRun!.l0));
     const gp = gradientPursuit(xs, d, pw.W_dec, pw.dSae, l0, { bias: pw.b_dec });
     pursuit = { l0, tokens: P, fvuSae: fvuOf(xs, primaryRun!.xhat.subarray(fitTokens * d, (fitTokens + P) * d), d), fvuPursuit: gp.fvu };
   }

@@ -58,7 +58,7 @@ test('train sae: kill -9 mid-run, then --resume, gives bit-identical weights and
   assert.match(resumed.stdout, /resumed at step [1-9]/);
   const a = readFileSync(join(ref, 'sae', 'sae_weights.safetensors'));
   const b = readFileSync(join(cut, 'sae', 'sae_weights.safetensors'));
-  assert.ok(a.equals(b), 'final weights are bit-identical');
+  assert.ok(a.length > 1000 && a.toString('base64') === b.toString('base64'), 'final weights are bit-identical');
   assert.equal(readFileSync(join(cut, 'metrics.jsonl'), 'utf8'), readFileSync(join(ref, 'metrics.jsonl'), 'utf8'));
 });
 

@@ -29,7 +29,7 @@ const spec: FlagSpec = {
   out: { type: 'string', help: 'run folder (default runs/demo-<time>)' },
   seed: { type: 'number', default: 0, help: 'random seed (data and training)' },
   quick: { type: 'boolean', help: 'a ~10 second version (smaller problem, fewer tokens)' },
-  tokens: { type: 'number', help: 'training tokens of the main SAE (default 1,200,000; quick 150,000)' },
+  tokens: { type: 'number', help: 'training tokens of the main SAE (default 1,500,000; quick 150,000)' },
   quiet: { type: 'boolean', help: 'no progress bars' },
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -47,7 +47,7 @@ interface DemoSize {
   analysisTokens: number;
 }
 
-const FULL: DemoSize = { n: 128, d: 48, rows: 100_000, maxFrequency: 0.08, latents: 256, k: 3, tokens: 1_200_000, batch: 1024, componentTokens: 150_000, analysisTokens: 5000 };
+const FULL: DemoSize = { n: 128, d: 48, rows: 100_000, maxFrequency: 0.08, latents: 256, k: 3, tokens: 1_500_000, batch: 1024, componentTokens: 150_000, analysisTokens: 5000 };
 const QUICK: DemoSize = { n: 48, d: 24, rows: 30_000, maxFrequency: 0.08, latents: 96, k: 2, tokens: 150_000, batch: 512, componentTokens: 30_000, analysisTokens: 1500 };
 
 export async function run(argv: string[]): Promise<number> {
@@ -97,7 +97,7 @@ export async function run(argv: string[]): Promise<number> {
   const main = train(size.latents, size.tokens, mainName);
   say(`             done in ${duration(main.seconds)} (${fmt(main.tokens / main.seconds)} tokens/s); weights in ${join(runDir, mainName, 'sae')}`);
   const widths = [size.latents / 4, size.latents / 2].map(Math.round);
-  const narrow = widths.map((w) => ({ w, res: train(w, Math.round(size.tokens / 2), `sae-topk-${w}`) }));
+  const narrow = widths.map((w) => ({ w, res: train(w, Math.round(size.tokens / 4), `sae-topk-${w}`) }));
   say(`             and ${widths.join(' and ')}-latent SAEs for comparison (${fmt(narrow.reduce((s, x) => s + x.res.seconds, 0))} s)`);
 
   // 3. Evaluation with feature recovery.
@@ -122,12 +122,14 @@ export async function run(argv: string[]): Promise<number> {
   const { analysis, plots } = analyseDarkMatter(saes, x, size.d, { components: { tokens: size.componentTokens, seed, batchSize: size.batch } });
   const p = analysis.saes[analysis.saes.length - 1]!;
   say(`4. Dark matter of the error (${analysis.tokens.toLocaleString()} tokens, half to fit, half to score)`);
-  say(`             ${pct(1 - p.report.nonlinearVarianceShare)} of the error variance is a linear function of x (vector R² ${p.report.vectorR2.toFixed(3)}, R² of ‖e‖² ${p.report.normSqR2.toFixed(3)})`);
+  const linShare = 1 - p.report.nonlinearVarianceShare;
+  say(`             ${linShare > 0.005 ? `${pct(linShare)} of the error variance is` : 'essentially none of the error is'} a linear function of x (held-out vector R² ${p.report.vectorR2.toFixed(3)});`);
+  say(`             the error's size ‖e‖² is ${p.report.normSqR2 > 0.1 ? 'partly' : 'hardly'} predictable from x (R² ${p.report.normSqR2.toFixed(3)}); ${linShare < 0.2 ? 'most of what the SAE misses is nonlinear "dark matter"' : 'a good part of the error is linear "dark matter" that a better SAE could learn'}`);
   say(`             adding that linear prediction takes FVU from ${num(p.fvu)} to ${num(p.report.fvuLinearCorrected)}`);
-  if (analysis.pursuit) say(`             gradient pursuit with the same dictionary at L0 ${analysis.pursuit.l0}: FVU ${num(analysis.pursuit.fvuPursuit)} (SAE encoder ${num(analysis.pursuit.fvuSae)})`);
+  if (analysis.pursuit) say(`             gradient pursuit with the same dictionary with at most ${analysis.pursuit.l0} atoms per token: FVU ${num(analysis.pursuit.fvuPursuit)} (SAE encoder ${num(analysis.pursuit.fvuSae)})`);
   if (analysis.components) {
     const c = analysis.components;
-    say(`             SAEs trained on the error parts: FVU ${num(c.linear.fvu)} on the linear part, ${num(c.nonlinear.fvu)} on the nonlinear part`);
+    say(`             SAEs trained on the error parts (lower = more learnable): FVU ${num(c.linear.fvu)} on the linear part, ${num(c.nonlinear.fvu)} on the nonlinear part`);
   }
 
   // 5. Report.

@@ -149,7 +149,7 @@ export async function run(argv: string[]): Promise<number> {
       if (seed !== undefined) o.seed = seed;
       if (epochs !== undefined) o.epochs = epochs;
       const r = runPrototype(o);
-      w(`prototype-mnist (${budget}): conv autoencoder [${o.channels.join(', ')}] + ${o.numPrototypes} prototypes, ${o.epochs} epochs on ${o.trainCount.toLocaleString()} digits (${seconds(r.trainSeconds)}); the paper reports 99.2% on full MNIST (60,000 training images)\n\n`);
+      w(`prototype-mnist (${budget}): conv autoencoder [${o.channels.join(', ')}] (${o.activation}) + ${o.numPrototypes} prototypes, λ1 = λ2 = ${o.lambda1}, ${o.epochs} epochs on ${o.trainCount.toLocaleString()} digits (${seconds(r.trainSeconds)}); the paper reports 99.2% on full MNIST (60,000 training images)\n\n`);
       w(table(['split', 'images', 'accuracy'], [['train', String(o.trainCount), `${(r.trainAccuracy * 100).toFixed(2)}%`], ['test (held out)', String(o.testCount), `${(r.testAccuracy * 100).toFixed(2)}%`]]));
       w(`\n  example: test image 0 (digit ${r.example.label}) predicted ${r.example.predicted}; nearest prototypes ${r.example.nearest.map((p) => `#${p.prototype} (d² ${num(p.distance, 2)})`).join(', ')}\n\n`);
       jsonLine(r);

@@ -163,6 +163,11 @@ export interface PrototypeOptions {
   testCount: number;
   channels: number[];
   numPrototypes: number;
+  /** Hidden activation (the paper's is sigmoid; relu trains far faster on small budgets). */
+  activation: 'relu' | 'sigmoid';
+  /** Weights of the prototype-to-code and code-to-prototype terms. */
+  lambda1: number;
+  lambda2: number;
   epochs: number;
   batchSize: number;
   lr: number;
@@ -171,9 +176,9 @@ export interface PrototypeOptions {
 }
 
 export const PROTOTYPE_BUDGETS: Record<'tiny' | 'quick' | 'full', PrototypeOptions> = {
-  tiny: { trainCount: 300, testCount: 100, channels: [8, 8, 8, 8], numPrototypes: 10, epochs: 2, batchSize: 50, lr: 2e-3, seed: 0 },
-  quick: { trainCount: 3000, testCount: 1000, channels: [32, 32, 32, 10], numPrototypes: 15, epochs: 8, batchSize: 100, lr: 2e-3, seed: 0 },
-  full: { trainCount: 8000, testCount: 2000, channels: [32, 32, 32, 10], numPrototypes: 15, epochs: 40, batchSize: 250, lr: 2e-3, seed: 0 },
+  tiny: { trainCount: 400, testCount: 100, channels: [8, 16, 16, 10], numPrototypes: 10, activation: 'relu', lambda1: 0.01, lambda2: 0.01, epochs: 3, batchSize: 50, lr: 3e-3, seed: 0 },
+  quick: { trainCount: 6000, testCount: 2000, channels: [16, 32, 32, 10], numPrototypes: 15, activation: 'relu', lambda1: 0.01, lambda2: 0.01, epochs: 8, batchSize: 50, lr: 3e-3, seed: 0 },
+  full: { trainCount: 8000, testCount: 2000, channels: [32, 32, 32, 10], numPrototypes: 15, activation: 'relu', lambda1: 0.01, lambda2: 0.01, epochs: 30, batchSize: 50, lr: 3e-3, seed: 0 },
 };
 
 export interface PrototypeResult {
@@ -189,7 +194,7 @@ export interface PrototypeResult {
 export function runPrototype(o: PrototypeOptions): PrototypeResult {
   const { train: tr, test } = loadMnist({ trainCount: o.trainCount, testCount: o.testCount, seed: o.seed });
   const shape = [1, MNIST_SIDE, MNIST_SIDE];
-  const net = new PrototypeNetwork({ inChannels: 1, height: MNIST_SIDE, width: MNIST_SIDE, channels: o.channels, numPrototypes: o.numPrototypes, numClasses: 10, seed: o.seed });
+  const net = new PrototypeNetwork({ inChannels: 1, height: MNIST_SIDE, width: MNIST_SIDE, channels: o.channels, numPrototypes: o.numPrototypes, numClasses: 10, activation: o.activation, lambda1: o.lambda1, lambda2: o.lambda2, seed: o.seed });
   const t0 = performance.now();
   const trainSet = { x: tr.x, n: tr.n, sampleShape: shape, y: tr.y };
   train(net, trainSet, { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, progress: o.progress });

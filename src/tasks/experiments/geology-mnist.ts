@@ -35,8 +35,8 @@ export interface GeologyMnistOptions {
 
 export const GEOLOGY_BUDGETS: Record<'tiny' | 'quick' | 'full', GeologyMnistOptions> = {
   tiny: { trainCount: 600, evalCount: 300, hidden: [64], codeDim: 10, pretrainEpochs: 3, finetuneEpochs: 6, batchSize: 32, lr: 2e-3, nInit: 3, seed: 0 },
-  quick: { trainCount: 4000, evalCount: 2000, hidden: [256, 64], codeDim: 10, pretrainEpochs: 5, finetuneEpochs: 15, batchSize: 64, lr: 1e-3, nInit: 10, seed: 0 },
-  full: { trainCount: 8000, evalCount: 2000, hidden: [500, 500, 2000], codeDim: 10, pretrainEpochs: 10, finetuneEpochs: 50, batchSize: 128, lr: 1e-3, nInit: 10, seed: 0 },
+  quick: { trainCount: 4000, evalCount: 2000, hidden: [256, 64], codeDim: 10, pretrainEpochs: 5, finetuneEpochs: 40, batchSize: 64, lr: 1e-3, nInit: 10, seed: 0 },
+  full: { trainCount: 8000, evalCount: 2000, hidden: [500, 500, 2000], codeDim: 10, pretrainEpochs: 3, finetuneEpochs: 30, batchSize: 128, lr: 1e-3, nInit: 10, seed: 0 },
 };
 
 export interface ClusteringRow {

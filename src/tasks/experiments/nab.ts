@@ -36,8 +36,8 @@ export interface NabOptions {
 
 export const NAB_BUDGETS: Record<'tiny' | 'quick' | 'full', NabOptions> = {
   tiny: { models: ['stackvae-g', 'ae', 'pca'], window: 16, stride: 8, epochs: 2, latent: 4, trainFraction: 0.5, seeds: [0] },
-  quick: { models: ['stackvae-g', 'ae', 'vae', 'pca'], window: 32, stride: 2, epochs: 10, latent: 8, trainFraction: 0.5, seeds: [0] },
-  full: { models: ['stackvae-g', 'ae', 'vae', 'pca'], window: 32, stride: 1, epochs: 30, latent: 8, trainFraction: 0.5, seeds: [0, 1, 2] },
+  quick: { models: ['stackvae-g', 'ae', 'vae', 'pca'], window: 32, stride: 1, epochs: 20, latent: 8, trainFraction: 0.5, seeds: [0, 1, 2] },
+  full: { models: ['stackvae-g', 'ae', 'vae', 'pca'], window: 32, stride: 1, epochs: 60, latent: 8, trainFraction: 0.5, seeds: [0, 1, 2, 3, 4] },
 };
 
 export interface NabRow {

@@ -98,6 +98,8 @@ function checkGemm(fn: GemmFn, what: string, tA: boolean, tB: boolean, M: number
 
 const GEMM_SHAPES: Array<[number, number, number]> = [
   [1, 1, 1], [7, 13, 5], [65, 33, 129], [6, 16, 8], [13, 17, 300], [130, 47, 260], [5, 4100, 3],
+  // Past the built-in kernel's blocking (KC = 512, MC = 96, NC = 4096) and its 2-thread row split.
+  [70, 40, 1100], [203, 19, 520],
 ];
 
 function gemmSuite(fn: () => GemmFn, what: string): void {
@@ -197,6 +199,8 @@ ntest('setThreads(1) and setThreads(2) give identical bits', (b, a) => {
       b.reduce('sum', X, rows, cols, 1, red1);
       b.reduce('mean', X, 1, rows, cols, red2);
       b.reduce('sumsq', X, 1, rows, cols, red3);
+      const red4 = new Float32Array(600); // column blocks are sized from the thread count here
+      b.reduce('sum', X, 1, (rows * cols) / 600, 600, red4);
       const vals = new Float32Array(rows * k), ix = new Int32Array(rows * k);
       b.topk(X, rows, cols, k, vals, ix);
       const sc = new Float32Array(37 * scols);
@@ -205,7 +209,7 @@ ntest('setThreads(1) and setThreads(2) give identical bits', (b, a) => {
       b.softmax(X, rows, cols, sm);
       const gc = new Float32Array(GM * GN);
       a.gemmBuiltin(false, false, GM, GN, GK, 1, GA, 0, GB, 0, 0, gc, 0);
-      return { sums, red1, red2, red3, vals, ix, sc, sm, gc };
+      return { sums, red1, red2, red3, red4, vals, ix, sc, sm, gc };
     };
     b.setThreads(1);
     assert.equal(b.threads(), 1);
@@ -218,6 +222,7 @@ ntest('setThreads(1) and setThreads(2) give identical bits', (b, a) => {
     sameBits(one.red1, two.red1, 'reduce sum rows');
     sameBits(one.red2, two.red2, 'reduce mean cols');
     sameBits(one.red3, two.red3, 'reduce sumsq cols');
+    sameBits(one.red4, two.red4, 'reduce sum 600 cols');
     sameBits(one.vals, two.vals, 'topk vals');
     sameBits(one.ix, two.ix, 'topk idx');
     sameBits(one.sc, two.sc, 'scatterAddRows');
@@ -309,6 +314,18 @@ ntest('unary ops match float64 maths (large n engages the pool)', (b) => {
       assert.fail(`exp(${g[i]}) = ${got}, want ${want}`);
     }
   }
+  // tanh and softplus grids: relative accuracy near 0 and in the tails.
+  const tg = Float32Array.from({ length: 40_001 }, (_, i) => -12 + (i / 40_000) * 24);
+  tg.set([1e-8, -1e-30, 3e-39, -0, 1e-3, -0.25, 0.2499, Infinity, -Infinity, NaN], 0);
+  const to = new Float32Array(tg.length);
+  b.unary('tanh', tg, to);
+  close(to, Array.from(tg, (v) => Math.fround(Math.tanh(v))), 4e-7, 0, 'tanh grid');
+  assert.ok(Object.is(to[3], -0), 'tanh(-0) = -0');
+  const sg = Float32Array.from({ length: 40_001 }, (_, i) => -80 + (i / 40_000) * 110);
+  sg.set([0, -0, 1e-20, -1e-20, Infinity, -Infinity, NaN], 0);
+  const so = new Float32Array(sg.length);
+  b.unary('softplus', sg, so);
+  close(so, Array.from(sg, (v) => Math.fround(Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v))))), 4e-7, 0, 'softplus grid');
   // gelu and its derivative over [-14, 14], relative accuracy kept in the left tail.
   const gg = Float32Array.from({ length: 20_001 }, (_, i) => -14 + (i / 20_000) * 28);
   const go = new Float32Array(gg.length), gd = new Float32Array(gg.length);
