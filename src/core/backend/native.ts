@@ -6,6 +6,14 @@
  *
  * Environment (read when the addon loads): `AELAB_BLAS=off|auto` (dlopen()ed OpenBLAS/CBLAS for GEMM,
  * default auto), `AELAB_THREADS=n` (kernel threads, default the hardware concurrency).
+ *
+ * Numerics (the choices the JS backend documents too): reductions, softmax normalisers and layer-norm
+ * statistics accumulate in float64; results are bit-identical for any thread count (fixed chunking);
+ * max/min/clamp/relu propagate NaN; argmax and topk rank NaN below every number, ties to the lower
+ * index. exp, sigmoid, tanh, softplus and gelu use 8-wide float routines (a few ulp; see native/vmath.h),
+ * the other transcendental ops the C library. Bad sizes or indices throw a RangeError naming the kernel.
+ * Extra, outside the Backend contract: `loadNativeAddon().gemmBuiltin` always runs the built-in GEMM
+ * (for tests and bench/gemm.ts).
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
