@@ -9,7 +9,8 @@
  *   FVU       = Σ_t ‖x_t − x̂_t‖² / Σ_t ‖x_t − x̄‖²
  *   explained variance = 1 − FVU; per-dimension variant: mean_j [1 − Σ_t (x−x̂)²_{t,j} / Σ_t (x_{t,j} − x̄_j)²]
  *             over dimensions with non-zero variance
- *   cosine    = (1/N) Σ_t ⟨x_t, x̂_t⟩ / (‖x_t‖ ‖x̂_t‖)            (a token with a zero vector counts 0)
+ *   cosine    = mean_t ⟨x_t, x̂_t⟩ / (‖x_t‖ ‖x̂_t‖)              over tokens with x ≠ 0 (x̂ = 0 counts 0;
+ *             an all-zero token has no direction, so it would only dilute the mean)
  *   norm ratio = mean over tokens with ‖x_t‖ > 0 of ‖x̂_t‖ / ‖x_t‖
  *   relative reconstruction bias = (Σ_t ‖x̂_t‖²) / (Σ_t ⟨x_t, x̂_t⟩)  (1 = unbiased; < 1 = shrinkage)
  *   density_h = (1/N) #{t : c_{t,h} ≠ 0}; dead: density 0 within the window (the tokens seen since
@@ -238,7 +239,7 @@ export class SaeMetricsAccumulator {
       fvu,
       explainedVariance: 1 - fvu,
       explainedVariancePerDim: evSum / evCount,
-      cosine: this.cosSum / N,
+      cosine: this.ratioCount ? this.cosSum / this.ratioCount : 0,
       normRatio: this.ratioSum / this.ratioCount,
       relativeReconstructionBias: this.xhatSq / this.dot,
       deadLatents: hasCodes ? dead : NaN,
