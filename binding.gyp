@@ -9,6 +9,7 @@
         'native/gemm.cc',
         'native/elementwise.cc',
         'native/rows.cc',
+        'native/sparse.cc',
       ],
       'include_dirs': [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -11,6 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
@@ -55,10 +56,17 @@ const results: Record<string, any> = { threads: Number(threads), openblas_corety
 
 const torchOk = existsSync(torchScript) && existsSync('/usr/bin/python3');
 const torch = torchOk
-  ? runJson('PyTorch reference (relu, topk-dense)', '/usr/bin/python3', [torchScript, '--threads', threads, '--runs', runs, '--modes', 'relu,topk-dense'])
+  ? runJson('PyTorch reference (relu, topk-dense, topk-sparse)', '/usr/bin/python3', [torchScript, '--threads', threads, '--runs', runs, '--modes', 'relu,topk-dense,topk-sparse'])
   : null;
 if (!torchOk) process.stderr.write(`bench: PyTorch reference script not found at ${torchScript}; ratios omitted\n`);
-const ours = runJson('aelab native step (relu, topk-dense)', node, [join(here, 'sae-step.js'), '--runs', runs, '--modes', 'relu,topk-dense']);
+const ours = runJson('aelab native step (relu, topk-dense, topk-sparse)', node, [join(here, 'sae-step.js'), '--runs', runs, '--modes', 'relu,topk-dense,topk-sparse']);
+// The fast TopK step once more right after a second torch topk-sparse run, with a kernel profile, so
+// the headline ratio compares runs made back to back under the same machine load.
+const torchSparse = torchOk
+  ? runJson('PyTorch reference (topk-sparse, again)', '/usr/bin/python3', [torchScript, '--threads', threads, '--runs', runs, '--modes', 'topk-sparse'])
+  : null;
+const oursSparse = runJson('aelab native step (topk-sparse, profiled)', node, [join(here, 'sae-step.js'), '--runs', runs, '--modes', 'topk-sparse', '--profile']);
+const e2e = runJson('end-to-end TopK training from .npy', node, [join(here, 'e2e-npy.js'), '--steps', quick ? '20' : '80', '--rows', quick ? '60000' : '200000']);
 const ours_js = runJson('aelab pure-TS step (relu)', node, [join(here, 'sae-step.js'), '--warmup', '1', '--runs', quick ? '1' : '3', '--modes', 'relu'], { AELAB_BACKEND: 'js' });
 const aeScript = join(dirname(torchScript), 'torch_ae_step.py');
 const torchAe = torchOk && existsSync(aeScript)
@@ -78,6 +86,16 @@ results.torch_relu_tokens_per_s = tps(torch, 'relu');
 results.torch_topk_dense_tokens_per_s = tps(torch, 'topk-dense');
 results.ratio_relu_vs_torch = ratio(results.sae_relu_tokens_per_s, results.torch_relu_tokens_per_s);
 results.ratio_topk_dense_vs_torch = ratio(results.sae_topk_dense_tokens_per_s, results.torch_topk_dense_tokens_per_s);
+// topk-sparse: the better of the two back-to-back pairs on each side (same policy for both).
+const best = (...xs: (number | null)[]) => (xs.some((x) => x !== null) ? Math.max(...xs.filter((x): x is number => x !== null)) : null);
+results.sae_topk_sparse_tokens_per_s = best(tps(ours, 'topk-sparse'), tps(oursSparse, 'topk-sparse'));
+results.torch_topk_sparse_tokens_per_s = best(tps(torch, 'topk-sparse'), tps(torchSparse, 'topk-sparse'));
+results.ratio_topk_sparse_vs_torch = ratio(results.sae_topk_sparse_tokens_per_s, results.torch_topk_sparse_tokens_per_s);
+results.topk_sparse_profile_ms = oursSparse?.modes?.['topk-sparse']?.profile ?? null;
+results.e2e_npy_tokens_per_s = e2e?.e2e_tokens_per_s ?? null;
+results.e2e_step_only_tokens_per_s = e2e?.step_only_tokens_per_s ?? null;
+results.ratio_e2e_vs_step_only = e2e?.e2e_vs_step_only ?? null;
+results.load_average = loadavg().map((x) => +x.toFixed(2));
 results.js_backend_relu_tokens_per_s = tps(ours_js, 'relu');
 const sps = (r: Record<string, any> | null, m: string): number | null => r?.models?.[m]?.samples_per_s ?? null;
 results.ae_samples_per_s = sps(oursAe, 'ae');
@@ -96,6 +114,16 @@ for (const m of ['relu', 'topk-dense']) {
   const a = tps(ours, m), t = tps(torch, m);
   out.write(`  ${m.padEnd(12)} ${String(a ?? '-').padStart(9)} ${String(t ?? '-').padStart(9)} ${String(ratio(a, t) ?? '-').padStart(7)}\n`);
 }
+out.write(`  ${'topk-sparse'.padEnd(12)} ${String(results.sae_topk_sparse_tokens_per_s ?? '-').padStart(9)} ${String(results.torch_topk_sparse_tokens_per_s ?? '-').padStart(9)} ${String(results.ratio_topk_sparse_vs_torch ?? '-').padStart(7)}  (target >= 2)\n`);
+if (results.topk_sparse_profile_ms) {
+  const p = results.topk_sparse_profile_ms as Record<string, unknown>;
+  out.write(`  topk-sparse kernels per step: ${Object.entries(p).map(([k, v]) => `${k} ${v}`).join('; ')}\n`);
+}
+if (e2e) {
+  out.write(`\nTopK SAE training end to end from a ${e2e.file_mb} MB .npy (${e2e.steps} steps of ${e2e.batch} through trainSae/ActivationStream)\n`);
+  out.write(`  e2e ${e2e.e2e_tokens_per_s} tokens/s, same SAE step on in-memory data ${e2e.step_only_tokens_per_s} tokens/s: ${e2e.e2e_vs_step_only} (target >= 0.9)\n`);
+}
+out.write(`  load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} (${process.env.AELAB_THREADS ?? threads} threads each side)\n`);
 out.write(`  pure-TS backend, relu: ${results.js_backend_relu_tokens_per_s ?? '-'} tokens/s\n`);
 out.write('\nMLP autoencoder steps, MNIST-sized, batch 256, Adam (samples/s, median)\n');
 for (const m of ['ae', 'vae']) {

@@ -5,17 +5,23 @@
  * same environment (threads, malloc tunables, OpenBLAS core type).
  *
  *   node dist/bench/sae-step.js [--batch 1024] [--d-in 512] [--latents 4096] [--k 32]
- *                               [--warmup 3] [--runs 9] [--modes relu,topk-dense]
+ *                               [--warmup 3] [--runs 9] [--modes relu,topk-dense,topk-sparse] [--profile]
+ *
+ * Modes: relu, topk-dense (top-k scattered into a dense code, dense GEMM decode) and topk-sparse (the
+ * fast TopK path: topkEncode + sparseDecode, backward only through the k active latents per row).
+ * --profile times every backend kernel of the measured steps (by wrapping the backend's methods) and
+ * adds a per-step breakdown in ms to each mode's JSON ("profile"; "js_and_glue" is the rest).
  */
 import { performance } from 'node:perf_hooks';
 import { backend } from '../src/core/backend/index.js';
+import type { Backend } from '../src/core/backend/types.js';
 import { Generator } from '../src/core/random.js';
 import { Tensor, empty, scope } from '../src/core/tensor.js';
 import { add, mul, relu, sub, square } from '../src/core/ops/elementwise.js';
-import { linear, matmul } from '../src/core/ops/linalg.js';
+import { linear, linearRelu, matmul } from '../src/core/ops/linalg.js';
 import { sum } from '../src/core/ops/reduce.js';
 import { topk } from '../src/core/ops/indexing.js';
-import { scatterToDense } from '../src/core/ops/sparse.js';
+import { scatterToDense, sparseDecode, topkEncode } from '../src/core/ops/sparse.js';
 import { Adam } from '../src/optim/adam.js';
 
 function arg(name: string, def: string): string {
@@ -26,6 +32,31 @@ function arg(name: string, def: string): string {
 const B = Number(arg('batch', '1024')), D = Number(arg('d-in', '512')), H = Number(arg('latents', '4096')), K = Number(arg('k', '32'));
 const warmup = Number(arg('warmup', '3')), runs = Number(arg('runs', '9'));
 const modes = arg('modes', 'relu,topk-dense').split(',');
+const profile = process.argv.includes('--profile');
+
+/**
+ * Wraps every method of the backend object in place with a timer; returns the accumulated ms per
+ * kernel name and a function that restores the original methods.
+ */
+export function profileBackend(be: Backend): { times: Map<string, number>; calls: Map<string, number>; restore: () => void } {
+  const times = new Map<string, number>(), calls = new Map<string, number>();
+  const obj = be as unknown as Record<string, unknown>;
+  const orig = new Map<string, (...a: unknown[]) => unknown>();
+  for (const key of Object.keys(obj)) {
+    const f = obj[key];
+    if (typeof f !== 'function' || key === 'threads' || key === 'setThreads') continue;
+    const fn = f as (...a: unknown[]) => unknown;
+    orig.set(key, fn);
+    obj[key] = (...a: unknown[]) => {
+      const t0 = performance.now();
+      const r = fn.apply(be, a);
+      times.set(key, (times.get(key) ?? 0) + performance.now() - t0);
+      calls.set(key, (calls.get(key) ?? 0) + 1);
+      return r;
+    };
+  }
+  return { times, calls, restore: () => { for (const [k, f] of orig) obj[k] = f; } };
+}
 
 function param(data: Float32Array, shape: number[]): Tensor {
   return new Tensor(data, shape, true).keep();
@@ -45,14 +76,19 @@ export function makeStep(mode: string, x: Tensor, gen: Generator): StepFn {
     scope(() => {
       let loss: Tensor;
       if (mode === 'relu') {
-        const z = relu(linear(x, W_enc, b_enc));
+        const z = linearRelu(x, W_enc, b_enc);
+        const l1 = sum(z); // taken while z is still in cache (the decoder GEMM evicts it)
         const xhat = add(matmul(z, W_dec), b_dec);
-        loss = add(mul(sum(square(sub(xhat, x))), 1 / B), mul(sum(z), 1e-3 / B));
+        loss = add(mul(sum(square(sub(xhat, x))), 1 / B), mul(l1, 1e-3 / B));
       } else if (mode === 'topk-dense') {
-        const pre = relu(linear(x, W_enc, b_enc));
+        const pre = linearRelu(x, W_enc, b_enc);
         const { values, indices } = topk(pre, K);
         const z = scatterToDense(values, indices, H);
         const xhat = add(matmul(z, W_dec), b_dec);
+        loss = mul(sum(square(sub(xhat, x))), 1 / B);
+      } else if (mode === 'topk-sparse') {
+        const { values, indices } = topkEncode(x, W_enc, b_enc, K);
+        const xhat = sparseDecode(values, indices, W_dec, b_dec);
         loss = mul(sum(square(sub(xhat, x))), 1 / B);
       } else throw new Error(`sae-step: unknown mode '${mode}'`);
       opt.zeroGrad();
@@ -73,17 +109,32 @@ function main(): void {
     const losses: number[] = [];
     for (let i = 0; i < warmup; i++) losses.push(step());
     const ts: number[] = [];
+    const prof = profile ? profileBackend(be) : null;
     for (let i = 0; i < runs; i++) {
       const t0 = performance.now();
       losses.push(step());
       ts.push(performance.now() - t0);
     }
+    prof?.restore();
     const sorted = [...ts].sort((a, b) => a - b);
     const ms = sorted[Math.floor(sorted.length / 2)]!;
-    (out.modes as Record<string, unknown>)[mode] = {
+    const rec: Record<string, unknown> = {
       step_ms: +ms.toFixed(2), tokens_per_s: Math.round(B / (ms / 1e3)), runs_ms: ts.map((t) => +t.toFixed(1)),
       first_loss: +losses[0]!.toFixed(4), last_loss: +losses[losses.length - 1]!.toFixed(4),
     };
+    if (prof) {
+      const mean = ts.reduce((a, b) => a + b, 0) / runs;
+      const entries = [...prof.times].sort((a, b) => b[1] - a[1]);
+      const breakdown: Record<string, string> = {};
+      let kernels = 0;
+      for (const [k, t] of entries) {
+        kernels += t;
+        breakdown[k] = `${(t / runs).toFixed(2)} ms (${((prof.calls.get(k) ?? 0) / runs).toFixed(0)} calls)`;
+      }
+      breakdown.js_and_glue = `${((mean - kernels / runs)).toFixed(2)} ms`;
+      rec.profile = { mean_step_ms: +mean.toFixed(2), ...breakdown };
+    }
+    (out.modes as Record<string, unknown>)[mode] = rec;
   }
   process.stdout.write(JSON.stringify(out) + '\n');
 }

@@ -605,6 +605,88 @@ Value Adam(const CallbackInfo& info) {
   return env.Undefined();
 }
 
+// ---- Fast TopK sparse kernels (native/sparse.cc) ---------------------------------------------
+}  // namespace
+namespace aelab {
+void sparse_decode(const float* vals, const int32_t* idx, int64_t R, int64_t k, const float* W, int64_t D,
+                   const float* bias, float* out);
+void sparse_decode_grad(const float* dout, const int32_t* idx, int64_t R, int64_t k, const float* W, int64_t D,
+                        float* dvals);
+void sparse_scatter_rows(const float* coef, const int32_t* idx, int64_t R, int64_t k, const float* src, int64_t D,
+                         int64_t H, float* out, float* sum, bool accumulate);
+}  // namespace aelab
+namespace {
+
+/// sparseDecode(vals [R,k], idx [R,k], R, k, W [H,D], H, D, bias [D] | null, out [R,D])
+Value SparseDecode(const CallbackInfo& info) {
+  const char* k = "sparseDecode";
+  Env env = info.Env();
+  F32 vals = f32(info, 0, k, "vals");
+  I32 idx = i32(info, 1, k, "idx");
+  const int64_t R = dim(info, 2, k, "R"), kk = dim(info, 3, k, "k");
+  F32 W = f32(info, 4, k, "W");
+  const int64_t H = dim(info, 5, k, "H"), D = dim(info, 6, k, "D");
+  F32 bias = f32_opt(info, 7, k, "bias");
+  F32 out = f32(info, 8, k, "out");
+  const std::string s = sz("R", R, "k", kk) + ", " + sz("H", H, "D", D);
+  const int64_t nk = mul(env, k, R, kk);
+  need(env, k, "vals", vals.n, nk, s);
+  need(env, k, "idx", idx.n, nk, s);
+  need(env, k, "W", W.n, mul(env, k, H, D), s);
+  need(env, k, "out", out.n, mul(env, k, R, D), s);
+  if (bias.p) need(env, k, "bias", bias.n, D, s);
+  check_indices(env, k, idx.p, nk, H, "rows of W");
+  aelab::sparse_decode(vals.p, idx.p, R, kk, W.p, D, bias.p, out.p);
+  return env.Undefined();
+}
+
+/// sparseDecodeGrad(dout [R,D], idx [R,k], R, k, W [H,D], H, D, dvals [R,k])
+Value SparseDecodeGrad(const CallbackInfo& info) {
+  const char* k = "sparseDecodeGrad";
+  Env env = info.Env();
+  F32 dout = f32(info, 0, k, "dout");
+  I32 idx = i32(info, 1, k, "idx");
+  const int64_t R = dim(info, 2, k, "R"), kk = dim(info, 3, k, "k");
+  F32 W = f32(info, 4, k, "W");
+  const int64_t H = dim(info, 5, k, "H"), D = dim(info, 6, k, "D");
+  F32 dvals = f32(info, 7, k, "dvals");
+  const std::string s = sz("R", R, "k", kk) + ", " + sz("H", H, "D", D);
+  const int64_t nk = mul(env, k, R, kk);
+  need(env, k, "dout", dout.n, mul(env, k, R, D), s);
+  need(env, k, "idx", idx.n, nk, s);
+  need(env, k, "W", W.n, mul(env, k, H, D), s);
+  need(env, k, "dvals", dvals.n, nk, s);
+  check_indices(env, k, idx.p, nk, H, "rows of W");
+  aelab::sparse_decode_grad(dout.p, idx.p, R, kk, W.p, D, dvals.p);
+  return env.Undefined();
+}
+
+/// sparseScatterRows(coef [R,k], idx [R,k], R, k, src [R,D], D, H, out [H,D], sum [H] | null, accumulate)
+Value SparseScatterRows(const CallbackInfo& info) {
+  const char* k = "sparseScatterRows";
+  Env env = info.Env();
+  F32 coef = f32(info, 0, k, "coef");
+  I32 idx = i32(info, 1, k, "idx");
+  const int64_t R = dim(info, 2, k, "R"), kk = dim(info, 3, k, "k");
+  F32 src = f32(info, 4, k, "src");
+  const int64_t D = dim(info, 5, k, "D"), H = dim(info, 6, k, "H");
+  F32 out = f32(info, 7, k, "out");
+  F32 sum = f32_opt(info, 8, k, "sum");
+  const bool acc = flag(info, 9);
+  const std::string s = sz("R", R, "k", kk) + ", " + sz("H", H, "D", D);
+  const int64_t nk = mul(env, k, R, kk);
+  if (nk > 2147483647) fail(env, k, "R*k must fit in an int32");
+  need(env, k, "coef", coef.n, nk, s);
+  need(env, k, "idx", idx.n, nk, s);
+  need(env, k, "src", src.n, mul(env, k, R, D), s);
+  need(env, k, "out", out.n, mul(env, k, H, D), s);
+  if (sum.p) need(env, k, "sum", sum.n, H, s);
+  check_indices(env, k, idx.p, nk, H, "rows of out");
+  aelab::sparse_scatter_rows(coef.p, idx.p, R, kk, src.p, D, H, out.p, sum.p, acc);
+  return env.Undefined();
+}
+// ---- end of fast TopK sparse kernels -------------------------------------------------------------
+
 Value Threads(const CallbackInfo& info) { return Napi::Number::New(info.Env(), aelab::pool_threads()); }
 
 Value SetThreads(const CallbackInfo& info) {
@@ -641,6 +723,8 @@ Napi::Object Init(Env env, Napi::Object exports) {
       {"scatterAddCols", call<ScatterAddCols>}, {"permute", call<Permute>}, {"im2col", call<Im2col>},
       {"col2im", call<Col2im>}, {"adam", call<Adam>}, {"threads", call<Threads>},
       {"setThreads", call<SetThreads>}, {"blas", call<Blas>},
+      // fast TopK sparse kernels (native/sparse.cc)
+      {"sparseDecode", call<SparseDecode>}, {"sparseDecodeGrad", call<SparseDecodeGrad>}, {"sparseScatterRows", call<SparseScatterRows>},
   };
   for (const Entry& e : entries) {
     napi_value fn;

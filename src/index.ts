@@ -11,9 +11,9 @@ export {
   broadcastShapes, sumTo, unary, neg, exp, log, sqrt, rsqrt, abs, square, reciprocal, relu, gelu, tanh,
   sigmoid, softplus, sin, cos, leakyRelu, powScalar, scale, addScalar, sign, add, sub, mul, div, pow,
   maximum, minimum, gt, ge, lt, le, eq, clamp, where,
-  matmul, linear, sum, mean, max, min, argmax, argmin, variance, logSumExp, norm,
+  matmul, linear, linearRelu, sum, mean, max, min, argmax, argmin, variance, logSumExp, norm,
   reshape, view, flatten, squeeze, unsqueeze, permute, transpose, slice, concat, stack, expand, split,
-  indexSelect, embedding, gather, scatterAdd, topk, oneHot, scatterToDense,
+  indexSelect, embedding, gather, scatterAdd, topk, oneHot, scatterToDense, sparseDecode, topkEncode,
   softmax, logSoftmax, layerNorm, dropout, conv2d, convTranspose2d,
   mseLoss, l1Loss, nllLoss, crossEntropy, bceWithLogits, binaryCrossEntropy, klDivNormal, gaussianNll,
 } from './core/index.js';

@@ -18,7 +18,7 @@ export {
   maximum, minimum, gt, ge, lt, le, eq, clamp, where,
 } from './ops/elementwise.js';
 export type { Operand } from './ops/elementwise.js';
-export { matmul, linear } from './ops/linalg.js';
+export { matmul, linear, linearRelu } from './ops/linalg.js';
 export type { MatmulOptions } from './ops/linalg.js';
 export { sum, mean, max, min, argmax, argmin, variance, logSumExp, norm } from './ops/reduce.js';
 export type { Axis } from './ops/reduce.js';
@@ -29,4 +29,4 @@ export { conv2d, convTranspose2d } from './ops/conv.js';
 export type { Conv2dOptions, ConvTranspose2dOptions, Pair } from './ops/conv.js';
 export { mseLoss, l1Loss, nllLoss, crossEntropy, bceWithLogits, binaryCrossEntropy, klDivNormal, gaussianNll } from './ops/loss.js';
 export type { Reduction } from './ops/loss.js';
-export { scatterToDense } from './ops/sparse.js';
+export { scatterToDense, sparseDecode, topkEncode } from './ops/sparse.js';

@@ -186,6 +186,89 @@ export class Tensor {
   }
 }
 
+/**
+ * State of the backward pass in progress (null outside one). Two optimisations live here, both
+ * invisible to backward functions that do not opt in:
+ *
+ *  - Owned buffers: gradient storage that only the engine refers to (allocated by `gradOut`/
+ *    `ownGrad` inside a backward, or by the engine itself). Such a gradient can be summed into in
+ *    place, handed to a leaf as its `.grad` without a copy, or overwritten by the backward that
+ *    consumes it (`isOwnedGrad`). A buffer stops being owned as soon as a backward returns it for
+ *    more than one input (e.g. `add` passes its gradient to both operands).
+ *  - Constant gradients: the gradient of a full reduction (`sum(x)`, `mean(x)`) is one value over
+ *    x's shape. `constantGrad` records the value instead of writing it out; it is folded into
+ *    another contribution in one in-place pass, or written out only when a backward needs it.
+ */
+interface BackwardState {
+  /** Pending (not yet consumed) gradient of each tensor reached so far. */
+  grads: Map<Tensor, Tensor>;
+  owned: Set<Float32Array>;
+  /** Gradients standing for a constant value (storage allocated, contents not yet written). */
+  constant: Map<Tensor, number>;
+}
+
+let active: BackwardState | null = null;
+
+/**
+ * A fresh float32 gradient buffer for a backward function to fill and return. Inside a backward
+ * pass the engine knows nothing else refers to it, so it may later accumulate into it in place or
+ * give it to a leaf without copying. Do not keep a reference to it after returning.
+ */
+export function gradOut(shape: Shape): Tensor {
+  return ownGrad(empty(shape));
+}
+
+/** Marks a tensor just created by a backward function (and referenced nowhere else) as engine-owned. */
+export function ownGrad(t: Tensor): Tensor {
+  if (active && t.data instanceof Float32Array && t.data.length > 0) active.owned.add(t.data);
+  return t;
+}
+
+/**
+ * Whether a backward function may overwrite its incoming gradient `g` in place (and return it as an
+ * input's gradient): true when only the engine refers to g's storage, which it drops after the call.
+ */
+export function isOwnedGrad(g: Tensor): boolean {
+  return active !== null && g.data instanceof Float32Array && active.owned.has(g.data);
+}
+
+/**
+ * Storage for x's gradient that a backward function accumulates into with a GEMM: when x already
+ * has a pending gradient the engine owns (or a constant one, written out here), that buffer is
+ * returned with beta = 1 and the engine forgets it, so the op's returned gradient is the total and
+ * no separate add pass is needed. Otherwise a fresh buffer with beta = 0. The caller must fill it
+ * (C = op(A) op(B) + beta C) and return it as x's gradient.
+ */
+export function gradInto(x: Tensor): { out: Tensor; beta: 0 | 1 } {
+  const st = active;
+  const p = st?.grads.get(x);
+  if (st && p && p.size === x.size && p.size > 0) {
+    const c = st.constant.get(p);
+    if (c !== undefined || st.owned.has(p.f32())) {
+      st.grads.delete(x);
+      if (c !== undefined) {
+        st.constant.delete(p);
+        K().fill(p.f32(), c);
+        st.owned.add(p.f32());
+      }
+      return { out: p.shape === x.shape ? p : new Tensor(p.data, x.shape), beta: 1 };
+    }
+  }
+  return { out: gradOut(x.shape), beta: 0 };
+}
+
+/**
+ * The gradient `value` broadcast to `shape`, as returned by the backward of a full reduction.
+ * Inside a backward pass it is not written out until needed (see BackwardState).
+ */
+export function constantGrad(shape: Shape, value: number): Tensor {
+  const t = empty(shape);
+  const v = Math.fround(value);
+  if (active && t.size > 0) active.constant.set(t, v);
+  else K().fill(t.f32(), v);
+  return t;
+}
+
 function runBackward(root: Tensor, seed: Tensor): void {
   // Reverse topological order by iterative DFS (graphs can be deep: no recursion).
   const order: Tensor[] = [];
@@ -210,49 +293,126 @@ function runBackward(root: Tensor, seed: Tensor): void {
   }
   const grads = new Map<Tensor, Tensor>();
   grads.set(root, seed);
-  noGrad(() => {
-    for (let j = order.length - 1; j >= 0; j--) {
-      const t = order[j]!;
-      const g = grads.get(t);
-      if (!g) continue;
-      grads.delete(t);
-      if (!t.gradFn) {
-        accumulateLeafGrad(t, g);
-        continue;
-      }
-      const ins = t.gradFn.inputs;
-      const gs = t.gradFn.backward(g);
-      if (gs.length !== ins.length) throw new Error(`backward of ${t.gradFn.name}: returned ${gs.length} gradients for ${ins.length} inputs`);
-      for (let k = 0; k < ins.length; k++) {
-        const x = ins[k]!;
-        const gx = gs[k];
-        if (!gx || !x.requiresGrad) continue;
-        if (gx.shape.length !== x.shape.length || gx.shape.some((d, q) => d !== x.shape[q])) {
-          throw new Error(`backward of ${t.gradFn.name}: gradient for input ${k} has shape ${shapeStr(gx.shape)}, input has ${shapeStr(x.shape)}`);
+  const prevState = active;
+  const st: BackwardState = { grads, owned: new Set(), constant: new Map() };
+  active = st;
+  try {
+    noGrad(() => {
+      for (let j = order.length - 1; j >= 0; j--) {
+        const t = order[j]!;
+        let g = grads.get(t);
+        if (!g) continue;
+        grads.delete(t);
+        if (!t.gradFn) {
+          accumulateLeafGrad(t, g, st);
+          continue;
         }
-        const prev = grads.get(x);
-        if (!prev) grads.set(x, gx);
-        else {
-          // Sum into a fresh buffer: gx or prev may be shared with another node's gradient.
-          const sum = allocF32(x.size);
-          backend().axpby(1, prev.f32(), 1, gx.f32(), sum);
-          grads.set(x, new Tensor(sum, x.shape));
+        g = materialise(g, st);
+        const ins = t.gradFn.inputs;
+        const gs = t.gradFn.backward(g);
+        if (gs.length !== ins.length) throw new Error(`backward of ${t.gradFn.name}: returned ${gs.length} gradients for ${ins.length} inputs`);
+        // A buffer returned for two inputs (or a constant tensor returned twice) is shared from here on.
+        for (let k = 0; k < gs.length; k++) {
+          const a = gs[k];
+          if (!a) continue;
+          for (let q = k + 1; q < gs.length; q++) {
+            const b = gs[q];
+            if (b && b.data === a.data) {
+              st.owned.delete(a.data as Float32Array);
+              const cv = st.constant.get(a);
+              if (cv !== undefined) {
+                st.constant.delete(a);
+                K().fill(a.f32(), cv);
+              }
+            }
+          }
+        }
+        for (let k = 0; k < ins.length; k++) {
+          const x = ins[k]!;
+          const gx = gs[k];
+          if (!gx || !x.requiresGrad) continue;
+          if (gx.shape.length !== x.shape.length || gx.shape.some((d, q) => d !== x.shape[q])) {
+            throw new Error(`backward of ${t.gradFn.name}: gradient for input ${k} has shape ${shapeStr(gx.shape)}, input has ${shapeStr(x.shape)}`);
+          }
+          const prev = grads.get(x);
+          grads.set(x, prev ? addGrads(prev, gx, x.shape, st) : gx);
         }
       }
-    }
-  });
+    });
+  } finally {
+    active = prevState;
+  }
 }
 
-function accumulateLeafGrad(leaf: Tensor, g: Tensor): void {
+/** Writes out a constant gradient (into its own, engine-owned storage); other gradients pass through. */
+function materialise(g: Tensor, st: BackwardState): Tensor {
+  const v = st.constant.get(g);
+  if (v === undefined) return g;
+  st.constant.delete(g);
+  K().fill(g.f32(), v);
+  st.owned.add(g.f32());
+  return g;
+}
+
+/**
+ * prev + gx, in place into whichever of the two the engine owns (else into fresh storage). A constant
+ * side costs one addScalar pass (nothing at all when both are constant). The sum is the same float
+ * sum either way: axpby and addScalar both round the exact double sum of two floats once.
+ */
+function addGrads(prev: Tensor, gx: Tensor, shape: Shape, st: BackwardState): Tensor {
+  const cp = st.constant.get(prev), cg = st.constant.get(gx);
+  if (cp !== undefined && cg !== undefined) {
+    st.constant.delete(gx);
+    st.constant.set(prev, Math.fround(cp + cg));
+    return prev;
+  }
+  if (cp !== undefined || cg !== undefined) {
+    const [c, t] = cp !== undefined ? [cp, gx] : [cg!, prev];
+    st.constant.delete(cp !== undefined ? prev : gx);
+    const td = t.f32();
+    const out = st.owned.has(td) ? td : allocF32(t.size);
+    K().unary('addScalar', td, out, c);
+    st.owned.add(out);
+    return out === td ? t : new Tensor(out, shape);
+  }
+  const pd = prev.f32(), gd = gx.f32();
+  if (st.owned.has(pd)) {
+    K().axpby(1, gd, 1, pd, pd);
+    return prev;
+  }
+  if (st.owned.has(gd)) {
+    K().axpby(1, pd, 1, gd, gd);
+    return gx;
+  }
+  const sum = allocF32(shapeSize(shape));
+  K().axpby(1, pd, 1, gd, sum);
+  st.owned.add(sum);
+  return new Tensor(sum, shape);
+}
+
+function accumulateLeafGrad(leaf: Tensor, g: Tensor, st: BackwardState): void {
+  const c = st.constant.get(g);
+  if (c !== undefined) st.constant.delete(g);
   if (!leaf.grad) {
+    const gd = g.f32();
+    if (c === undefined && st.owned.has(gd)) {
+      // Nothing else refers to this buffer: it becomes the gradient (no copy). It outlives the
+      // step's scope, like any gradient.
+      st.owned.delete(gd);
+      untrack(gd);
+      leaf.grad = new Tensor(gd, leaf.shape);
+      return;
+    }
     // Gradients outlive the step's scope: allocate them outside any scope's tracking.
     const buf = allocF32(leaf.size);
     untrack(buf);
-    buf.set(g.f32());
+    if (c !== undefined) K().fill(buf, c);
+    else buf.set(gd);
     leaf.grad = new Tensor(buf, leaf.shape);
   } else {
     const gb = leaf.grad.f32();
-    backend().axpby(1, gb, 1, g.f32(), gb);
+    if (c !== undefined) K().unary('addScalar', gb, gb, c);
+    else K().axpby(1, gb, 1, g.f32(), gb);
   }
 }
 

@@ -91,6 +91,29 @@ export function decodeSparse(values: Tensor, indices: Tensor, W_dec: Tensor, bDe
   return (sparseDecodeImpl ?? decodeSparseReference)(values, indices, W_dec, bDec);
 }
 
+/**
+ * A fast training-time encoder for the TopK family (installed by src/sae/fast-topk.ts): `topk` gives
+ * relu(topk(x W_encᵀ + b_enc, k)) with its indices and the no-grad pre-activation [B, H]; `at` gives
+ * relu(pre[b, indices[b, j]]) for other indices (AuxK). Both backpropagate through the selected
+ * latents only. null (the default) keeps the dense reference path.
+ */
+export interface SparseEncodeImpl {
+  topk(x: Tensor, W_enc: Tensor, b_enc: Tensor, k: number): { values: Tensor; indices: Tensor; pre: Tensor };
+  at(x: Tensor, W_enc: Tensor, b_enc: Tensor, pre: Tensor, indices: Tensor): Tensor;
+}
+
+let sparseEncodeImpl: SparseEncodeImpl | null = null;
+
+/** Installs (or with null removes) the fast TopK training encoder. */
+export function setSparseEncodeImpl(impl: SparseEncodeImpl | null): void {
+  sparseEncodeImpl = impl;
+}
+
+/** The installed fast TopK training encoder, or null. */
+export function getSparseEncodeImpl(): SparseEncodeImpl | null {
+  return sparseEncodeImpl;
+}
+
 // ---- data helpers ---------------------------------------------------------------------------------
 
 /** Options of {@link geometricMedian}. */
@@ -208,6 +231,11 @@ export interface LossState {
   deadCount: number;
   step: number;
   updateStats: boolean;
+  /**
+   * Set by a sparse training encoder (then `pre` has no gradient): relu(pre) at the given [B, k']
+   * indices, differentiable through the selected latents only (AuxK uses it).
+   */
+  encodeAt?: (indices: Tensor) => Tensor;
   /** Loss terms; `mse` is present and may be replaced. */
   terms: Record<string, Tensor>;
   stats: Record<string, number>;
@@ -326,6 +354,15 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
     return this.activate(this.preActivation(this.normalise(x).x), 'train');
   }
 
+  /**
+   * The training-rule encoder used by loss(): pre-activation and code, and optionally encodeAt
+   * (see LossState). The default is the dense path; TopKSae overrides it with the sparse encoder.
+   */
+  protected encodeForLoss(xNorm: Tensor): { pre: Tensor; code: SaeCode; encodeAt?: (indices: Tensor) => Tensor } {
+    const pre = this.preActivation(xNorm);
+    return { pre, code: this.activate(pre, 'train') };
+  }
+
   /** Raw x [B, d] → code by the inference rule (per-token; BatchTopK uses its threshold). */
   encodeInference(x: Tensor): SaeCode {
     return this.activate(this.preActivation(this.normalise(x).x), 'inference');
@@ -371,14 +408,14 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
    */
   loss(x: Tensor, ctx: SaeLossContext = {}): SaeLossResult {
     const n = this.normalise(x);
-    const pre = this.preActivation(n.x);
-    const code = this.activate(pre, 'train');
+    const { pre, code, encodeAt } = this.encodeForLoss(n.x);
     const xhat = this.decode(code);
     const dead = this.deadMask();
     const s: LossState = {
       x: n.x, pre, code, xhat, dead: dead.mask, deadCount: dead.count, step: ctx.step ?? 0, updateStats: ctx.updateStats ?? true,
       terms: { mse: reconstructionLoss(xhat, n.x) }, stats: {},
     };
+    if (encodeAt) s.encodeAt = encodeAt;
     this.lossTerms(s);
     const fired = firedLatents(code, this.dSae);
     s.stats.l0 = fired.nonzeros / x.shape[0]!;
@@ -418,7 +455,7 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
     for (let i = 0; i < mask.length; i++) mask[i] = s.dead[i] ? 0 : -Infinity;
     // Alive latents are pushed to −∞, so the top k (k ≤ number dead) are all dead latents.
     const { values, indices } = topk(add(s.pre, fromBuffer(mask, [1, this.dSae])), k);
-    const ehat = decodeSparse(relu(values), indices, this.W_dec, null);
+    const ehat = decodeSparse(s.encodeAt ? s.encodeAt(indices) : relu(values), indices, this.W_dec, null);
     const sse = sum(square(sub(ehat, e)));
     return scale(sse, (coefficient * Math.min(s.deadCount / kAux, 1)) / variance);
   }

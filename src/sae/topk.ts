@@ -12,11 +12,12 @@
  * k_aux dead pre-activations to reconstruct the main reconstruction's error.
  * Ties in the top-k go to the lower latent index.
  */
-import { Tensor, relu, topk, zeros } from '../core/index.js';
+import { Tensor, relu, sub, topk, zeros } from '../core/index.js';
 import type { Generator } from '../core/random.js';
-import { SparseAutoencoder, type EncodeMode, type LossState, type SaeCode } from './base.js';
+import { SparseAutoencoder, getSparseEncodeImpl, type EncodeMode, type LossState, type SaeCode } from './base.js';
 import type { SaeArch } from './interop.js';
 import type { TopKSaeConfig } from './config.js';
+import './fast-topk.js'; // installs the fast sparse TopK path by default (useFastTopK(false) for the dense one)
 
 export class TopKSae extends SparseAutoencoder<TopKSaeConfig> {
   constructor(config: TopKSaeConfig, gen: Generator) {
@@ -26,6 +27,18 @@ export class TopKSae extends SparseAutoencoder<TopKSaeConfig> {
   protected activate(pre: Tensor, _mode: EncodeMode): SaeCode {
     const { values, indices } = topk(pre, this.config.k);
     return { values: relu(values), indices, width: this.dSae };
+  }
+
+  /** With a fast encoder installed (src/sae/fast-topk.ts), training encodes sparsely; else the dense path. */
+  protected override encodeForLoss(xNorm: Tensor): { pre: Tensor; code: SaeCode; encodeAt?: (indices: Tensor) => Tensor } {
+    const impl = getSparseEncodeImpl();
+    if (!impl) return super.encodeForLoss(xNorm);
+    const xIn = this.config.applyBDecToInput ? sub(xNorm, this.b_dec) : xNorm;
+    const { values, indices, pre } = impl.topk(xIn, this.W_enc, this.b_enc, this.config.k);
+    return {
+      pre, code: { values, indices, width: this.dSae },
+      encodeAt: (ix) => impl.at(xIn, this.W_enc, this.b_enc, pre, ix),
+    };
   }
 
   protected override lossTerms(s: LossState): void {

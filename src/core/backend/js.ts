@@ -505,6 +505,55 @@ function scatterAddCols(src: F32, rows: number, k: number, idx: I32, cols: numbe
   }
 }
 
+// ---- row-sparse codes (types.ts): plain loops; pairs with value 0 are skipped like the native kernels ----
+
+function sparseDecode(vals: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, bias: F32 | null, out: F32): void {
+  for (let r = 0; r < R; r++) {
+    const o = r * D;
+    for (let d = 0; d < D; d++) out[o + d] = bias ? bias[d]! : 0;
+    for (let j = 0; j < k; j++) {
+      const v = vals[r * k + j]!;
+      const h = idx[r * k + j]!;
+      checkIndex(h, H, 'sparseDecode');
+      if (v === 0) continue;
+      const w = h * D;
+      for (let d = 0; d < D; d++) out[o + d] += v * W[w + d]!;
+    }
+  }
+}
+
+function sparseDecodeGrad(dout: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, dvals: F32): void {
+  for (let r = 0; r < R; r++) {
+    const o = r * D;
+    for (let j = 0; j < k; j++) {
+      const h = idx[r * k + j]!;
+      checkIndex(h, H, 'sparseDecodeGrad');
+      const w = h * D;
+      let s = 0;
+      for (let d = 0; d < D; d++) s += dout[o + d]! * W[w + d]!;
+      dvals[r * k + j] = s;
+    }
+  }
+}
+
+function sparseScatterRows(coef: F32, idx: I32, R: number, k: number, src: F32, D: number, H: number, out: F32,
+  sum: F32 | null, accumulate: boolean): void {
+  if (!accumulate) {
+    out.fill(0, 0, H * D);
+    if (sum) sum.fill(0, 0, H);
+  }
+  // Visiting pairs in increasing r·k + j order gives every row the native kernel's summation order.
+  for (let p = 0; p < R * k; p++) {
+    const h = idx[p]!;
+    checkIndex(h, H, 'sparseScatterRows');
+    const c = coef[p]!;
+    if (c === 0) continue;
+    const s = Math.floor(p / k) * D, o = h * D;
+    for (let d = 0; d < D; d++) out[o + d] += c * src[s + d]!;
+    if (sum) sum[h] += c;
+  }
+}
+
 function permute(x: F32, shape: readonly number[], perm: readonly number[], out: F32): void {
   const rank = shape.length;
   if (rank > MAX_RANK) throw new Error(`permute: rank ${rank} > ${MAX_RANK}`);
@@ -666,6 +715,9 @@ export function createJsBackend(): JsBackend {
     scatterAddRows,
     gatherCols,
     scatterAddCols,
+    sparseDecode,
+    sparseDecodeGrad,
+    sparseScatterRows,
     permute,
     im2col,
     col2im,

@@ -53,6 +53,10 @@ export interface NativeAddon {
   scatterAddRows(src: F32, cols: number, idx: I32, out: F32): void;
   gatherCols(x: F32, rows: number, cols: number, idx: I32, k: number, out: F32): void;
   scatterAddCols(src: F32, rows: number, k: number, idx: I32, cols: number, out: F32): void;
+  sparseDecode(vals: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, bias: F32 | null, out: F32): void;
+  sparseDecodeGrad(dout: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, dvals: F32): void;
+  sparseScatterRows(coef: F32, idx: I32, R: number, k: number, src: F32, D: number, H: number, out: F32,
+    sum: F32 | null, accumulate: boolean): void;
   /** spec: shape in [0, 8), perm in [8, 16). */
   permute(x: F32, rank: number, spec: Float64Array, out: F32): void;
   im2col(x: F32, xOff: number, C: number, H: number, W: number, kh: number, kw: number,
@@ -167,6 +171,10 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     scatterAddRows: (src, cols, idx, out) => addon.scatterAddRows(src, cols, idx, out),
     gatherCols: (x, rows, cols, idx, k, out) => addon.gatherCols(x, rows, cols, idx, k, out),
     scatterAddCols: (src, rows, k, idx, cols, out) => addon.scatterAddCols(src, rows, k, idx, cols, out),
+    sparseDecode: (vals, idx, R, k, W, H, D, bias, out) => addon.sparseDecode(vals, idx, R, k, W, H, D, bias, out),
+    sparseDecodeGrad: (dout, idx, R, k, W, H, D, dvals) => addon.sparseDecodeGrad(dout, idx, R, k, W, H, D, dvals),
+    sparseScatterRows: (coef, idx, R, k, src, D, H, out, sum, accumulate) =>
+      addon.sparseScatterRows(coef, idx, R, k, src, D, H, out, sum, accumulate),
     permute(x, shape, perm, out) {
       const rank = shape.length;
       if (perm.length !== rank || rank > 8) {

@@ -108,6 +108,24 @@ export interface Backend {
   /** out[r, idx[r, j]] += src[r, j] (accumulates): src/idx [rows, k], out [rows, cols]. */
   scatterAddCols(src: F32, rows: number, k: number, idx: I32, cols: number, out: F32): void;
 
+  // ---- row-sparse codes (the fast TopK SAE path): k (value, latent) pairs per row ----
+  // vals/coef [R, k] float32, idx [R, k] int32 in [0, H). Pairs whose value is exactly 0 are skipped
+  // (a sparse format: 0 · Inf contributes nothing). Results are independent of the thread count.
+
+  /** Embedding-bag decode: out[r, :] = bias + Σ_j vals[r, j] · W[idx[r, j], :]. W [H, D], bias [D] or null, out [R, D]. */
+  sparseDecode(vals: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, bias: F32 | null, out: F32): void;
+  /** The values gradient of sparseDecode: dvals[r, j] = ⟨dout[r, :], W[idx[r, j], :]⟩. dout [R, D], dvals [R, k]. */
+  sparseDecodeGrad(dout: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, dvals: F32): void;
+  /**
+   * Scatter of outer products by latent row: out[h, :] (+)= Σ_{(r,j): idx[r,j] = h} coef[r, j] · src[r, :] and
+   * sum[h] (+)= Σ_{(r,j): idx[r,j] = h} coef[r, j] (sum may be null). src [R, D], out [H, D]. Overwrites
+   * (rows no pair hits become 0) unless accumulate. Each row adds its pairs in increasing r·k + j order.
+   * This is dW_dec of sparseDecode (coef = vals, src = dout) and dW_enc/db_enc of a sparse encoder
+   * (coef = dvalues, src = x).
+   */
+  sparseScatterRows(coef: F32, idx: I32, R: number, k: number, src: F32, D: number, H: number, out: F32,
+    sum: F32 | null, accumulate: boolean): void;
+
   /** General permuted copy: out = x.permute(perm), x of `shape` (rank <= 8). */
   permute(x: F32, shape: readonly number[], perm: readonly number[], out: F32): void;
 

@@ -5,7 +5,7 @@
  * them be 1. The gradient of a broadcast input is the output gradient summed back to its shape.
  */
 import type { BinaryOp, UnaryOp } from '../backend/types.js';
-import { K, Tensor, empty, record, shapeSize, shapeStr, type Shape } from '../tensor.js';
+import { K, Tensor, empty, gradOut, isOwnedGrad, ownGrad, record, shapeSize, shapeStr, type Shape } from '../tensor.js';
 
 export type Operand = Tensor | number;
 
@@ -45,7 +45,7 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
       curShape[ax] = 1;
     }
   }
-  return new Tensor(cur === g.data ? cur.slice() : cur, shape);
+  return cur === g.data ? new Tensor(cur.slice(), shape) : ownGrad(new Tensor(cur, shape));
 }
 
 /** y = f(x) elementwise; `param` for pow/scale/addScalar/leakyRelu. */
@@ -54,7 +54,9 @@ export function unary(op: UnaryOp, x: Tensor, param?: number): Tensor {
   const out = empty(x.shape);
   K().unary(op, xd, out.f32(), param);
   return record(out, op, [x], (g) => {
-    const gx = empty(x.shape);
+    // The kernels are elementwise (gx[i] depends only on index i), so when the engine owns g the
+    // gradient can overwrite it instead of filling fresh storage.
+    const gx = isOwnedGrad(g) ? g : gradOut(x.shape);
     K().unaryGrad(op, xd, out.f32(), g.f32(), gx.f32(), false, param);
     return [gx];
   });

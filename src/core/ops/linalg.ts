@@ -1,7 +1,7 @@
 /**
  * Matrix products. Transposes are flags passed to the GEMM kernel, never materialised.
  */
-import { K, Tensor, empty, record, shapeStr } from '../tensor.js';
+import { K, Tensor, empty, gradInto, gradOut, isOwnedGrad, record, shapeStr } from '../tensor.js';
 
 export interface MatmulOptions {
   /** Use aᵀ: a is stored [..., K, M]. */
@@ -51,18 +51,71 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   return record(out, 'matmul', [a, b], (g) => {
     const G = g.f32();
     let ga: Tensor | null = null, gb: Tensor | null = null;
+    // Each product accumulates onto the input's pending gradient when the engine has one (gradInto).
     if (a.requiresGrad) {
-      ga = empty(a.shape);
-      if (!tA) batchedGemm(false, !tB, { M: d.M, N: d.K, K: d.N, batch: d.batch }, 1, G, batched, B, d.bBatched, 0, ga.f32(), d.aBatched);
-      else batchedGemm(tB, true, { M: d.K, N: d.M, K: d.N, batch: d.batch }, 1, B, d.bBatched, G, batched, 0, ga.f32(), d.aBatched);
+      const { out: o, beta } = gradInto(a);
+      ga = o;
+      if (!tA) batchedGemm(false, !tB, { M: d.M, N: d.K, K: d.N, batch: d.batch }, 1, G, batched, B, d.bBatched, beta, ga.f32(), d.aBatched);
+      else batchedGemm(tB, true, { M: d.K, N: d.M, K: d.N, batch: d.batch }, 1, B, d.bBatched, G, batched, beta, ga.f32(), d.aBatched);
     }
     if (b.requiresGrad) {
-      gb = empty(b.shape);
-      if (!tB) batchedGemm(!tA, false, { M: d.K, N: d.N, K: d.M, batch: d.batch }, 1, A, d.aBatched, G, batched, 0, gb.f32(), d.bBatched);
-      else batchedGemm(true, tA, { M: d.N, N: d.K, K: d.M, batch: d.batch }, 1, G, batched, A, d.aBatched, 0, gb.f32(), d.bBatched);
+      const { out: o, beta } = gradInto(b);
+      gb = o;
+      if (!tB) batchedGemm(!tA, false, { M: d.K, N: d.N, K: d.M, batch: d.batch }, 1, A, d.aBatched, G, batched, beta, gb.f32(), d.bBatched);
+      else batchedGemm(true, tA, { M: d.N, N: d.K, K: d.M, batch: d.batch }, 1, G, batched, A, d.aBatched, beta, gb.f32(), d.bBatched);
     }
     return [ga, gb];
   });
+}
+
+const ONE = new Float32Array([1]);
+
+interface LinearDims { rows: number; inF: number; outF: number }
+
+function linearDims(op: string, x: Tensor, weight: Tensor, bias: Tensor | null | undefined): LinearDims {
+  if (weight.rank !== 2) throw new Error(`${op}: weight must be [out, in], got ${shapeStr(weight.shape)}`);
+  const [outF, inF] = weight.shape as [number, number];
+  if (x.rank < 1 || x.shape[x.rank - 1] !== inF) throw new Error(`${op}: input ${shapeStr(x.shape)} does not end in ${inF} (weight ${shapeStr(weight.shape)})`);
+  if (bias && (bias.rank !== 1 || bias.shape[0] !== outF)) throw new Error(`${op}: bias ${shapeStr(bias.shape)} must be [${outF}] for weight ${shapeStr(weight.shape)}`);
+  const rows = x.rank === 1 ? 1 : x.shape.slice(0, -1).reduce((p, d) => p * d, 1);
+  return { rows, inF, outF };
+}
+
+/** Unrecorded x Wᵀ + b into a fresh tensor. */
+function linearForward(op: string, x: Tensor, weight: Tensor, bias: Tensor | null | undefined, d: LinearDims): Tensor {
+  const out = empty([...x.shape.slice(0, -1), d.outF]);
+  const Y = out.f32();
+  let beta = 0;
+  if (bias) {
+    // The bias rows are written by the (threaded) broadcasting kernel as b * 1, which is b exactly
+    // (-0 and NaN included); the GEMM then accumulates onto them (beta = 1): no extra pass.
+    K().binary('mul', bias.f32(op), [1, d.outF], ONE, [1, 1], Y, [d.rows, d.outF]);
+    beta = 1;
+  }
+  K().gemm(false, true, d.rows, d.outF, d.inF, 1, x.f32(op), 0, weight.f32(op), 0, beta, Y, 0);
+  return out;
+}
+
+/** Gradients of x Wᵀ + b given the gradient G of the output, for the inputs that need them. */
+function linearBackward(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, d: LinearDims, G: Float32Array): (Tensor | null)[] {
+  const { rows, inF, outF } = d;
+  let gx: Tensor | null = null, gw: Tensor | null = null, gbias: Tensor | null = null;
+  // dX and dW accumulate onto the input's pending gradient when the engine has one (gradInto).
+  if (x.requiresGrad) {
+    const { out: o, beta } = gradInto(x);
+    gx = o;
+    K().gemm(false, false, rows, inF, outF, 1, G, 0, weight.f32(), 0, beta, gx.f32(), 0); // dX = dY W
+  }
+  if (weight.requiresGrad) {
+    const { out: o, beta } = gradInto(weight);
+    gw = o;
+    K().gemm(true, false, outF, inF, rows, 1, G, 0, x.f32(), 0, beta, gw.f32(), 0); // dW = dYᵀ X
+  }
+  if (bias?.requiresGrad) {
+    gbias = gradOut(bias.shape);
+    K().reduce('sum', G, 1, rows, outF, gbias.f32());
+  }
+  return bias ? [gx, gw, gbias] : [gx, gw];
 }
 
 /**
@@ -70,37 +123,27 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
  * The bias is written first and the GEMM accumulates onto it (beta = 1), so no extra pass.
  */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
-  if (weight.rank !== 2) throw new Error(`linear: weight must be [out, in], got ${shapeStr(weight.shape)}`);
-  const [outF, inF] = weight.shape as [number, number];
-  if (x.rank < 1 || x.shape[x.rank - 1] !== inF) throw new Error(`linear: input ${shapeStr(x.shape)} does not end in ${inF} (weight ${shapeStr(weight.shape)})`);
-  if (bias && (bias.rank !== 1 || bias.shape[0] !== outF)) throw new Error(`linear: bias ${shapeStr(bias.shape)} must be [${outF}] for weight ${shapeStr(weight.shape)}`);
-  const rows = x.rank === 1 ? 1 : x.shape.slice(0, -1).reduce((p, d) => p * d, 1);
-  const outShape = [...x.shape.slice(0, -1), outF];
-  const out = empty(outShape);
-  const Y = out.f32(), X = x.f32('linear'), W = weight.f32('linear');
-  let beta = 0;
-  if (bias) {
-    const bd = bias.f32('linear');
-    for (let r = 0; r < rows; r++) Y.set(bd, r * outF);
-    beta = 1;
-  }
-  K().gemm(false, true, rows, outF, inF, 1, X, 0, W, 0, beta, Y, 0);
+  const d = linearDims('linear', x, weight, bias);
+  const out = linearForward('linear', x, weight, bias, d);
   const inputs = bias ? [x, weight, bias] : [x, weight];
-  return record(out, 'linear', inputs, (g) => {
-    const G = g.f32();
-    let gx: Tensor | null = null, gw: Tensor | null = null, gbias: Tensor | null = null;
-    if (x.requiresGrad) {
-      gx = empty(x.shape);
-      K().gemm(false, false, rows, inF, outF, 1, G, 0, W, 0, 0, gx.f32(), 0); // dX = dY W
-    }
-    if (weight.requiresGrad) {
-      gw = empty(weight.shape);
-      K().gemm(true, false, outF, inF, rows, 1, G, 0, X, 0, 0, gw.f32(), 0); // dW = dYᵀ X
-    }
-    if (bias?.requiresGrad) {
-      gbias = empty(bias.shape);
-      K().reduce('sum', G, 1, rows, outF, gbias.f32());
-    }
-    return bias ? [gx, gw, gbias] : [gx, gw];
+  return record(out, 'linear', inputs, (g) => linearBackward(x, weight, bias, d, g.f32()));
+}
+
+/**
+ * relu(x Wᵀ + b) as one op, identical in value and gradient to relu(linear(x, W, b)) but cheaper:
+ * the ReLU runs in place on the GEMM output (no pre-activation tensor is kept, since relu' can be
+ * read off the output: y > 0 exactly where the pre-activation is > 0, NaN included), and the
+ * backward masks the incoming gradient in place when the engine owns it.
+ */
+export function linearRelu(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  const d = linearDims('linearRelu', x, weight, bias);
+  const out = linearForward('linearRelu', x, weight, bias, d);
+  const Y = out.f32();
+  K().unary('relu', Y, Y);
+  const inputs = bias ? [x, weight, bias] : [x, weight];
+  return record(out, 'linearRelu', inputs, (g) => {
+    const gpre = isOwnedGrad(g) ? g : gradOut(out.shape);
+    K().unaryGrad('relu', Y, Y, g.f32(), gpre.f32(), false);
+    return linearBackward(x, weight, bias, d, gpre.f32());
   });
 }

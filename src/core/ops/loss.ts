@@ -2,7 +2,7 @@
  * Loss functions. `reduction` is 'mean' (over every element), 'sum', or 'none' (elementwise / per
  * sample, unreduced).
  */
-import { Tensor, empty, record, shapeStr } from '../tensor.js';
+import { K, Tensor, empty, record, shapeStr } from '../tensor.js';
 import { abs, add, exp, mul, neg, square, sub, log, clamp, div } from './elementwise.js';
 import { gather } from './indexing.js';
 import { logSoftmax } from './nn.js';
@@ -65,24 +65,29 @@ export function crossEntropy(logits: Tensor, target: Tensor, reduction: Reductio
 export function bceWithLogits(logits: Tensor, target: Tensor, reduction: Reduction = 'mean'): Tensor {
   sameShape('bceWithLogits', logits, target);
   const x = logits.f32('bceWithLogits'), t = target.f32('bceWithLogits');
-  const out = empty(logits.shape);
+  const shape = logits.shape;
+  // softplus(x) - x·t with the backend's stable softplus (= max(x, 0) + log1p(exp(-|x|))).
+  const out = empty(shape);
   const o = out.f32();
-  for (let i = 0; i < o.length; i++) {
-    const v = x[i]!;
-    o[i] = Math.max(v, 0) - v * t[i]! + Math.log1p(Math.exp(-Math.abs(v)));
-  }
+  const xt = empty(shape).f32();
+  K().unary('softplus', x, o);
+  K().binary('mul', x, shape, t, shape, xt, shape);
+  K().binary('sub', o, shape, xt, shape, o, shape);
   const el = record(out, 'bceWithLogits', [logits, target], (g) => {
     const gd = g.f32();
     let gx: Tensor | null = null, gt: Tensor | null = null;
     if (logits.requiresGrad) {
-      gx = empty(logits.shape);
+      gx = empty(shape);
       const d = gx.f32();
-      for (let i = 0; i < d.length; i++) d[i] = gd[i]! * (1 / (1 + Math.exp(-x[i]!)) - t[i]!);
+      K().unary('sigmoid', x, d);
+      K().binary('sub', d, shape, t, shape, d, shape);
+      K().binary('mul', d, shape, gd, shape, d, shape);
     }
     if (target.requiresGrad) {
-      gt = empty(target.shape);
+      gt = empty(shape);
       const d = gt.f32();
-      for (let i = 0; i < d.length; i++) d[i] = -gd[i]! * x[i]!;
+      K().binary('mul', x, shape, gd, shape, d, shape);
+      K().unary('neg', d, d);
     }
     return [gx, gt];
   });

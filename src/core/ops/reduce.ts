@@ -6,7 +6,7 @@
  * a multi-axis reduction costs one kernel pass per run of adjacent axes.
  */
 import type { ReduceOp } from '../backend/types.js';
-import { K, Tensor, empty, emptyInt, record, shapeSize, shapeStr, type Shape } from '../tensor.js';
+import { K, Tensor, constantGrad, empty, emptyInt, ownGrad, record, shapeSize, shapeStr, type Shape } from '../tensor.js';
 import { add, exp, log, mul, square, sub } from './elementwise.js';
 import { broadcastRaw, normAxes, normAxis } from './util.js';
 
@@ -71,7 +71,8 @@ export function sum(x: Tensor, axis?: Axis, keepDim = false): Tensor {
   const axes = normAxes('sum', axis, x.shape);
   const kept = reduceRaw('sum', x, axes);
   const out = finish(kept, x.shape, axes, keepDim);
-  return record(out, 'sum', [x], (g) => [broadcastRaw(new Tensor(g.data, kept.shape), x.shape)]);
+  // A full reduction's gradient is one value everywhere: left to the engine unwritten (see constantGrad).
+  return record(out, 'sum', [x], (g) => [kept.size === 1 ? constantGrad(x.shape, g.data[0]!) : ownGrad(broadcastRaw(new Tensor(g.data, kept.shape), x.shape))]);
 }
 
 /** Arithmetic mean over `axis` (all axes when undefined). */
@@ -81,7 +82,9 @@ export function mean(x: Tensor, axis?: Axis, keepDim = false): Tensor {
   const kept = reduceRaw('mean', x, axes);
   const out = finish(kept, x.shape, axes, keepDim);
   return record(out, 'mean', [x], (g) => {
-    const gx = broadcastRaw(new Tensor(g.data, kept.shape), x.shape);
+    // Same rounding as the broadcast-then-scale path below (scale's factor is a float32).
+    if (kept.size === 1) return [constantGrad(x.shape, Math.fround(g.data[0]! * Math.fround(1 / n)))];
+    const gx = ownGrad(broadcastRaw(new Tensor(g.data, kept.shape), x.shape));
     K().unary('scale', gx.f32(), gx.f32(), 1 / n);
     return [gx];
   });

@@ -1,0 +1,256 @@
+// Row-sparse kernels of the fast TopK SAE path. A "sparse code" is k (value, latent) pairs per row:
+// vals [R, k] float32 and idx [R, k] int32 with idx in [0, H). The kernels never form a dense [R, H]
+// matrix:
+//   sparse_decode        out[r] = b + Σ_j vals[r,j] · W[idx[r,j]]                   (embedding bag)
+//   sparse_decode_grad   dvals[r,j] = ⟨dout[r], W[idx[r,j]]⟩                         (its values grad)
+//   sparse_scatter_rows  out[h] (+)= Σ_{(r,j): idx[r,j]=h} coef[r,j] · src[r],
+//                        sum[h] (+)= Σ_{(r,j): idx[r,j]=h} coef[r,j]
+// sparse_scatter_rows is the weight gradient of both sides: dW_dec (coef = vals, src = dout) and
+// dW_enc / db_enc (coef = dvalues, src = x). It buckets the R·k pairs by latent with a stable counting
+// sort, then each thread owns a contiguous range of latents and adds that latent's pairs in increasing
+// (r, j) order, so results are bit-identical for any thread count and no two threads write one row.
+// All three keep the destination (a 64-float block of an output row, or 4 dot products) in registers
+// and add terms with FMA in a fixed per-row order; sparse_scatter_rows reuses its bucket sort when
+// called again with the same index set (dW_dec then dW_enc in one step).
+// Pairs whose value/coefficient is exactly 0 contribute nothing (they are skipped, as in a sparse
+// format; a dense GEMM would propagate 0·Inf = NaN, these kernels do not).
+// Arguments are validated by the N-API layer (addon.cc); indices are in range here.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "common.h"
+
+namespace aelab {
+namespace {
+
+typedef float sv8 __attribute__((vector_size(32)));
+
+inline sv8 ld8(const float* p) {
+  sv8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void st8(float* p, sv8 v) { std::memcpy(p, &v, sizeof v); }
+inline sv8 bc8(float x) { return sv8{x, x, x, x, x, x, x, x}; }
+/// c + a * b with one rounding (vfmadd231ps; ISO C++ mode does not contract a * b + c by itself).
+inline sv8 fma8(sv8 a, sv8 b, sv8 c) { return (sv8)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c); }
+inline void pf(const void* p) { __builtin_prefetch(p, 0, 3); }
+
+/// o[0:D] = init[0:D] (or 0 when init is null) + Σ_q c[q] · s[q][0:D], q = 0..n-1 in order, one FMA
+/// per term. The destination block of 64 floats stays in 8 registers while all n terms are added;
+/// with PF the next block of every source row is prefetched meanwhile (helps the random gathers of W
+/// rows in decode; the scatter's sources are a small, mostly cached [R, D] matrix).
+template <bool PF>
+inline void sum_rows(float* o, const float* init, const float* const* s, const float* c, int64_t n, int64_t D) {
+  int64_t d = 0;
+  for (; d + 64 <= D; d += 64) {
+    sv8 a0, a1, a2, a3, a4, a5, a6, a7;
+    if (init) {
+      a0 = ld8(init + d); a1 = ld8(init + d + 8); a2 = ld8(init + d + 16); a3 = ld8(init + d + 24);
+      a4 = ld8(init + d + 32); a5 = ld8(init + d + 40); a6 = ld8(init + d + 48); a7 = ld8(init + d + 56);
+    } else {
+      a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = bc8(0.f);
+    }
+    const bool more = d + 128 <= D;
+    for (int64_t q = 0; q < n; ++q) {
+      const float* w = s[q] + d;
+      if (PF && more) { pf(w + 64); pf(w + 80); pf(w + 96); pf(w + 112); }
+      const sv8 v = bc8(c[q]);
+      a0 = fma8(v, ld8(w), a0); a1 = fma8(v, ld8(w + 8), a1);
+      a2 = fma8(v, ld8(w + 16), a2); a3 = fma8(v, ld8(w + 24), a3);
+      a4 = fma8(v, ld8(w + 32), a4); a5 = fma8(v, ld8(w + 40), a5);
+      a6 = fma8(v, ld8(w + 48), a6); a7 = fma8(v, ld8(w + 56), a7);
+    }
+    st8(o + d, a0); st8(o + d + 8, a1); st8(o + d + 16, a2); st8(o + d + 24, a3);
+    st8(o + d + 32, a4); st8(o + d + 40, a5); st8(o + d + 48, a6); st8(o + d + 56, a7);
+  }
+  for (; d + 8 <= D; d += 8) {
+    sv8 a = init ? ld8(init + d) : bc8(0.f);
+    for (int64_t q = 0; q < n; ++q) a = fma8(bc8(c[q]), ld8(s[q] + d), a);
+    st8(o + d, a);
+  }
+  for (; d < D; ++d) {
+    float a = init ? init[d] : 0.f;
+    for (int64_t q = 0; q < n; ++q) a = __builtin_fmaf(c[q], s[q][d], a);
+    o[d] = a;
+  }
+}
+
+/// dv[j] = ⟨g, w[j]⟩ for 4 rows w[0..3] at once (g loaded once per 8 lanes; 8 accumulators).
+inline void dot4(const float* g, const float* const* w, int64_t D, float* dv) {
+  sv8 a0 = bc8(0.f), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
+  const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
+  int64_t d = 0;
+  for (; d + 16 <= D; d += 16) {
+    const sv8 g0 = ld8(g + d), g1 = ld8(g + d + 8);
+    a0 = fma8(g0, ld8(w0 + d), a0); a1 = fma8(g1, ld8(w0 + d + 8), a1);
+    b0 = fma8(g0, ld8(w1 + d), b0); b1 = fma8(g1, ld8(w1 + d + 8), b1);
+    c0 = fma8(g0, ld8(w2 + d), c0); c1 = fma8(g1, ld8(w2 + d + 8), c1);
+    e0 = fma8(g0, ld8(w3 + d), e0); e1 = fma8(g1, ld8(w3 + d + 8), e1);
+  }
+  for (; d + 8 <= D; d += 8) {
+    const sv8 g0 = ld8(g + d);
+    a0 = fma8(g0, ld8(w0 + d), a0); b0 = fma8(g0, ld8(w1 + d), b0);
+    c0 = fma8(g0, ld8(w2 + d), c0); e0 = fma8(g0, ld8(w3 + d), e0);
+  }
+  const sv8 acc[4] = {a0 + a1, b0 + b1, c0 + c1, e0 + e1};
+  for (int j = 0; j < 4; ++j) {
+    const sv8& x = acc[j];
+    float s = ((x[0] + x[1]) + (x[2] + x[3])) + ((x[4] + x[5]) + (x[6] + x[7]));
+    for (int64_t t = d; t < D; ++t) s = __builtin_fmaf(g[t], w[j][t], s);
+    dv[j] = s;
+  }
+}
+
+struct ScatterCtx {
+  const float* coef;
+  const float* src;
+  int64_t k, D, H;
+  float* out;
+  float* sum;
+  bool accumulate;
+  const int64_t* start;  // [H + 1] bucket offsets into order
+  const int32_t* order;  // pair ids (r·k + j), bucketed by latent, increasing within a bucket
+  const int64_t* split;  // [parts + 1] latent boundaries of the work parts
+  int parts;
+};
+
+thread_local std::vector<const float*> t_rows;
+thread_local std::vector<float> t_coef;
+
+void scatter_region(void* p, int tid, int nt) {
+  const ScatterCtx& c = *static_cast<const ScatterCtx*>(p);
+  // The pool may run fewer threads than parts (nested or busy): thread tid takes a run of parts.
+  const int64_t h0 = c.split[static_cast<int64_t>(c.parts) * tid / nt];
+  const int64_t h1 = c.split[static_cast<int64_t>(c.parts) * (tid + 1) / nt];
+  std::vector<const float*>& rows = t_rows;
+  std::vector<float>& cs = t_coef;
+  for (int64_t h = h0; h < h1; ++h) {
+    float* o = c.out + h * c.D;
+    const int64_t cnt = c.start[h + 1] - c.start[h];
+    if (static_cast<int64_t>(rows.size()) < cnt) {
+      rows.resize(cnt);
+      cs.resize(cnt);
+    }
+    // This latent's nonzero pairs in increasing (r, j) order; then the row is summed in registers.
+    int64_t n = 0;
+    float s = 0.f;
+    for (int64_t q = c.start[h]; q < c.start[h + 1]; ++q) {
+      const int32_t pair = c.order[q];
+      const float cf = c.coef[pair];
+      if (cf == 0.f) continue;
+      rows[n] = c.src + (pair / c.k) * c.D;
+      cs[n++] = cf;
+      s += cf;
+    }
+    sum_rows<false>(o, c.accumulate ? o : nullptr, rows.data(), cs.data(), n, c.D);
+    if (c.sum) c.sum[h] = c.accumulate ? c.sum[h] + s : s;
+  }
+}
+
+thread_local std::vector<int64_t> t_start;
+thread_local std::vector<int32_t> t_order;
+thread_local std::vector<int32_t> t_last_idx;
+thread_local int64_t t_last_H = -1;
+
+}  // namespace
+
+void sparse_decode(const float* vals, const int32_t* idx, int64_t R, int64_t k, const float* W, int64_t D,
+                   const float* bias, float* out) {
+  parallel_for(R, k * D + D, [&](int64_t b, int64_t e) {
+    std::vector<const float*>& rows = t_rows;
+    std::vector<float>& cs = t_coef;
+    if (static_cast<int64_t>(rows.size()) < k) {
+      rows.resize(k);
+      cs.resize(k);
+    }
+    for (int64_t r = b; r < e; ++r) {
+      int64_t n = 0;
+      for (int64_t j = 0; j < k; ++j) {
+        const float v = vals[r * k + j];
+        if (v == 0.f) continue;
+        rows[n] = W + static_cast<int64_t>(idx[r * k + j]) * D;
+        cs[n++] = v;
+      }
+      if (r + 1 < e)  // the first block of the next row's sources
+        for (int64_t j = 0; j < k; ++j) {
+          const float* w = W + static_cast<int64_t>(idx[(r + 1) * k + j]) * D;
+          pf(w); pf(w + 16); pf(w + 32); pf(w + 48);
+        }
+      sum_rows<true>(out + r * D, bias, rows.data(), cs.data(), n, D);
+    }
+  });
+}
+
+void sparse_decode_grad(const float* dout, const int32_t* idx, int64_t R, int64_t k, const float* W, int64_t D,
+                        float* dvals) {
+  parallel_for(R, k * D, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const float* g = dout + r * D;
+      const int32_t* ix = idx + r * k;
+      int64_t j = 0;
+      for (; j < k; j += 4) {
+        const float* w[4];
+        float dv[4];
+        for (int t = 0; t < 4; ++t) w[t] = W + static_cast<int64_t>(ix[j + t < k ? j + t : k - 1]) * D;
+        dot4(g, w, D, dv);
+        for (int t = 0; t < 4 && j + t < k; ++t) dvals[r * k + j + t] = dv[t];
+      }
+    }
+  });
+}
+
+void sparse_scatter_rows(const float* coef, const int32_t* idx, int64_t R, int64_t k, const float* src, int64_t D,
+                         int64_t H, float* out, float* sum, bool accumulate) {
+  const int64_t n = R * k;
+  // Stable counting sort of the pairs by latent.
+  std::vector<int64_t>& start = t_start;
+  std::vector<int32_t>& order = t_order;
+  // The decoder and encoder weight gradients scatter by the same index set: reuse the last sort
+  // when the indices are unchanged (compared by value, so a reused buffer is never trusted blindly).
+  std::vector<int32_t>& last = t_last_idx;
+  const bool same = t_last_H == H && static_cast<int64_t>(last.size()) == n &&
+                    static_cast<int64_t>(start.size()) == H + 1 && (n == 0 || std::memcmp(last.data(), idx, sizeof(int32_t) * n) == 0);
+  if (!same) {
+  start.assign(H + 1, 0);
+  if (static_cast<int64_t>(order.size()) < n) order.resize(n);
+  for (int64_t p = 0; p < n; ++p) ++start[idx[p] + 1];
+  for (int64_t h = 0; h < H; ++h) start[h + 1] += start[h];
+  {
+    // start[h] is used as the insertion cursor and restored afterwards.
+    for (int64_t p = 0; p < n; ++p) order[start[idx[p]]++] = static_cast<int32_t>(p);
+    for (int64_t h = H; h > 0; --h) start[h] = start[h - 1];
+    start[0] = 0;
+  }
+  last.assign(idx, idx + n);
+  t_last_H = H;
+  }
+  // Split latents among threads by work ≈ (pairs + 1) · D per latent (the +1 is the row's zeroing).
+  const int64_t work = (n + H) * D;
+  int nt = pool_threads();
+  if (work < 4 * kInlineWork) nt = 1;
+  if (nt > H) nt = static_cast<int>(H > 0 ? H : 1);
+  if (nt > 256) nt = 256;
+  int64_t split[257];
+  split[0] = 0;
+  {
+    int64_t h = 0;
+    const int64_t total = n + H;
+    for (int t = 1; t < nt; ++t) {
+      const int64_t target = total * t / nt;
+      while (h < H && start[h] + h < target) ++h;  // latents [0, h) carry about `target` work
+      split[t] = h;
+    }
+    split[nt] = H;
+  }
+  ScatterCtx ctx{coef, src, k, D, H, out, sum, accumulate, start.data(), order.data(), split, nt};
+  if (nt <= 1)
+    scatter_region(&ctx, 0, 1);
+  else
+    pool_run(&scatter_region, &ctx, nt);
+}
+
+}  // namespace aelab
