@@ -1,6 +1,6 @@
 /**
  * `aelab train sae` — train a sparse autoencoder from a JSON config and/or flags (flags win).
- * Other model kinds (`ae`, `vae`, …) are not served by this command yet.
+ * Other model kinds (`ae`, `vae`, …) are handled by train-models.ts.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { resolveTrainConfig, trainSae, TrainConfigError } from '../../sae/traine
 import { SAE_FOLDER_FORMATS, type SaeFolderFormat } from '../../sae/convert.js';
 import { helpText, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { Progress, duration, fmt } from '../progress.js';
+import { run as runModels } from './train-models.js';
 
 /** Flags and the config keys they set. */
 const spec: FlagSpec = {
@@ -57,12 +58,10 @@ const SUMMARY = "train a model; 'aelab train sae --data acts.npy --architecture 
 export async function run(argv: string[]): Promise<number> {
   const [kind, ...rest] = argv;
   if (!kind || kind === '--help' || kind === '-h') {
-    process.stdout.write(helpText('train sae', SUMMARY, spec) + '\nOther model kinds (ae, vae, …) are not served by `aelab train` yet.\n');
+    process.stdout.write(helpText('train sae', SUMMARY, spec) + '\nOther kinds: aelab train ae|dae|stacked|vae|ard-vae|prototype|stackvae-g --help\n');
     return kind ? 0 : 2;
   }
-  if (kind !== 'sae') {
-    throw new UsageError(`aelab train: '${kind}' models are not served by 'aelab train' yet; only 'aelab train sae' is (see 'aelab train --help')`);
-  }
+  if (kind !== 'sae') return runModels(kind, rest);
   return trainSaeCommand(rest);
 }
 

@@ -1,0 +1,322 @@
+/**
+ * `aelab train <kind>` for the general models of src/models (everything but `sae`):
+ *
+ *   aelab train ae --data X.npy --latent 8 --hidden 256,64 --epochs 20 --out runs/ae
+ *   aelab train stackvae-g --data series.csv --columns a,b --window 64 --stride 4 --out runs/svg
+ *   aelab train prototype --data images.npy --labels y.npy --out runs/proto
+ *
+ * Data: a .npy ([n, d]; prototype: [n, H, W] or [n, C, H, W]) or a CSV with a header (--columns
+ * picks value columns). NaN/Inf values and constant columns are refused naming file, row and
+ * column. Tabular data (all kinds but prototype) is standardised per column with statistics of the
+ * whole file; the fitted scaler is saved as <out>/scaler.json. stackvae-g treats the rows as a
+ * time series and trains on sliding windows [window, C].
+ *
+ * The run folder gets train-config.json (written at the start; `--resume` reuses it and refuses a
+ * changed field, except --epochs and --checkpoint-every), the loop's metrics.jsonl and checkpoints
+ * (see src/models/train.ts), and the final model folder <out>/model (cfg.json + model.safetensors,
+ * readable with loadModel). `stacked` is trained end-to-end (no greedy layer-wise pre-training).
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import { readNpy } from '../../core/io/index.js';
+import { DataError, assertFinite, constantColumns, readCsv } from '../../data/csv.js';
+import { StandardScaler } from '../../data/standardize.js';
+import { slidingWindows } from '../../data/windows.js';
+import { MODEL_TYPES, saveModel, type ModelType, type SavableModel } from '../../models/io.js';
+import { train, type Dataset, type Trainable } from '../../models/train.js';
+import { helpText, parseArgs, UsageError, type FlagSpec } from '../args.js';
+import { duration, fmt } from '../progress.js';
+
+/** CLI kinds and the model type each builds. */
+export const TRAIN_KINDS = {
+  ae: 'autoencoder',
+  dae: 'denoising',
+  stacked: 'stacked',
+  vae: 'vae',
+  'ard-vae': 'ardvae',
+  prototype: 'prototype',
+  'stackvae-g': 'stackvaeg',
+} as const satisfies Record<string, ModelType>;
+export type TrainKind = keyof typeof TRAIN_KINDS;
+
+const spec: FlagSpec = {
+  data: { type: 'string', help: 'training data: .npy ([n, d]; prototype [n, H, W] or [n, C, H, W]) or .csv with a header' },
+  columns: { type: 'string', help: 'value columns, comma-separated (CSV names or indices; .npy indices)' },
+  labels: { type: 'string', help: 'prototype: class labels .npy [n] (integers 0..K-1)' },
+  window: { type: 'number', help: 'stackvae-g: window length in rows (default 32)' },
+  stride: { type: 'number', help: 'stackvae-g: step between window starts (default 1)' },
+  latent: { type: 'number', help: 'latent size (default 8; prototype: number of prototypes, default 15)' },
+  hidden: { type: 'string', help: 'hidden layer sizes, comma-separated (default 256,64; prototype: conv channels)' },
+  epochs: { type: 'number', help: 'training epochs (default 20)' },
+  batch: { type: 'number', help: 'batch size (default 64)' },
+  lr: { type: 'number', help: 'learning rate (default 1e-3)' },
+  beta: { type: 'number', help: 'vae/ard-vae/stackvae-g: KL weight (default 1)' },
+  noise: { type: 'number', help: 'dae: std of the Gaussian corruption on standardised data (default 0.2)' },
+  seed: { type: 'number', help: 'random seed (default 0)' },
+  'checkpoint-every': { type: 'number', help: 'checkpoint every N steps (default 0: only at the end)' },
+  out: { type: 'string', help: 'run folder (required)' },
+  resume: { type: 'boolean', help: 'continue the run in --out from its newest checkpoint' },
+  quiet: { type: 'boolean', help: 'no progress bar' },
+  help: { type: 'boolean', help: 'show this help' },
+};
+/** Hidden: stop after this many total steps (tests of interrupted runs). */
+const fullSpec: FlagSpec = { ...spec, 'stop-after-step': { type: 'number', help: 'stop after N steps' } };
+
+/** Everything that decides the run; saved as <out>/train-config.json. */
+export interface TrainModelsConfig {
+  kind: TrainKind;
+  data: string;
+  columns: string[] | null;
+  labels: string | null;
+  window: number | null;
+  stride: number | null;
+  latent: number;
+  hidden: number[];
+  epochs: number;
+  batch: number;
+  lr: number;
+  beta: number | null;
+  noise: number | null;
+  seed: number;
+  checkpointEvery: number;
+}
+
+/** Fields --resume may change. */
+const MUTABLE: (keyof TrainModelsConfig)[] = ['epochs', 'checkpointEvery'];
+
+const SUMMARY = "train a model; 'aelab train ae --data X.npy --latent 8 --out runs/ae' (kinds: " + Object.keys(TRAIN_KINDS).join(', ') + ', sae)';
+
+function intList(flag: string, s: string): number[] {
+  const v = s.split(',').map((x) => x.trim()).filter(Boolean).map(Number);
+  if (v.length === 0 || v.some((x) => !Number.isInteger(x) || x < 1)) throw new UsageError(`aelab train: --${flag} must be positive integers separated by commas, got '${s}'`);
+  return v;
+}
+
+function posInt(flag: string, v: number): number {
+  if (!Number.isInteger(v) || v < 1) throw new UsageError(`aelab train: --${flag} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/** The config from the flags (defaults filled in). */
+function configFromFlags(kind: TrainKind, f: Record<string, string | number | boolean | undefined>): TrainModelsConfig {
+  if (!f.data) throw new UsageError(`aelab train ${kind}: --data <X.npy|X.csv> is required`);
+  const isVae = kind === 'vae' || kind === 'ard-vae' || kind === 'stackvae-g';
+  if (f.beta !== undefined && !isVae) throw new UsageError(`aelab train ${kind}: --beta applies to vae, ard-vae and stackvae-g only`);
+  if (f.noise !== undefined && kind !== 'dae') throw new UsageError(`aelab train ${kind}: --noise applies to dae only`);
+  if ((f.window !== undefined || f.stride !== undefined) && kind !== 'stackvae-g') throw new UsageError(`aelab train ${kind}: --window/--stride apply to stackvae-g only`);
+  if (kind === 'prototype' && !f.labels) throw new UsageError('aelab train prototype: --labels <y.npy> is required');
+  if (f.labels !== undefined && kind !== 'prototype') throw new UsageError(`aelab train ${kind}: --labels applies to prototype only`);
+  return {
+    kind,
+    data: String(f.data),
+    columns: f.columns !== undefined ? String(f.columns).split(',').map((s) => s.trim()).filter(Boolean) : null,
+    labels: f.labels !== undefined ? String(f.labels) : null,
+    window: kind === 'stackvae-g' ? posInt('window', (f.window as number | undefined) ?? 32) : null,
+    stride: kind === 'stackvae-g' ? posInt('stride', (f.stride as number | undefined) ?? 1) : null,
+    latent: posInt('latent', (f.latent as number | undefined) ?? (kind === 'prototype' ? 15 : 8)),
+    hidden: f.hidden !== undefined ? intList('hidden', String(f.hidden)) : kind === 'prototype' ? [32, 32] : [256, 64],
+    epochs: (f.epochs as number | undefined) ?? 20,
+    batch: posInt('batch', (f.batch as number | undefined) ?? 64),
+    lr: (f.lr as number | undefined) ?? 1e-3,
+    beta: isVae ? ((f.beta as number | undefined) ?? 1) : null,
+    noise: kind === 'dae' ? ((f.noise as number | undefined) ?? 0.2) : null,
+    seed: (f.seed as number | undefined) ?? 0,
+    checkpointEvery: (f['checkpoint-every'] as number | undefined) ?? 0,
+  };
+}
+
+/** Flag name of each config field (for messages). */
+const FIELD_FLAG: Record<keyof TrainModelsConfig, string> = {
+  kind: 'kind', data: '--data', columns: '--columns', labels: '--labels', window: '--window', stride: '--stride', latent: '--latent',
+  hidden: '--hidden', epochs: '--epochs', batch: '--batch', lr: '--lr', beta: '--beta', noise: '--noise', seed: '--seed', checkpointEvery: '--checkpoint-every',
+};
+
+/** On --resume: the saved config, with the flags given checked against it. */
+function resumeConfig(kind: TrainKind, out: string, f: Record<string, string | number | boolean | undefined>): TrainModelsConfig {
+  const p = join(out, 'train-config.json');
+  if (!existsSync(p)) throw new UsageError(`aelab train ${kind} --resume: ${p} not found (give --out of the run to resume)`);
+  const saved = JSON.parse(readFileSync(p, 'utf8')) as TrainModelsConfig;
+  if (saved.kind !== kind) throw new UsageError(`aelab train ${kind} --resume: the run in ${out} trains '${saved.kind}', not '${kind}'`);
+  // Only the flags actually given are compared; the rest come from the saved config.
+  const given = Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined));
+  const fromFlags = configFromFlags(kind, { data: saved.data, labels: saved.labels ?? undefined, ...given });
+  const merged: TrainModelsConfig = { ...saved };
+  for (const key of Object.keys(FIELD_FLAG) as (keyof TrainModelsConfig)[]) {
+    const flag = FIELD_FLAG[key].replace(/^--/, '');
+    if (key === 'kind' || given[flag] === undefined) continue;
+    const a = JSON.stringify(fromFlags[key]), b = JSON.stringify(saved[key]);
+    if (a === b) continue;
+    if (MUTABLE.includes(key)) (merged as unknown as Record<string, unknown>)[key] = fromFlags[key];
+    else throw new UsageError(`aelab train ${kind} --resume: ${FIELD_FLAG[key]} is ${a}, but the run in ${out} was started with ${b}; a resumed run must keep its config (only --epochs and --checkpoint-every may change)`);
+  }
+  return merged;
+}
+
+interface Loaded { X: Float32Array; n: number; d: number; names: string[]; shape: number[] }
+
+/** Reads the data file, checks it and returns row-major [n, d] (shape: the per-sample shape of .npy files). */
+function loadData(c: TrainModelsConfig): Loaded {
+  const file = c.data;
+  if (!existsSync(file)) throw new DataError(`${file}: the file does not exist`);
+  const ext = extname(file).toLowerCase();
+  let X: Float32Array, n: number, d: number, names: string[], shape: number[];
+  if (ext === '.npy') {
+    const a = readNpy(file);
+    if (a.shape.length < 2) throw new DataError(`${file}: expected a 2-D array [samples, features], got shape [${a.shape.join(', ')}]`);
+    n = a.shape[0]!;
+    shape = a.shape.slice(1);
+    const full = Float32Array.from(a.data);
+    const width = shape.reduce((p, v) => p * v, 1);
+    if (c.columns) {
+      if (shape.length !== 1) throw new UsageError(`aelab train: --columns needs a 2-D .npy, ${file} has shape [${a.shape.join(', ')}]`);
+      const idx = c.columns.map((s) => {
+        const j = Number(s);
+        if (!Number.isInteger(j) || j < 0 || j >= width) throw new UsageError(`aelab train: --columns for a .npy are indices 0..${width - 1}, got '${s}'`);
+        return j;
+      });
+      X = new Float32Array(n * idx.length);
+      for (let i = 0; i < n; i++) for (let k = 0; k < idx.length; k++) X[i * idx.length + k] = full[i * width + idx[k]!]!;
+      d = idx.length;
+      names = idx.map(String);
+      shape = [d];
+    } else {
+      X = full;
+      d = width;
+      names = Array.from({ length: d }, (_, j) => String(j));
+    }
+  } else if (ext === '.csv') {
+    const cols = c.columns?.map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+    const t = readCsv(file, { columns: cols, timestampColumn: 'auto', allowNonFinite: true });
+    X = Float32Array.from(t.data);
+    n = t.n;
+    d = t.d;
+    names = t.columns;
+    shape = [d];
+  } else {
+    throw new UsageError(`aelab train: --data must be a .npy or .csv file, got '${file}'`);
+  }
+  if (n < 1) throw new DataError(`${file}: no rows`);
+  // Row numbers in messages are 1-based data rows.
+  try {
+    assertFinite(X, n, d, file, names);
+  } catch (e) {
+    throw new DataError((e as Error).message.replace(/at row (\d+)/, (_, r) => `at data row ${Number(r) + 1}`) + '; drop or fill such rows');
+  }
+  return { X, n, d, names, shape };
+}
+
+function refuseConstant(L: Loaded, file: string): void {
+  const cc = constantColumns(L.X, L.n, L.d);
+  if (cc.length) {
+    throw new DataError(`${file}: constant column${cc.length > 1 ? 's' : ''} ${cc.map((j) => `"${L.names[j]}" (index ${j})`).join(', ')} (the same value in all ${L.n} rows); drop ${cc.length > 1 ? 'them' : 'it'} with --columns`);
+  }
+}
+
+function readLabels(path: string, n: number): Int32Array {
+  if (!existsSync(path)) throw new DataError(`${path}: the file does not exist`);
+  const a = readNpy(path);
+  if (a.shape.length !== 1 || a.shape[0] !== n) throw new DataError(`${path}: expected ${n} labels (shape [${n}]), got shape [${a.shape.join(', ')}]`);
+  const y = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = a.data[i]!;
+    if (!Number.isInteger(v) || v < 0) throw new DataError(`${path}: label ${i} is ${v}; labels must be integers 0..K-1`);
+    y[i] = v;
+  }
+  return y;
+}
+
+/** The dataset, the model's (type, config) and the scaler, from a run config. */
+export function prepare(c: TrainModelsConfig): { data: Dataset; type: ModelType; config: object; scaler: object | null; names: string[] } {
+  const L = loadData(c);
+  const type = TRAIN_KINDS[c.kind];
+  const seed = c.seed;
+  if (c.kind === 'prototype') {
+    const s = L.shape;
+    const [C, H, W] = s.length === 2 ? [1, s[0]!, s[1]!] : s.length === 3 ? [s[0]!, s[1]!, s[2]!] : [0, 0, 0];
+    if (!C) throw new DataError(`${c.data}: prototype needs images [n, H, W] or [n, C, H, W] in a .npy, got per-sample shape [${s.join(', ')}]`);
+    const y = readLabels(c.labels!, L.n);
+    const numClasses = Math.max(...y) + 1;
+    if (numClasses < 2) throw new DataError(`${c.labels}: prototype needs at least 2 classes, found ${numClasses}`);
+    const config = { inChannels: C, height: H, width: W, channels: c.hidden, numPrototypes: c.latent, numClasses, seed };
+    return { data: { x: L.X, n: L.n, sampleShape: [C, H, W], y }, type, config, scaler: null, names: L.names };
+  }
+  if (L.shape.length !== 1) throw new DataError(`${c.data}: expected a 2-D array [samples, features], got per-sample shape [${L.shape.join(', ')}]`);
+  refuseConstant(L, c.data);
+  const scaler = new StandardScaler({ columnNames: L.names }).fit(L.X, L.n, L.d);
+  const Z = scaler.transform(L.X, L.n);
+  const scalerJson = { columns: L.names, ...scaler.toJSON() };
+  const d = L.d;
+  switch (c.kind) {
+    case 'ae':
+      return { data: { x: Z, n: L.n, sampleShape: [d] }, type, config: { arch: 'mlp', inputDim: d, hidden: c.hidden, latentDim: c.latent, seed }, scaler: scalerJson, names: L.names };
+    case 'dae':
+      return { data: { x: Z, n: L.n, sampleShape: [d] }, type, config: { arch: 'mlp', inputDim: d, hidden: c.hidden, latentDim: c.latent, corruption: { kind: 'gaussian', std: c.noise! }, seed }, scaler: scalerJson, names: L.names };
+    case 'stacked':
+      return { data: { x: Z, n: L.n, sampleShape: [d] }, type, config: { sizes: [d, ...c.hidden, c.latent], seed }, scaler: scalerJson, names: L.names };
+    case 'vae':
+    case 'ard-vae':
+      return { data: { x: Z, n: L.n, sampleShape: [d] }, type, config: { inputDim: d, hidden: c.hidden, latentDim: c.latent, decoder: 'gaussian', sigma: 'learned', beta: c.beta!, seed }, scaler: scalerJson, names: L.names };
+    case 'stackvae-g': {
+      if (c.window! > L.n) throw new DataError(`${c.data}: --window ${c.window} is longer than the series (${L.n} rows)`);
+      const w = slidingWindows(Z, L.n, d, c.window!, { stride: c.stride! });
+      return { data: { x: w.data, n: w.nWin, sampleShape: [c.window!, d] }, type, config: { window: c.window!, channels: d, hidden: c.hidden, latentDim: c.latent, beta: c.beta!, seed }, scaler: scalerJson, names: L.names };
+    }
+  }
+  throw new UsageError(`aelab train: unknown kind '${c.kind as string}'`);
+}
+
+function writeJson(path: string, v: unknown): void {
+  writeFileSync(path, JSON.stringify(v, null, 2) + '\n');
+}
+
+/** `aelab train <kind> ...` for every kind but sae. */
+export async function run(kind: string, argv: string[]): Promise<number> {
+  if (!(kind in TRAIN_KINDS)) throw new UsageError(`aelab train: unknown model kind '${kind}' (one of sae, ${Object.keys(TRAIN_KINDS).join(', ')})`);
+  const k = kind as TrainKind;
+  const { flags, positionals } = parseArgs(`train ${k}`, argv, fullSpec);
+  if (flags.help) {
+    process.stdout.write(helpText(`train ${k}`, SUMMARY, spec));
+    return 0;
+  }
+  if (positionals.length) throw new UsageError(`aelab train ${k}: unexpected argument '${positionals[0]}' (flags start with --)`);
+  if (!flags.out) throw new UsageError(`aelab train ${k}: --out <run folder> is required`);
+  const out = String(flags.out);
+  const f = { ...flags };
+  for (const key of ['out', 'resume', 'quiet', 'help', 'stop-after-step']) delete f[key];
+  const cfg = flags.resume ? resumeConfig(k, out, f) : configFromFlags(k, f);
+  if (!(Number.isInteger(cfg.epochs) && cfg.epochs >= 1)) throw new UsageError(`aelab train ${k}: --epochs must be a positive integer, got ${cfg.epochs}`);
+  if (!(cfg.lr > 0)) throw new UsageError(`aelab train ${k}: --lr must be > 0, got ${cfg.lr}`);
+  if (!(Number.isInteger(cfg.checkpointEvery) && cfg.checkpointEvery >= 0)) throw new UsageError(`aelab train ${k}: --checkpoint-every must be a non-negative integer, got ${cfg.checkpointEvery}`);
+
+  const t0 = Date.now();
+  const p = prepare(cfg);
+  const model = MODEL_TYPES[p.type](p.config) as unknown as Trainable & SavableModel;
+  mkdirSync(out, { recursive: true });
+  writeJson(join(out, 'train-config.json'), cfg);
+  if (p.scaler) writeJson(join(out, 'scaler.json'), p.scaler);
+  const nParams = model.parameters().reduce((s, t) => s + t.size, 0);
+  if (!flags.quiet) {
+    process.stderr.write(`training ${k} (${p.type}, ${nParams.toLocaleString()} parameters) on ${p.data.n} samples of shape [${p.data.sampleShape.join(', ')}] from ${cfg.data}; ` +
+      `${cfg.epochs} epochs, batch ${cfg.batch}, lr ${fmt(cfg.lr)}; run folder ${out}${flags.resume ? ' (resuming)' : ''}\n`);
+  }
+  const stop = flags['stop-after-step'] as number | undefined;
+  const res = train(model, p.data, {
+    epochs: cfg.epochs, batchSize: cfg.batch, lr: cfg.lr, seed: cfg.seed, runDir: out, checkpointEvery: cfg.checkpointEvery,
+    resume: !!flags.resume, progress: !flags.quiet, stopAfterStep: stop, extra: { type: p.type, config: p.config },
+  });
+  const perEpoch = Math.max(1, Math.floor(p.data.n / Math.min(cfg.batch, p.data.n)));
+  const total = cfg.epochs * perEpoch;
+  const modelDir = join(out, 'model');
+  const lines: string[] = [];
+  const resumed = res.resumedFrom ? ` (resumed at step ${res.resumedFrom})` : '';
+  if (res.steps < total) {
+    lines.push(`stopped after ${res.steps} of ${total} steps${resumed}; last loss ${fmt(res.lastLoss)}; continue with --resume --out ${out}`);
+  } else {
+    saveModel(modelDir, model);
+    lines.push(`done: ${k}, ${res.steps} steps (${cfg.epochs} epochs)${resumed} in ${duration((Date.now() - t0) / 1000)}; final loss ${fmt(res.lastLoss)}`);
+    lines.push(`model: ${modelDir} (cfg.json + model.safetensors)${p.scaler ? `; standardisation: ${join(out, 'scaler.json')}` : ''}`);
+  }
+  lines.push(`metrics: ${join(out, 'metrics.jsonl')}; config: ${join(out, 'train-config.json')}`);
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}
