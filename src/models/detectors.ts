@@ -48,6 +48,11 @@ export interface AEDetectorOptions extends NeuralDetectorOptions {
   activation?: Activation;
 }
 
+/** The default code size for d standardised features: max(1, ⌊d/4⌋), capped at d − 1. */
+function defaultLatentDim(d: number): number {
+  return Math.max(1, Math.min(d - 1, Math.floor(d / 4)));
+}
+
 export class AEDetector extends BaseDetector {
   model?: AutoEncoder;
   constructor(readonly options: AEDetectorOptions = {}) {
@@ -56,7 +61,7 @@ export class AEDetector extends BaseDetector {
 
   protected fitModel(Z: Float64Array, n: number, d: number): void {
     const o = this.options;
-    const latentDim = o.latentDim ?? Math.max(1, Math.min(d - 1, Math.floor(d / 4)));
+    const latentDim = o.latentDim ?? defaultLatentDim(d);
     this.model = new AutoEncoder({ arch: 'mlp', inputDim: d, hidden: o.hidden ?? [64, 32], latentDim, activation: o.activation, seed: o.seed ?? 0 });
     train(this.model, toDataset(Z, n, d), trainOpts(o, 100, 32));
   }
@@ -88,7 +93,7 @@ export class VAEDetector extends BaseDetector {
 
   protected fitModel(Z: Float64Array, n: number, d: number): void {
     const o = this.options;
-    const latentDim = o.latentDim ?? Math.max(1, Math.min(d - 1, Math.floor(d / 4)));
+    const latentDim = o.latentDim ?? defaultLatentDim(d);
     this.model = new VAE({
       inputDim: d, hidden: o.hidden ?? [64, 32], latentDim, activation: o.activation, decoder: 'gaussian', sigma: 'learned',
       beta: o.beta, seed: o.seed ?? 0,
