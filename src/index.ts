@@ -1,6 +1,7 @@
 /**
  * aelab's public API. Everything a user imports from 'aelab' is named here; files under src/ are
- * private implementation behind this entry point.
+ * private implementation behind this entry point. docs/API.md lists every name below by area, and
+ * test/public-api.test.ts fails when the two disagree: add a name here, list it there.
  */
 
 // core: tensors, autograd, ops, kernels
@@ -49,5 +50,141 @@ export {
 } from './optim/index.js';
 export type { OptimizerStateDict, SGDOptions, AdamOptions, WarmupCosineOptions } from './optim/index.js';
 
-// tasks
-export { saveCheckpoint, loadCheckpoint, latestCheckpoint, type CheckpointState } from './tasks/checkpoint.js';
+// tasks: checkpoints
+export { saveCheckpoint, loadCheckpoint, latestCheckpoint, type CheckpointState, type LoadedCheckpoint } from './tasks/checkpoint.js';
+
+// ---------------------------------------------------------------------------------------------
+// Name collisions and renames in the sections below (everything else keeps its source name):
+//   - sae/trainer's TrainOptions / TrainResult / TrainProgress → SaeTrainOptions / SaeTrainResult /
+//     SaeTrainProgress; models/train's TrainOptions / TrainResult (for `train`) keep their names.
+//   - sae/interop's `transpose` (a Float32Array helper) is left out: `transpose` is the tensor op.
+//   - sae/report's `num` / `pct` formatters are left out (internal).
+//   - too generic for the package namespace, so prefixed: superposition `generate` →
+//     generateSuperposition, interop SaveOptions → SaeSaveOptions, metrics Codes → SaeMetricCodes,
+//     metrics MetricsOptions → SaeMetricsOptions, dark-matter FitOptions → LinearFitOptions,
+//     report Block → ReportBlock, prototype Explanation → PrototypeExplanation.
+// ---------------------------------------------------------------------------------------------
+
+// sae: architectures and configs
+export {
+  createSae, saeFromWeights, SparseAutoencoder, StandardSae, TopKSae, BatchTopKSae, JumpReluSae, MatryoshkaSae,
+  jumpRelu, stepSte, isSparseCode, denseCode,
+  resolveSaeConfig, SaeConfigError, SAE_ARCHITECTURES, INPUT_NORMALISATIONS, B_DEC_INITS,
+} from './sae/index.js';
+export { useFastTopK, fastTopKEnabled } from './sae/fast-topk.js';
+export type {
+  SaeConfig, SaeConfigInput, SaeCommonConfig, StandardSaeConfig, TopKSaeConfig, BatchTopKSaeConfig, JumpReluSaeConfig,
+  MatryoshkaSaeConfig, AuxKOptions, SaeArchitecture, InputNormalisation, DecoderBiasInit,
+  SparseCode, SaeCode, SaeForward, SaeLossContext, SaeLossResult, NormalisedInput, EncodeMode, FoldResult,
+} from './sae/index.js';
+
+// sae: activation data
+export { openActivations, arraySource, rowRange, splitRows, scanNonFinite, ActivationStream, NonFiniteRowsError } from './sae/activations.js';
+export type {
+  ActivationSource, ActivationShardInfo, OpenActivationsOptions, RowSpan, SplitOptions, ActivationStreamOptions, ActivationStreamState,
+} from './sae/activations.js';
+
+// sae: training
+export { trainSae, resolveTrainConfig, evaluateModule, TrainConfigError } from './sae/trainer.js';
+export type {
+  SaeTrainConfig, SaeTrainSettings, TrainOptions as SaeTrainOptions, TrainResult as SaeTrainResult, TrainProgress as SaeTrainProgress,
+} from './sae/trainer.js';
+
+// sae: metrics
+export {
+  SaeMetricsAccumulator, densityHistogram, maxCosines, meanMaxCosine, featureRecovery, formatMetricsTable, metricsToJson,
+} from './sae/metrics.js';
+export type {
+  SaeMetrics, DensityHistogram, FeatureRecovery, Codes as SaeMetricCodes, MetricsOptions as SaeMetricsOptions,
+} from './sae/metrics.js';
+
+// sae: SAELens / sparsify folders and array-level inference
+export {
+  loadSae, saveSae, detectSaeFormat, loadSaeLens, saveSaeLens, loadSparsify, saveSparsify, encodeSae, decodeSae,
+} from './sae/interop.js';
+export type { SaeWeights, SaeArch, SaeFormat, SaveOptions as SaeSaveOptions } from './sae/interop.js';
+export { saeToWeights, saveSaeFolder, loadSaeFolder, runSae, SAE_FOLDER_FORMATS } from './sae/convert.js';
+export type { SaeFolderFormat, SaeRun } from './sae/convert.js';
+
+// sae: synthetic data in superposition
+export {
+  generate as generateSuperposition, saveSuperposition, loadSuperposition, powerLawFrequencies, randomFeatures,
+} from './sae/superposition.js';
+export type { SuperpositionConfig, SuperpositionData, SparseRows, MagnitudeSpec } from './sae/superposition.js';
+
+// sae: dark matter (Engels et al. 2024), evaluation of saved SAEs and reports
+export {
+  darkMatter, errorComponents, perTokenScaling, gradientPursuit, fvuOf, fitLinear, predictLinear, darkMatterMarkdown,
+} from './sae/dark-matter.js';
+export type {
+  DarkMatterOptions, DarkMatterReport, DarkMatterResult, LinearFit, FitOptions as LinearFitOptions, ScalingPair, PursuitOptions, PursuitResult,
+} from './sae/dark-matter.js';
+export {
+  evaluateWeights, evaluateSaeFolder, loadTruthFeatures, analyseDarkMatter,
+  writeReport, renderMarkdown, renderHtml, readMetricsLog, trainingBlocks, metricsBlocks, darkMatterBlocks,
+} from './sae/report.js';
+export type {
+  FolderEvaluation, DarkMatterSaeInput, ComponentTrainingOptions, DarkMatterAnalysisOptions, DarkMatterSaeResult, ComponentResult,
+  DarkMatterAnalysis, DarkMatterPlotData, Block as ReportBlock,
+} from './sae/report.js';
+
+// models: general autoencoders, their training loop, detectors and model folders
+export {
+  AutoEncoder, DenoisingAutoEncoder, StackedAutoEncoder, VAE, ARDVAE, PrototypeNetwork, StackVAEG, Flatten, Unflatten,
+  corrupt, gaussianNoise, maskingNoise, saltAndPepper, encodeDataset,
+  train, mapBatches, gatherBatch, epochOrder, checkDataset,
+  AEDetector, VAEDetector, StackVAEGDetector,
+  saveModel, loadModel, MODEL_TYPES,
+} from './models/index.js';
+export type {
+  AutoEncoderConfig, MLPAutoEncoderConfig, ConvAutoEncoderConfig, ReconstructionLoss, Corruption, DenoisingAutoEncoderConfig,
+  StackedAutoEncoderConfig, LayerPretrainResult, VAEConfig, VAELossTerms, ARDVAEConfig,
+  PrototypeNetworkConfig, PrototypeLossTerms, Explanation as PrototypeExplanation, StackVAEGConfig, StackVAEGTerms,
+  Dataset, Batch, StepContext, StepOutput, Trainable, TrainOptions, TrainResult,
+  NeuralDetectorOptions, AEDetectorOptions, VAEDetectorOptions, StackVAEGDetectorOptions, ModelType, AnyModel, SavableModel,
+} from './models/index.js';
+
+// data: loaders, scaling, windows and synthetic series
+export {
+  DataError, readCsv, parseCsv, parseTimestamp, formatTimestamp, findNonFinite, assertFinite, constantColumns,
+} from './data/csv.js';
+export type { CsvReadOptions, CsvTable, ColumnRef, NonFiniteLocation } from './data/csv.js';
+export { loadMnist, loadMnistAll, MNIST_SIDE, MNIST_DIM, MNIST_TOTAL } from './data/mnist.js';
+export type { LabelledImages, MnistSplit, MnistOptions } from './data/mnist.js';
+export {
+  readNabSeries, readNabWindows, readNabLabels, windowsToLabels, windowsToIndexRanges, joinSeries, loadNabMultichannel,
+} from './data/nab.js';
+export type { NabSeries, NabWindow, JoinedSeries, NabMultichannel } from './data/nab.js';
+export { readPng, writePng, encodePng, decodePng } from './data/png.js';
+export type { PngImage } from './data/png.js';
+export { StandardScaler } from './data/standardize.js';
+export type { StandardScalerOptions, StandardScalerState } from './data/standardize.js';
+export { generateSynthetic, ANOMALY_KINDS } from './data/synthetic.js';
+export type { AnomalyKind, SyntheticOptions, InjectedAnomaly, SyntheticSeries } from './data/synthetic.js';
+export {
+  slidingWindows, windowStarts, windowScoresToTimestamps, positionScoresToTimestamps, windowLabels,
+} from './data/windows.js';
+export type { WindowOptions, Windows } from './data/windows.js';
+
+// tasks: evaluation metrics
+export {
+  rocAuc, averagePrecision, precisionRecallAt, bestF1, labelSegments, pointAdjust, pointAdjustedF1, POINT_ADJUST_WARNING,
+  accuracy, confusionMatrix, adjustedRandIndex, normalizedMutualInfo, silhouetteScore, MetricError,
+} from './tasks/metrics.js';
+export type { ThresholdMetrics, PointAdjustedResult, ConfusionMatrix } from './tasks/metrics.js';
+
+// tasks: clustering, PCA and anomaly detection
+export { kmeans, kmeansPredict, kmeansPlusPlus, assignToCentroids, KMeans, KMeansError } from './tasks/kmeans.js';
+export type { KMeansOptions, KMeansResult } from './tasks/kmeans.js';
+export { PCA, PCAError } from './tasks/pca.js';
+export type { PCAOptions, PCAState } from './tasks/pca.js';
+export { BaseDetector, PCADetector, DetectorError, quantile } from './tasks/anomaly.js';
+export type { Detector, DetectorOptions, PCADetectorOptions } from './tasks/anomaly.js';
+export { clusterRaster, rasterFromArray, renderClusterMap, clusterMapPng, clusterPalette } from './tasks/cluster-map.js';
+export type { Raster, RGB, ClusterRasterOptions, ClusterRasterResult, ClusterMapOptions, ClusterMapLayout } from './tasks/cluster-map.js';
+
+// report: standalone SVG charts
+export { lineChart, histogram, scatter, barChart, binValues } from './report/svg.js';
+export type {
+  LineSeries, Band, LineChartOptions, HistogramOptions, ScatterPoint, ScatterOptions, BarChartOptions,
+} from './report/svg.js';

@@ -10,11 +10,17 @@
  * Inference rule: the batch-level selection makes a token's code depend on its batch-mates, so at
  * inference the SAE is a JumpReLU with one threshold θ for every latent:
  *   z = ReLU(pre) · [pre > θ].
- * θ is a running estimate of the smallest activation the training rule keeps: after each training
- * batch, m = min { z_{b,i} : z_{b,i} > 0 } and θ ← β·θ + (1 − β)·m (θ = m on the first batch;
- * β = thresholdDecay). Stored in the buffer `threshold` ([1]; −1 means "not estimated yet", in
- * which case inference falls back to per-token TopK with the same k). Exported as a JumpReLU
- * threshold vector (SAELens saves BatchTopK SAEs this way).
+ * θ is a running estimate of the smallest activation the training rule keeps. After the n-th
+ * training batch, with m_n = min { z_{b,i} : z_{b,i} > 0 } and β = thresholdDecay,
+ *   e_n = β·e_{n−1} + (1 − β)·m_n,  e_0 = 0,       θ_n = e_n / (1 − βⁿ)
+ * a bias-corrected exponential average (as Adam corrects its moments): θ_1 = m_1, and θ forgets the
+ * first, untrained batches at rate β instead of carrying a (βⁿ)-weighted share of them. The default
+ * β = 0.99 (SAELens's threshold lr 0.01) averages over ~100 steps, short enough to follow the
+ * weights during a short run; the previous β = 0.999 with θ_1 = m_1 left inference L0 at half of k
+ * after 1,500 steps. Stored in the buffers `threshold` ([1], θ; −1 means "not estimated yet", in
+ * which case inference falls back to per-token TopK with the same k) and `threshold_count` ([1], n).
+ * Exported as a JumpReLU threshold vector (SAELens saves BatchTopK SAEs this way); an SAE loaded
+ * from such a file restarts the count, so further training re-estimates θ from its own batches.
  */
 import { Tensor, fromBuffer, gt, mul, relu, reshape, scatterToDense, topk, zeros } from '../core/index.js';
 import type { Generator } from '../core/random.js';
@@ -26,10 +32,13 @@ import type { BatchTopKSaeConfig, MatryoshkaSaeConfig } from './config.js';
 export class BatchTopKSae<C extends BatchTopKSaeConfig | MatryoshkaSaeConfig = BatchTopKSaeConfig> extends SparseAutoencoder<C> {
   /** [1] buffer: the inference threshold θ (−1 until the first training batch). */
   threshold: Tensor;
+  /** [1] buffer: the number n of batches averaged into θ (for the bias correction). */
+  threshold_count: Tensor;
 
   constructor(config: C, gen: Generator) {
     super(config, gen);
     this.threshold = buffer(fromBuffer(new Float32Array([-1]), [1]));
+    this.threshold_count = buffer(fromBuffer(new Float32Array([0]), [1]));
   }
 
   /** θ, or null before it has been estimated. */
@@ -62,8 +71,12 @@ export class BatchTopKSae<C extends BatchTopKSaeConfig | MatryoshkaSaeConfig = B
     let m = Infinity;
     for (let i = 0; i < z.length; i++) if (z[i]! > 0 && z[i]! < m) m = z[i]!;
     if (m === Infinity) return;
-    const prev = this.threshold.data[0]!, beta = this.config.thresholdDecay;
-    this.threshold.data[0] = prev < 0 ? m : beta * prev + (1 - beta) * m;
+    const beta = this.config.thresholdDecay;
+    const n = this.threshold.data[0]! < 0 ? 0 : this.threshold_count.data[0]!;
+    // e_{n} = θ_n (1 − βⁿ) recovers the uncorrected average from the stored θ.
+    const e = n > 0 ? this.threshold.data[0]! * (1 - beta ** n) : 0;
+    this.threshold.data[0] = (beta * e + (1 - beta) * m) / (1 - beta ** (n + 1));
+    this.threshold_count.data[0] = n + 1;
     s.stats.threshold = this.threshold.data[0]!;
   }
 

@@ -9,7 +9,9 @@
  *
  * Shared fields (all architectures)
  *   dIn, dSae             input width d and number of latents H.
- *   normalisation         'none' | 'constant-norm' | 'layer-norm' (see base.ts).
+ *   normalisation         'none' | 'constant-norm' | 'layer-norm' (see base.ts). Default 'none',
+ *                         except 'constant-norm' for standard and jumprelu, whose penalty
+ *                         coefficients and thresholds are in units of the normalised input.
  *   bDecInit              'zeros' | 'mean' | 'geometric-median': how initFromData sets b_dec.
  *   applyBDecToInput      subtract b_dec from the input before encoding (default true).
  *   unitNormDecoder       keep decoder rows at unit norm, removing the gradient's parallel
@@ -45,7 +47,11 @@ export interface SaeCommonConfig {
 /** ReLU SAE with the decoder-norm-weighted L1 penalty (SAELens "standard"). */
 export interface StandardSaeConfig extends SaeCommonConfig {
   architecture: 'standard';
-  /** λ of λ·Σ_i z_i‖W_dec,i‖ (default 5: suits inputs normalised to E‖x‖ = √d). */
+  /**
+   * λ of λ·Σ_i z_i‖W_dec,i‖ (default 5, for the default constant-norm inputs, E‖x̃‖ = √d; the
+   * standard architecture defaults to normalisation 'constant-norm' so that this λ means the same
+   * on any data: on raw inputs of norm ~1 it would zero every latent).
+   */
   l1Coefficient: number;
   /** λ ramps linearly from 0 to its value over this many steps (default 0: no warm-up). */
   l1WarmupSteps: number;
@@ -69,15 +75,25 @@ export interface BatchTopKSaeConfig extends SaeCommonConfig, AuxKOptions {
   architecture: 'batchtopk';
   /** Mean active latents per token: the batch keeps its B·k largest activations. */
   k: number;
-  /** EMA decay β of the inference threshold θ ← βθ + (1 − β)·min selected (default 0.999). */
+  /** Decay β of the bias-corrected running average of the smallest kept activation that gives the inference threshold θ (default 0.99; see batchtopk.ts). */
   thresholdDecay: number;
 }
 
+/**
+ * JumpReLU. Unlike the other architectures its default `normalisation` is 'constant-norm'
+ * (E‖x̃‖ = √d), which fixes the scale of the pre-activations: a unit encoder row that does not
+ * match the token gets a projection of roughly N(0, 1), a matching feature several units. The
+ * threshold and bandwidth defaults are in those units. The paper's (and SAELens's) θ₀ = ε = 0.001
+ * only move far enough after ~10⁵ steps: Adam changes log θ by about lr per step, so from 0.001 a
+ * 1,500-step run cannot raise θ above ~0.005 and L0 stays at half the latents whatever the L0
+ * coefficient (measured: L0 114 of 512 at λ = 1 and λ = 30). θ₀ = 2 starts two standard deviations
+ * above a non-matching projection (~2% of latents fire at the start, not half of them).
+ */
 export interface JumpReluSaeConfig extends SaeCommonConfig {
   architecture: 'jumprelu';
-  /** Initial threshold θ (stored as log θ; default 0.001, as in Rajamanoharan et al.). */
+  /** Initial threshold θ (stored as log θ; default 2 in constant-norm units; the paper used 0.001). */
   initialThreshold: number;
-  /** Rectangle-kernel bandwidth ε of the straight-through estimator (default 0.001). */
+  /** Rectangle-kernel bandwidth ε of the straight-through estimator (default 1; the paper used 0.001). */
   bandwidth: number;
   /** λ of the L0 penalty λ·E[Σ_i H(pre_i − θ_i)] (default 1). */
   l0Coefficient: number;
@@ -184,11 +200,12 @@ export function resolveSaeConfig(input: SaeConfigInput | Record<string, unknown>
   };
   const auxk = { auxKCoefficient: 1 / 32, kAux: Math.max(1, Math.min(dSae, Math.floor(dIn / 2))) };
   const perArch: Record<SaeArchitecture, Record<string, unknown>> = {
-    standard: { l1Coefficient: 5, l1WarmupSteps: 0 },
+    // Standard and JumpReLU default to constant-norm inputs, so that λ (and θ, ε) have a fixed scale.
+    standard: { normalisation: 'constant-norm', l1Coefficient: 5, l1WarmupSteps: 0 },
     topk: { ...auxk },
-    batchtopk: { ...auxk, thresholdDecay: 0.999 },
-    jumprelu: { initialThreshold: 0.001, bandwidth: 0.001, l0Coefficient: 1, l0WarmupSteps: 0, preActCoefficient: 0 },
-    matryoshka: { ...auxk, thresholdDecay: 0.999, prefixes: defaultPrefixes(dSae), prefixReduction: 'sum' },
+    batchtopk: { ...auxk, thresholdDecay: 0.99 },
+    jumprelu: { normalisation: 'constant-norm', initialThreshold: 2, bandwidth: 1, l0Coefficient: 1, l0WarmupSteps: 0, preActCoefficient: 0 },
+    matryoshka: { ...auxk, thresholdDecay: 0.99, prefixes: defaultPrefixes(dSae), prefixReduction: 'sum' },
   };
   const c: Record<string, unknown> = { architecture: arch, dIn, dSae, ...common, ...perArch[arch], ...given };
 

@@ -38,7 +38,8 @@ export function createSae(config: SaeConfigInput | SaeConfig, gen: Generator = n
  * else jumprelu (the per-latent thresholds are kept exactly). `overrides` sets other config fields.
  */
 export function saeFromWeights(w: SaeWeights, overrides: Partial<SaeConfigInput> = {}): SparseAutoencoder {
-  const base = { dIn: w.dIn, dSae: w.dSae, applyBDecToInput: w.applyBDecToInput, bDecInit: 'zeros' as const };
+  // Weights from a file act on raw activations: no input normalisation, whatever the architecture's default.
+  const base = { dIn: w.dIn, dSae: w.dSae, applyBDecToInput: w.applyBDecToInput, bDecInit: 'zeros' as const, normalisation: 'none' as const };
   const th = w.threshold;
   const uniform = th !== undefined && th.every((v) => v === th[0]);
   let sae: SparseAutoencoder;

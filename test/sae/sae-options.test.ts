@@ -97,6 +97,24 @@ describeBackends('SAE training rules', () => {
     for (let i = 0; i < zi.length; i++) assert.equal(zi[i], pre[i]! > th ? pre[i] : 0);
   });
 
+  test('BatchTopK threshold: the bias-corrected average Σ βⁿ⁻ʲ(1−β) m_j / (1 − βⁿ) of the batch minima', () => {
+    const d = 8, H = 32, B = 16, k = 3, beta = 0.9;
+    const sae = createSae({ architecture: 'batchtopk', dIn: d, dSae: H, k, thresholdDecay: beta }, new Generator(3)) as BatchTopKSae;
+    scramble(sae, 6);
+    const minima: number[] = [];
+    for (let n = 1; n <= 5; n++) {
+      const x = tensor(randn(B * d, 20 + n), [B, d]);
+      const r = sae.loss(x);
+      minima.push(Math.min(...Array.from(denseCode(r.code).f32()).filter((v) => v > 0)));
+      let num = 0;
+      minima.forEach((m, j) => (num += beta ** (n - 1 - j) * (1 - beta) * m));
+      const expected = num / (1 - beta ** n);
+      assert.ok(Math.abs(sae.thresholdValue! - expected) < 1e-6 * expected, `after ${n} batches: θ ${sae.thresholdValue} vs ${expected}`);
+    }
+    // Differs from the uncorrected average started at m_1, which is what the correction is for.
+    assert.ok(new Set(minima).size > 1);
+  });
+
   test('Matryoshka loss equals the sum (or mean) of independently computed prefix reconstruction errors', () => {
     const d = 6, H = 20, B = 10, prefixes = [3, 7, 12, 20];
     for (const prefixReduction of ['sum', 'mean'] as const) {

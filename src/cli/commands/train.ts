@@ -24,6 +24,13 @@ const spec: FlagSpec = {
   l1: { type: 'number', help: 'L1 coefficient (standard)' },
   'l1-warmup': { type: 'number', help: 'L1 warm-up steps (standard; default 5% of steps)' },
   l0: { type: 'number', help: 'L0 coefficient (jumprelu)' },
+  'l0-warmup': { type: 'number', help: 'L0 coefficient warm-up steps (jumprelu; default 0)' },
+  'initial-threshold': { type: 'number', help: 'initial JumpReLU threshold θ (jumprelu)' },
+  bandwidth: { type: 'number', help: 'straight-through bandwidth ε of the threshold gradient (jumprelu)' },
+  'pre-act': { type: 'number', help: 'pre-activation loss coefficient for dead latents (jumprelu; default 0)' },
+  'threshold-decay': { type: 'number', help: 'decay β of the inference-threshold average (batchtopk, matryoshka; default 0.99)' },
+  prefixes: { type: 'string', help: 'nested dictionary sizes, e.g. 64,128,256,512 (matryoshka; last = latents)' },
+  'aux-k': { type: 'number', help: 'AuxK dead-latent loss coefficient (topk family; default 1/32, 0: off)' },
   normalisation: { type: 'string', help: 'input normalisation: none | constant-norm | layer-norm' },
   'dead-tokens': { type: 'number', help: 'a latent is dead after this many tokens without firing' },
   lr: { type: 'number', help: 'peak learning rate (default 2e-4/sqrt(latents/16384))' },
@@ -47,7 +54,9 @@ const spec: FlagSpec = {
 
 const FLAG_TO_KEY: Record<string, string> = {
   data: 'data', tensor: 'tensor', architecture: 'architecture', 'd-in': 'dIn', expansion: 'expansion', latents: 'dSae', k: 'k',
-  l1: 'l1Coefficient', 'l1-warmup': 'l1WarmupSteps', l0: 'l0Coefficient', normalisation: 'normalisation', 'dead-tokens': 'deadTokens',
+  l1: 'l1Coefficient', 'l1-warmup': 'l1WarmupSteps', l0: 'l0Coefficient', 'l0-warmup': 'l0WarmupSteps',
+  'initial-threshold': 'initialThreshold', bandwidth: 'bandwidth', 'pre-act': 'preActCoefficient', 'threshold-decay': 'thresholdDecay',
+  'aux-k': 'auxKCoefficient', normalisation: 'normalisation', 'dead-tokens': 'deadTokens',
   lr: 'lr', warmup: 'lrWarmupSteps', decay: 'lrDecaySteps', batch: 'batchSize', tokens: 'tokens', seed: 'seed',
   'val-fraction': 'valFraction', 'val-tokens': 'valTokens', 'eval-every': 'evalEveryTokens', 'log-every': 'logEverySteps',
   'checkpoint-every': 'checkpointEveryTokens', 'buffer-rows': 'bufferRows',
@@ -84,6 +93,11 @@ async function trainSaeCommand(argv: string[]): Promise<number> {
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new UsageError(`aelab train sae: ${p} must hold a JSON object`);
   }
   for (const [flag, key] of Object.entries(FLAG_TO_KEY)) if (flags[flag] !== undefined) raw[key] = flags[flag];
+  if (flags.prefixes !== undefined) {
+    const sizes = String(flags.prefixes).split(',').map((t) => Number(t.trim()));
+    if (sizes.some((v) => !Number.isInteger(v))) throw new UsageError(`aelab train sae: --prefixes expects comma-separated integers, got '${flags.prefixes}'`);
+    raw.prefixes = sizes;
+  }
   const format = (flags.format as string | undefined) ?? 'aelab';
   if (!SAE_FOLDER_FORMATS.includes(format as SaeFolderFormat)) throw new UsageError(`aelab train sae: --format must be one of ${SAE_FOLDER_FORMATS.join(', ')}, got '${format}'`);
 
