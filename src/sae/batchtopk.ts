@@ -21,11 +21,20 @@
  * which case inference falls back to per-token TopK with the same k) and `threshold_count` ([1], n).
  * Exported as a JumpReLU threshold vector (SAELens saves BatchTopK SAEs this way); an SAE loaded
  * from such a file restarts the count, so further training re-estimates θ from its own batches.
+ *
+ * Fast path (plain BatchTopK, when the sparse TopK encoder of fast-topk.ts is installed): one dense
+ * GEMM gives pre [B, H] and each token's top c = min(H, max(4k, 32)) entries as candidates; the
+ * batch's B·k largest are chosen among the candidates (selectBatchTopK); a token whose candidates
+ * were all chosen may have more, so its whole row becomes its candidate list and the choice is made
+ * again (the batch threshold can only rise, so other tokens are unaffected). The chosen entries are
+ * then gathered from pre (sparseEncodeAt) and decoded sparsely: the backward touches only them, with
+ * no dense [B, H] code or gradient. The result equals the dense rule (tested). Matryoshka keeps the
+ * dense path (its prefix losses slice the dense code).
  */
-import { Tensor, fromBuffer, gt, mul, relu, reshape, scatterToDense, topk, zeros } from '../core/index.js';
+import { Tensor, fromBuffer, gt, mul, relu, reshape, scatterToDense, sub, topk, zeros } from '../core/index.js';
 import type { Generator } from '../core/random.js';
 import { buffer } from '../nn/module.js';
-import { SparseAutoencoder, flattenBatch, type EncodeMode, type LossState, type SaeCode } from './base.js';
+import { SparseAutoencoder, flattenBatch, getSparseEncodeImpl, isSparseCode, type EncodeMode, type LossState, type SaeCode } from './base.js';
 import type { SaeArch } from './interop.js';
 import type { BatchTopKSaeConfig, MatryoshkaSaeConfig } from './config.js';
 
@@ -62,12 +71,51 @@ export class BatchTopKSae<C extends BatchTopKSaeConfig | MatryoshkaSaeConfig = B
     return reshape(scatterToDense(values, indices, B * H), [B, H]);
   }
 
+  /** Tokens whose candidate list the fast path had to widen to the whole row (a diagnostic). */
+  widenedTokens = 0;
+
+  protected override encodeForLoss(xNorm: Tensor): { pre: Tensor; code: SaeCode; encodeAt?: (indices: Tensor) => Tensor } {
+    const impl = getSparseEncodeImpl();
+    if (!impl || this.config.architecture !== 'batchtopk') return super.encodeForLoss(xNorm);
+    const B = xNorm.shape[0]!, H = this.dSae, k = this.config.k;
+    const c = Math.min(H, Math.max(4 * k, 32));
+    const xIn = this.config.applyBDecToInput ? sub(xNorm, this.b_dec) : xNorm;
+    const top = impl.topk(xIn, this.W_enc, this.b_enc, c);
+    const pre = top.pre;
+    const rows = Array.from({ length: B }, (_, b) => ({ values: top.values.f32().subarray(b * c, (b + 1) * c), latents: top.indices.i32().subarray(b * c, (b + 1) * c) }));
+    let sel = selectBatchTopK(rows, B * k, H);
+    while (sel.full.length) {
+      for (const b of sel.full) rows[b] = sortedRow(pre.f32(), b, H);
+      this.widenedTokens += sel.full.length;
+      sel = selectBatchTopK(rows, B * k, H);
+    }
+    let width = 1;
+    for (const m of sel.counts) if (m > width) width = m;
+    const idx = new Int32Array(B * width), mask = new Float32Array(B * width);
+    const used = new Uint8Array(H);
+    for (let b = 0; b < B; b++) {
+      const row = rows[b]!, n = sel.counts[b]!, o = b * width;
+      mask.fill(1, o, o + n);
+      // Chosen latents first; the padding (value masked to 0) takes further distinct latents.
+      const fromRow = Math.min(width, row.latents.length);
+      idx.set(row.latents.subarray(0, fromRow), o);
+      if (fromRow < width) {
+        used.fill(0);
+        for (let j = 0; j < fromRow; j++) used[idx[o + j]!] = 1;
+        for (let i = 0, j = fromRow; j < width; i++) if (!used[i]) idx[o + j++] = i;
+      }
+    }
+    const indices = fromBuffer(idx, [B, width]);
+    const code = { values: mul(impl.at(xIn, this.W_enc, this.b_enc, pre, indices), fromBuffer(mask, [B, width])), indices, width: H };
+    return { pre, code, encodeAt: (ix) => impl.at(xIn, this.W_enc, this.b_enc, pre, ix) };
+  }
+
   protected override lossTerms(s: LossState): void {
     s.terms.auxk = this.auxKLoss(s, this.config.auxKCoefficient, this.config.kAux) ?? zeros([]);
   }
 
   protected override updateRunningStats(s: LossState): void {
-    const z = (s.code as Tensor).f32();
+    const z = isSparseCode(s.code) ? s.code.values.f32() : s.code.f32();
     let m = Infinity;
     for (let i = 0; i < z.length; i++) if (z[i]! > 0 && z[i]! < m) m = z[i]!;
     if (m === Infinity) return;
@@ -89,4 +137,80 @@ export class BatchTopKSae<C extends BatchTopKSaeConfig | MatryoshkaSaeConfig = B
   protected interopArch(): SaeArch {
     return this.thresholdValue === null ? 'topk' : 'batchtopk';
   }
+}
+
+/** A token's candidate entries: relu'd values sorted descending (ties by ascending latent) and their latents. */
+export interface CandidateRow {
+  values: Float32Array;
+  latents: Int32Array;
+}
+
+/**
+ * The batch-level choice of the `total` largest entries among the tokens' candidates, in the dense
+ * rule's order on the flattened batch: value descending, then token, then latent. A token's chosen
+ * entries are a prefix of its candidates; `counts[b]` is its length (chosen zeros are left out:
+ * their code and gradient are zero either way). `full` lists tokens whose candidates were all chosen
+ * with a positive last one while they hold fewer than H: they may have more, so the choice is exact
+ * only when `full` is empty.
+ */
+export function selectBatchTopK(rows: readonly CandidateRow[], total: number, H: number): { counts: Int32Array; full: number[] } {
+  let n = 0;
+  for (const r of rows) n += r.values.length;
+  let t = 0;
+  let ties = 0; // entries equal to t still to choose, in token order
+  if (total < n) {
+    const all = new Float32Array(n);
+    let o = 0;
+    for (const r of rows) { all.set(r.values, o); o += r.values.length; }
+    t = kthLargest(all, total);
+    if (t > 0) {
+      let above = 0;
+      for (let i = 0; i < n; i++) if (all[i]! > t) above++;
+      ties = total - above;
+    }
+  }
+  const counts = new Int32Array(rows.length);
+  const full: number[] = [];
+  rows.forEach((r, b) => {
+    let m = 0;
+    for (; m < r.values.length; m++) {
+      const x = r.values[m]!;
+      if (x > t) continue;
+      if (x === t && x > 0 && ties > 0) { ties--; continue; }
+      break;
+    }
+    counts[b] = m;
+    if (m === r.values.length && m < H && m > 0 && r.values[m - 1]! > 0) full.push(b);
+  });
+  return { counts, full };
+}
+
+/** Token b's whole row of relu(pre) [B, H] as a candidate list (descending, ties by ascending latent). */
+function sortedRow(pre: Float32Array, b: number, H: number): CandidateRow {
+  const row = pre.subarray(b * H, (b + 1) * H);
+  const latents = Int32Array.from({ length: H }, (_, i) => i).sort((i, j) => Math.max(row[j]!, 0) - Math.max(row[i]!, 0) || i - j);
+  return { values: Float32Array.from(latents, (i) => Math.max(row[i]!, 0)), latents };
+}
+
+/** The k-th largest value of v (1-based k ≤ v.length), by quickselect on a copy. */
+function kthLargest(v: Float32Array, k: number): number {
+  const a = Float32Array.from(v);
+  let lo = 0, hi = a.length - 1;
+  const want = k - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >>> 1]!;
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (a[i]! > pivot) i++;
+      while (a[j]! < pivot) j--;
+      if (i <= j) {
+        const tmp = a[i]!; a[i] = a[j]!; a[j] = tmp;
+        i++; j--;
+      }
+    }
+    if (want <= j) hi = j;
+    else if (want >= i) lo = i;
+    else return a[want]!;
+  }
+  return a[want]!;
 }

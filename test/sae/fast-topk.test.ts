@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { Tensor, add, fromBuffer, linear, matmul, mul, relu, scope, sum, square, sub, topk } from '../../src/core/index.js';
 import { scatterToDense, sparseDecode, sparseEncodeAt, topkEncode } from '../../src/core/ops/sparse.js';
 import { Generator } from '../../src/core/random.js';
-import { createSae } from '../../src/sae/index.js';
+import { createSae, type BatchTopKSae } from '../../src/sae/index.js';
+import { selectBatchTopK } from '../../src/sae/batchtopk.js';
 import { fastTopKEnabled, useFastTopK } from '../../src/sae/fast-topk.js';
 import { describeBackends, gradcheck, rand, randInt } from '../helpers/gradcheck.js';
 
@@ -142,4 +143,82 @@ describeBackends('TopK SAE: fast path = dense path', () => {
     assertRel(f.xhat, dn.xhat, 'xhat');
     ['W_enc', 'b_enc', 'W_dec', 'b_dec'].forEach((n, i) => assertRel(f.grads[i]!, dn.grads[i]!, `grad ${n}`));
   });
+});
+
+describeBackends('BatchTopK SAE: fast path = dense path', () => {
+  const d = 24, H = 96, B = 64, k = 3;
+  const make = () => {
+    const sae = createSae({ architecture: 'batchtopk', dIn: d, dSae: H, k, deadTokens: 50, kAux: 12, auxKCoefficient: 0.5 }, new Generator(5)) as BatchTopKSae;
+    sae.b_enc.f32().set(Float32Array.from({ length: H }, (_, i) => 0.05 * Math.cos(i)));
+    const t = sae.tokens_since_fired.f32();
+    for (let i = 0; i < H; i += 4) t[i] = 1000; // AuxK active
+    return sae;
+  };
+  const run = (sae: BatchTopKSae, xb: Float32Array, fast: boolean) => {
+    useFastTopK(fast);
+    const params = [sae.W_enc, sae.b_enc, sae.W_dec, sae.b_dec];
+    try {
+      return scope(() => {
+        for (const p of params) p.zeroGrad();
+        const r = sae.loss(fromBuffer(xb, [B, d]), { updateStats: false });
+        r.loss.backward();
+        return { loss: r.loss.item(), parts: r.parts, l0: r.stats.l0!, xhat: Float32Array.from(r.xhat.f32()), grads: params.map((p) => Float32Array.from(p.grad!.f32())) };
+      });
+    } finally {
+      useFastTopK(true);
+    }
+  };
+  const compare = (sae: BatchTopKSae, xb: Float32Array) => {
+    const f = run(sae, xb, true), dn = run(sae, xb, false);
+    assert.ok(dn.parts.auxk! > 0, 'AuxK term is active');
+    assert.equal(f.l0, dn.l0, 'same number of active entries');
+    assertRel([f.loss], [dn.loss], 'loss');
+    assertRel(f.xhat, dn.xhat, 'xhat');
+    ['W_enc', 'b_enc', 'W_dec', 'b_dec'].forEach((n, i) => assertRel(f.grads[i]!, dn.grads[i]!, `grad ${n}`));
+  };
+
+  it('loss, x̂ and every gradient agree to 1e-5; tokens get different numbers of latents', () => {
+    const sae = make();
+    const xb = new Float32Array(B * d);
+    new Generator(6).normal(xb, 0, 1);
+    for (let b = 0; b < B; b += 5) for (let j = 0; j < d; j++) xb[b * d + j] = 3 * xb[b * d + j]!; // uneven token norms
+    compare(sae, xb);
+    assert.equal(sae.widenedTokens, 0, 'the candidates sufficed');
+  });
+
+  it('a token that takes more than its candidates is widened to its whole row, with the same result', () => {
+    const sae = make();
+    const xb = new Float32Array(B * d);
+    new Generator(7).normal(xb, 0, 0.01);
+    for (let j = 0; j < d; j++) xb[j] = 50 * Math.sin(j + 1); // one loud token holds most of the batch's B·k entries
+    compare(sae, xb);
+    assert.ok(sae.widenedTokens > 0, 'the loud token was widened');
+  });
+});
+
+it('selectBatchTopK: the total largest of the flattened batch, ties in token order; full rows reported', () => {
+  const B = 50, c = 6, H = 10;
+  const g = new Generator(8);
+  let exact = 0, withFull = 0;
+  for (let trial = 0; trial < 300; trial++) {
+    // Values on a coarse grid (many ties) with zeros; each row sorted descending.
+    const v = new Float32Array(B * c);
+    for (let b = 0; b < B; b++) {
+      const row = Array.from({ length: c }, () => Math.max(0, g.randint(8) - 2) / 4).sort((x, y) => y - x);
+      v.set(row, b * c);
+    }
+    const rows = Array.from({ length: B }, (_, b) => ({ values: v.subarray(b * c, (b + 1) * c), latents: Int32Array.from({ length: c }, (_, j) => j) }));
+    const total = 1 + g.randint(B * c);
+    // Reference: order all entries by (value desc, flat index asc), take `total`, drop zeros.
+    const order = Array.from(v.keys()).sort((i, j) => v[j]! - v[i]! || i - j).slice(0, total);
+    const want = new Set(order.filter((i) => v[i]! > 0));
+    const { counts, full } = selectBatchTopK(rows, total, H);
+    const got = new Set<number>();
+    counts.forEach((m, b) => { for (let j = 0; j < m; j++) got.add(b * c + j); });
+    assert.deepEqual([...got].sort((a, b) => a - b), [...want].sort((a, b) => a - b), `trial ${trial}`);
+    const fullWant = Array.from({ length: B }, (_, b) => b).filter((b) => counts[b] === c && v[b * c + c - 1]! > 0);
+    assert.deepEqual(full, fullWant, `trial ${trial}: full rows`);
+    if (full.length) withFull++; else exact++;
+  }
+  assert.ok(exact > 20 && withFull > 20, `both cases exercised (${exact} exact, ${withFull} with full rows)`);
 });
