@@ -8,6 +8,7 @@
  *   ard-vae          relevant latent axes found by ARD-VAE on data with a known number of factors
  *   prototype-mnist  prototype network test accuracy on MNIST
  *   export-mnist     write the MNIST splits as .npy (--out dir) for external references
+ *   sae-architectures  the five SAE architectures on one superposition problem: FVU, L0, recovery
  *
  * Budgets: `quick` (default) runs in about two minutes or less on 2 cores; `full` is the
  * larger setting behind the closing-note numbers; `tiny` is for the test suite only.
@@ -21,9 +22,10 @@ import { GEOLOGY_BUDGETS, runGeologyMnist } from '../../tasks/experiments/geolog
 import { NAB_BUDGETS, runNab } from '../../tasks/experiments/nab.js';
 import { ARD_BUDGETS, PROTOTYPE_BUDGETS, VAE_BUDGETS, exportMnist, runArd, runPrototype, runVaeMnist, type VaeMnistOptions } from '../../tasks/experiments/generative.js';
 import { num, seconds, table } from '../../tasks/experiments/report.js';
+import { SAE_ARCHITECTURE_BUDGETS, runSaeArchitectures } from '../../tasks/experiments/sae-architectures.js';
 import { helpText, parseArgs, UsageError } from '../args.js';
 
-const NAMES = ['geology-mnist', 'nab', 'vae-mnist', 'ard-vae', 'prototype-mnist', 'export-mnist'] as const;
+const NAMES = ['geology-mnist', 'nab', 'vae-mnist', 'ard-vae', 'prototype-mnist', 'export-mnist', 'sae-architectures'] as const;
 type Name = (typeof NAMES)[number];
 type Budget = 'tiny' | 'quick' | 'full';
 
@@ -34,6 +36,8 @@ const spec = {
   torch: { type: 'boolean' as const, default: false, help: 'vae-mnist: also train the same VAE in PyTorch (/usr/bin/python3 with torch) and compare' },
   python: { type: 'string' as const, default: process.env.AELAB_PYTHON ?? '/usr/bin/python3', help: 'python with torch for --torch' },
   k: { type: 'number' as const, help: 'vae-mnist: importance samples K for the NLL' },
+  tokens: { type: 'number' as const, help: 'sae-architectures: training tokens per SAE' },
+  rows: { type: 'string' as const, help: "sae-architectures: comma-separated row labels to run, e.g. 'topk k=2,jumprelu (λ=1)'" },
   out: { type: 'string' as const, help: 'export-mnist: output folder' },
   'train-count': { type: 'number' as const, help: 'export-mnist / vae-mnist: training images' },
   'test-count': { type: 'number' as const, help: 'export-mnist / vae-mnist: held-out images' },
@@ -69,7 +73,7 @@ export function runTorchVae(python: string, o: VaeMnistOptions): { ok: true; res
 export async function run(argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs('experiment', argv, { ...spec, help: { type: 'boolean', help: 'show this help' } });
   if (flags.help || positionals.length === 0) {
-    w(helpText('experiment', `measured comparisons of issue 4: aelab experiment <${NAMES.join('|')}>`, spec));
+    w(helpText('experiment', `measured comparisons: aelab experiment <${NAMES.join('|')}>`, spec));
     return flags.help ? 0 : 2;
   }
   const name = positionals[0] as Name;
@@ -152,6 +156,20 @@ export async function run(argv: string[]): Promise<number> {
       w(`prototype-mnist (${budget}): conv autoencoder [${o.channels.join(', ')}] (${o.activation}) + ${o.numPrototypes} prototypes, λ1 = λ2 = ${o.lambda1}, ${o.epochs} epochs on ${o.trainCount.toLocaleString()} digits (${seconds(r.trainSeconds)}); the paper reports 99.2% on full MNIST (60,000 training images)\n\n`);
       w(table(['split', 'images', 'accuracy'], [['train', String(o.trainCount), `${(r.trainAccuracy * 100).toFixed(2)}%`], ['test (held out)', String(o.testCount), `${(r.testAccuracy * 100).toFixed(2)}%`]]));
       w(`\n  example: test image 0 (digit ${r.example.label}) predicted ${r.example.predicted}; nearest prototypes ${r.example.nearest.map((p) => `#${p.prototype} (d² ${num(p.distance, 2)})`).join(', ')}\n\n`);
+      jsonLine(r);
+      return 0;
+    }
+    case 'sae-architectures': {
+      const o = { ...SAE_ARCHITECTURE_BUDGETS[budget] };
+      if (seed !== undefined) o.seed = seed;
+      if (flags.tokens !== undefined) o.tokens = flags.tokens as number;
+      if (flags.rows !== undefined) o.only = String(flags.rows).split(',').map((t) => t.trim());
+      w(`sae-architectures (${budget}): ${o.n} true features in ${o.d} dims (${o.rows.toLocaleString()} tokens), SAEs with ${o.latents} latents trained on ${o.tokens.toLocaleString()} tokens in batches of ${o.batchSize}, seed ${o.seed}\n`);
+      if (progress) process.stderr.write('training …\n');
+      const r = runSaeArchitectures(o, progress ? (row) => process.stderr.write(`  ${row.label}: FVU ${num(row.fvu)}, recovered ${(row.fractionRecovered * 100).toFixed(1)}% (${seconds(row.seconds)})\n`) : undefined);
+      w(`true features active per token: ${num(r.trueL0, 2)}\n\n`);
+      w(table(['SAE', 'FVU', 'L0', 'dead', 'mean max cos', 'recovered', 'train time'], r.rows.map((x) => [x.label, num(x.fvu), num(x.l0, 2), `${(x.deadFraction * 100).toFixed(1)}%`, num(x.meanMaxCosine), `${(x.fractionRecovered * 100).toFixed(1)}%`, seconds(x.seconds)])));
+      w('  FVU, L0 and dead latents on held-out tokens with the inference rule; recovered = true features with a decoder row at cosine ≥ 0.9.\n\n');
       jsonLine(r);
       return 0;
     }
