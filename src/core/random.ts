@@ -165,7 +165,7 @@ export class Generator {
    * (two words become its key, two its fixed stream id in c2/c3), so the parent advances by
    * one block and repeated splits give different, reproducible children.
    */
-  split(): Generator {
+  split(tag = 0): Generator {
     const child = new Generator(0);
     // Drawn as one whole block, independent of how many words of the current block remain.
     philox4x32_10(this.ctr, this.key, this.buf);
@@ -174,17 +174,20 @@ export class Generator {
     child.key[0] = this.buf[0];
     child.key[1] = this.buf[1];
     child.ctr[2] = this.buf[2];
-    child.ctr[3] = this.buf[3];
+    // A nonzero tag gives a different child from the same parent state: consumers that derive their
+    // streams from the same seed (training data generators and the model they are used to train)
+    // then never share random numbers.
+    child.ctr[3] = (this.buf[3]! ^ tag) >>> 0;
     // The buffer now holds the words we used for the child; never hand them out again.
     this.index = 4;
     return child;
   }
 
-  /** `n` independent children, equivalent to calling `split()` n times. */
-  fork(n: number): Generator[] {
+  /** `n` independent children, equivalent to calling `split(tag)` n times. */
+  fork(n: number, tag = 0): Generator[] {
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`fork(n): n must be a non-negative integer, got ${n}`);
     const out: Generator[] = [];
-    for (let i = 0; i < n; i++) out.push(this.split());
+    for (let i = 0; i < n; i++) out.push(this.split(tag));
     return out;
   }
 

@@ -150,15 +150,20 @@ function magnitudeSampler(m: MagnitudeSpec, gen: Generator): () => number {
   }
 }
 
+/** Tag of the superposition generator's streams (ASCII 'SUPE'); see generate. */
+export const SUPERPOSITION_STREAM_TAG = 0x53555045;
+
 /**
  * Draws a data set. Deterministic given `gen`'s state: features, then activity, then magnitudes
  * and noise come from separate split children, so changing e.g. the noise level leaves the
- * features and the active sets unchanged.
+ * features and the active sets unchanged. The children are tagged (Generator.split(tag)), so they
+ * share no random numbers with an SAE initialised from a generator of the same seed: untagged, a
+ * `--seed 1` data set and a `--seed 1` SAE would start with the decoder equal to the true features.
  */
 export function generate(config: SuperpositionConfig, gen: Generator): SuperpositionData {
   const cfg = normalised(config);
   const { n, d, tokens } = cfg;
-  const [gFeat, gAct, gMag, gNoise] = gen.fork(4);
+  const [gFeat, gAct, gMag, gNoise] = gen.fork(4, SUPERPOSITION_STREAM_TAG);
   const features = randomFeatures(n, d, gFeat, cfg.groups);
   const frequencies = powerLawFrequencies(n, cfg.maxFrequency, cfg.exponent, cfg.minFrequency);
 

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { Generator } from '../../src/core/random.js';
 import { generate, loadSuperposition, powerLawFrequencies, saveSuperposition } from '../../src/sae/superposition.js';
 import { openActivations } from '../../src/sae/activations.js';
+import { createSae } from '../../src/sae/index.js';
+import { featureRecovery } from '../../src/sae/metrics.js';
 
 const dot = (a: Float32Array, i: number, b: Float32Array, j: number, d: number) => {
   let s = 0;
@@ -97,4 +99,12 @@ test('save/load folder round trip; activations.npy streams through openActivatio
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('data and an SAE made from generators of the same seed share no random numbers (tagged streams)', () => {
+  const d = 16, n = 24;
+  const data = generate({ n, d, tokens: 100 }, new Generator(1));
+  const sae = createSae({ architecture: 'topk', dIn: d, dSae: 64, k: 4 }, new Generator(1).split());
+  const rec = featureRecovery(sae.W_dec.f32(), 64, data.features, n, d, 0.9);
+  assert.ok(rec.meanMaxCosine < 0.8, `an untrained SAE must not start at the true features (mean max cosine ${rec.meanMaxCosine})`);
 });

