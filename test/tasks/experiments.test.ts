@@ -102,7 +102,7 @@ test('aelab experiment sae-architectures (tiny): the table and JSON of the runs;
   assert.ok(j.trueL0 > 0.3 && j.trueL0 < 0.7, `true L0 ${j.trueL0}`);
   for (const row of j.rows) assert.ok(row.fvu < 0.1, `${row.label}: FVU ${row.fvu}`);
   assert.ok(j.rows[0].fractionRecovered >= 0.9, `topk: recovered ${j.rows[0].fractionRecovered}`);
-  assert.equal(j.rows[0].l0, 2);
+  assert.ok(j.rows[0].l0 <= 2 && j.rows[0].l0 > 1.9, `topk k=2: L0 ${j.rows[0].l0}`); // ReLU may zero a chosen latent
   const bad = aelab(['experiment', 'sae-architectures', '--budget', 'tiny', '--rows', 'topk k=99']);
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /unknown row/);
