@@ -85,7 +85,7 @@ export class BatchTopKSae<C extends BatchTopKSaeConfig | MatryoshkaSaeConfig = B
     const rows = Array.from({ length: B }, (_, b) => ({ values: top.values.f32().subarray(b * c, (b + 1) * c), latents: top.indices.i32().subarray(b * c, (b + 1) * c) }));
     let sel = selectBatchTopK(rows, B * k, H);
     while (sel.full.length) {
-      for (const b of sel.full) rows[b] = sortedRow(pre.f32(), b, H);
+      for (const b of sel.full) rows[b] = rowAbove(pre.f32(), b, H, sel.threshold);
       this.widenedTokens += sel.full.length;
       sel = selectBatchTopK(rows, B * k, H);
     }
@@ -143,6 +143,8 @@ export class BatchTopKSae<C extends BatchTopKSaeConfig | MatryoshkaSaeConfig = B
 export interface CandidateRow {
   values: Float32Array;
   latents: Int32Array;
+  /** The list holds every entry of the token that could be chosen (set when a row is widened). */
+  complete?: boolean;
 }
 
 /**
@@ -150,10 +152,11 @@ export interface CandidateRow {
  * rule's order on the flattened batch: value descending, then token, then latent. A token's chosen
  * entries are a prefix of its candidates; `counts[b]` is its length (chosen zeros are left out:
  * their code and gradient are zero either way). `full` lists tokens whose candidates were all chosen
- * with a positive last one while they hold fewer than H: they may have more, so the choice is exact
- * only when `full` is empty.
+ * with a positive last one while they hold fewer than H and are not `complete`: they may have more,
+ * so the choice is exact only when `full` is empty. `threshold` is the value t of the last chosen
+ * entry (0 when fewer than `total` are positive): adding candidates can only raise it.
  */
-export function selectBatchTopK(rows: readonly CandidateRow[], total: number, H: number): { counts: Int32Array; full: number[] } {
+export function selectBatchTopK(rows: readonly CandidateRow[], total: number, H: number): { counts: Int32Array; full: number[]; threshold: number } {
   let n = 0;
   for (const r of rows) n += r.values.length;
   let t = 0;
@@ -180,16 +183,22 @@ export function selectBatchTopK(rows: readonly CandidateRow[], total: number, H:
       break;
     }
     counts[b] = m;
-    if (m === r.values.length && m < H && m > 0 && r.values[m - 1]! > 0) full.push(b);
+    if (!r.complete && m === r.values.length && m < H && m > 0 && r.values[m - 1]! > 0) full.push(b);
   });
-  return { counts, full };
+  return { counts, full, threshold: t };
 }
 
-/** Token b's whole row of relu(pre) [B, H] as a candidate list (descending, ties by ascending latent). */
-function sortedRow(pre: Float32Array, b: number, H: number): CandidateRow {
+/**
+ * Token b's entries of relu(pre) [B, H] that are ≥ t and positive, as a complete candidate list
+ * (descending, ties by ascending latent). With t the threshold of a choice among fewer candidates,
+ * no entry below t can be chosen once more candidates are added, so the list is complete.
+ */
+function rowAbove(pre: Float32Array, b: number, H: number, t: number): CandidateRow {
   const row = pre.subarray(b * H, (b + 1) * H);
-  const latents = Int32Array.from({ length: H }, (_, i) => i).sort((i, j) => Math.max(row[j]!, 0) - Math.max(row[i]!, 0) || i - j);
-  return { values: Float32Array.from(latents, (i) => Math.max(row[i]!, 0)), latents };
+  const keep: number[] = [];
+  for (let i = 0; i < H; i++) if (row[i]! > 0 && row[i]! >= t) keep.push(i);
+  keep.sort((i, j) => row[j]! - row[i]! || i - j);
+  return { values: Float32Array.from(keep, (i) => row[i]!), latents: Int32Array.from(keep), complete: true };
 }
 
 /** The k-th largest value of v (1-based k ≤ v.length), by quickselect on a copy. */
