@@ -22,7 +22,7 @@ import {
 const tmp = mkdtempSync(join(tmpdir(), 'aelab-public-api-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-const D = 24, N_FEATURES = 48, TOKENS = 20_000, K = 4, D_SAE = 128;
+const D = 24, N_FEATURES = 48, TOKENS = 20_000, K = 4, D_SAE = 128, TRAIN_TOKENS = 400_000;
 
 // One toy SAE run shared by the SAE tests: superposition data saved as .npy, streamed from disk.
 let run: { res: SaeTrainResult; features: Float32Array; x: Float32Array } | undefined;
@@ -32,7 +32,7 @@ function trained(): NonNullable<typeof run> {
   const dataDir = join(tmp, 'toy');
   saveSuperposition(dataDir, data);
   const source = openActivations(join(dataDir, 'activations.npy'));
-  const config = resolveTrainConfig({ architecture: 'topk', dSae: D_SAE, k: K, tokens: 100_000, batchSize: 256, seed: 0 }, source.dIn);
+  const config = resolveTrainConfig({ architecture: 'topk', dSae: D_SAE, k: K, tokens: TRAIN_TOKENS, batchSize: 256, seed: 0 }, source.dIn);
   try {
     const res = trainSae(config, { source, outDir: join(tmp, 'sae-run') });
     run = { res, features: data.features, x: data.activations.slice(0, 2000 * D) };
@@ -44,12 +44,12 @@ function trained(): NonNullable<typeof run> {
 
 test('trainSae learns a TopK SAE on superposition data from a .npy file: low FVU, L0 at most k, true features found', () => {
   const { res, features, x } = trained();
-  assert.equal(res.steps, Math.ceil(100_000 / 256));
+  assert.equal(res.steps, Math.ceil(TRAIN_TOKENS / 256));
   assert.ok(res.val !== null, 'validation metrics');
   assert.ok(res.val.fvu < 0.1, `validation FVU ${res.val.fvu}`);
   // k slots per token; a slot whose top-k pre-activation is ≤ 0 is zeroed by the ReLU, so the
-  // measured L0 (nonzero latents per token) is at most k, and close to it after training.
-  assert.ok(res.val.l0 <= K && res.val.l0 > K - 0.1, `validation L0 ${res.val.l0}`);
+  // measured L0 (nonzero latents per token) is at most k (these tokens hold ~1.3 true features).
+  assert.ok(res.val.l0 <= K && res.val.l0 > K / 2, `validation L0 ${res.val.l0}`);
   const sae = res.sae;
   assert.ok(sae instanceof TopKSae);
   const code = noGrad(() => sae.encode(tensor(x.subarray(0, 64 * D), [64, D])));
@@ -58,7 +58,7 @@ test('trainSae learns a TopK SAE on superposition data from a .npy file: low FVU
   assert.deepEqual(code.indices.shape, [64, K]);
   const w = saeToWeights(sae);
   const rec = featureRecovery(w.W_dec, w.dSae, features, N_FEATURES, D, 0.9);
-  assert.ok(rec.fractionRecovered >= 0.9, `recovered ${rec.recovered} of ${N_FEATURES} true features`);
+  assert.ok(rec.fractionRecovered >= 0.9, `recovered ${rec.recovered} of ${N_FEATURES} true features (mean max cosine ${rec.meanMaxCosine})`);
   // The run folder: the trained SAE (aelab format = SAELens + aelab.json) and the metrics log.
   assert.ok(res.saeDir !== null && existsSync(join(res.saeDir, 'cfg.json')) && existsSync(join(res.saeDir, 'aelab.json')));
   assert.ok(readFileSync(join(tmp, 'sae-run', 'metrics.jsonl'), 'utf8').includes('"split":"val"'));
