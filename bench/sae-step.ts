@@ -7,8 +7,11 @@
  *   node dist/bench/sae-step.js [--batch 1024] [--d-in 512] [--latents 4096] [--k 32]
  *                               [--warmup 3] [--runs 9] [--modes relu,topk-dense,topk-sparse] [--profile]
  *
- * Modes: relu, topk-dense (top-k scattered into a dense code, dense GEMM decode) and topk-sparse (the
- * fast TopK path: topkEncode + sparseDecode, backward only through the k active latents per row).
+ * Modes: relu, topk-dense (top-k scattered into a dense code, dense GEMM decode), topk-sparse (the
+ * fast TopK path: topkEncode + sparseDecode, backward only through the k active latents per row) and
+ * topk-sparse-unit (topk-sparse plus the unit-norm decoder constraint of a real SAE step: the
+ * removeParallelRows and normaliseRows kernels behind SparseAutoencoder.removeParallelGrad and
+ * normaliseDecoder; the PyTorch script has no counterpart, so its ratio is a conservative one).
  * --profile times every backend kernel of the measured steps (by wrapping the backend's methods) and
  * adds a per-step breakdown in ms to each mode's JSON ("profile"; "js_and_glue" is the rest).
  */
@@ -86,14 +89,19 @@ export function makeStep(mode: string, x: Tensor, gen: Generator): StepFn {
         const z = scatterToDense(values, indices, H);
         const xhat = add(matmul(z, W_dec), b_dec);
         loss = mul(sum(square(sub(xhat, x))), 1 / B);
-      } else if (mode === 'topk-sparse') {
+      } else if (mode === 'topk-sparse' || mode === 'topk-sparse-unit') {
         const { values, indices } = topkEncode(x, W_enc, b_enc, K);
         const xhat = sparseDecode(values, indices, W_dec, b_dec);
         loss = mul(sum(square(sub(xhat, x))), 1 / B);
       } else throw new Error(`sae-step: unknown mode '${mode}'`);
       opt.zeroGrad();
       loss.backward();
+      // topk-sparse-unit: also the unit-norm decoder constraint of a real SAE step (base.ts
+      // removeParallelGrad before the optimiser, normaliseDecoder after), which PyTorch's script omits.
+      const unit = mode === 'topk-sparse-unit';
+      if (unit) backend().removeParallelRows(W_dec.grad!.f32(), W_dec.f32(), H, D);
       opt.step();
+      if (unit) backend().normaliseRows(W_dec.f32(), H, D);
       return loss.item();
     });
 }

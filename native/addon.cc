@@ -591,6 +591,45 @@ Value Col2im(const CallbackInfo& info) {
   return env.Undefined();
 }
 
+/// broadcastRows(row [cols], rows, cols, out [rows, cols])
+Value BroadcastRows(const CallbackInfo& info) {
+  const char* k = "broadcastRows";
+  Env env = info.Env();
+  F32 row = f32(info, 0, k, "row");
+  const int64_t rows = dim(info, 1, k, "rows"), cols = dim(info, 2, k, "cols");
+  F32 out = f32(info, 3, k, "out");
+  const std::string s = sz("rows", rows, "cols", cols);
+  need(env, k, "row", row.n, cols, s);
+  need(env, k, "out", out.n, mul(env, k, rows, cols), s);
+  aelab::broadcast_rows(row.p, cols, rows, out.p);
+  return env.Undefined();
+}
+
+/// removeParallelRows(g [rows, cols], w [rows, cols], rows, cols), in place on g
+Value RemoveParallelRows(const CallbackInfo& info) {
+  const char* k = "removeParallelRows";
+  Env env = info.Env();
+  F32 g = f32(info, 0, k, "g"), w = f32(info, 1, k, "w");
+  const int64_t rows = dim(info, 2, k, "rows"), cols = dim(info, 3, k, "cols");
+  const std::string s = sz("rows", rows, "cols", cols);
+  const int64_t n = mul(env, k, rows, cols);
+  need(env, k, "g", g.n, n, s);
+  need(env, k, "w", w.n, n, s);
+  aelab::remove_parallel_rows(g.p, w.p, rows, cols);
+  return env.Undefined();
+}
+
+/// normaliseRows(w [rows, cols], rows, cols), in place
+Value NormaliseRows(const CallbackInfo& info) {
+  const char* k = "normaliseRows";
+  Env env = info.Env();
+  F32 w = f32(info, 0, k, "w");
+  const int64_t rows = dim(info, 1, k, "rows"), cols = dim(info, 2, k, "cols");
+  need(env, k, "w", w.n, mul(env, k, rows, cols), sz("rows", rows, "cols", cols));
+  aelab::normalise_rows(w.p, rows, cols);
+  return env.Undefined();
+}
+
 Value Adam(const CallbackInfo& info) {
   const char* k = "adam";
   Env env = info.Env();
@@ -613,7 +652,7 @@ void sparse_decode(const float* vals, const int32_t* idx, int64_t R, int64_t k, 
 void sparse_decode_grad(const float* dout, const int32_t* idx, int64_t R, int64_t k, const float* W, int64_t D,
                         float* dvals);
 void sparse_scatter_rows(const float* coef, const int32_t* idx, int64_t R, int64_t k, const float* src, int64_t D,
-                         int64_t H, float* out, float* sum, bool accumulate);
+                         int64_t H, float* out, float* sum, bool accumulate, const float* dotW, float* dots);
 }  // namespace aelab
 namespace {
 
@@ -682,7 +721,34 @@ Value SparseScatterRows(const CallbackInfo& info) {
   need(env, k, "out", out.n, mul(env, k, H, D), s);
   if (sum.p) need(env, k, "sum", sum.n, H, s);
   check_indices(env, k, idx.p, nk, H, "rows of out");
-  aelab::sparse_scatter_rows(coef.p, idx.p, R, kk, src.p, D, H, out.p, sum.p, acc);
+  aelab::sparse_scatter_rows(coef.p, idx.p, R, kk, src.p, D, H, out.p, sum.p, acc, nullptr, nullptr);
+  return env.Undefined();
+}
+
+/// sparseDecodeBackward(vals [R,k], idx [R,k], R, k, dout [R,D], W [H,D], H, D, dvals [R,k], dW [H,D], accumulate)
+Value SparseDecodeBackward(const CallbackInfo& info) {
+  const char* k = "sparseDecodeBackward";
+  Env env = info.Env();
+  F32 vals = f32(info, 0, k, "vals");
+  I32 idx = i32(info, 1, k, "idx");
+  const int64_t R = dim(info, 2, k, "R"), kk = dim(info, 3, k, "k");
+  F32 dout = f32(info, 4, k, "dout");
+  F32 W = f32(info, 5, k, "W");
+  const int64_t H = dim(info, 6, k, "H"), D = dim(info, 7, k, "D");
+  F32 dvals = f32(info, 8, k, "dvals");
+  F32 dW = f32(info, 9, k, "dW");
+  const bool acc = flag(info, 10);
+  const std::string s = sz("R", R, "k", kk) + ", " + sz("H", H, "D", D);
+  const int64_t nk = mul(env, k, R, kk);
+  if (nk > 2147483647) fail(env, k, "R*k must fit in an int32");
+  need(env, k, "vals", vals.n, nk, s);
+  need(env, k, "idx", idx.n, nk, s);
+  need(env, k, "dout", dout.n, mul(env, k, R, D), s);
+  need(env, k, "W", W.n, mul(env, k, H, D), s);
+  need(env, k, "dvals", dvals.n, nk, s);
+  need(env, k, "dW", dW.n, mul(env, k, H, D), s);
+  check_indices(env, k, idx.p, nk, H, "rows of W");
+  aelab::sparse_scatter_rows(vals.p, idx.p, R, kk, dout.p, D, H, dW.p, nullptr, acc, W.p, dvals.p);
   return env.Undefined();
 }
 // ---- end of fast TopK sparse kernels -------------------------------------------------------------
@@ -722,9 +788,12 @@ Napi::Object Init(Env env, Napi::Object exports) {
       {"scatterAddRows", call<ScatterAddRows>}, {"gatherCols", call<GatherCols>},
       {"scatterAddCols", call<ScatterAddCols>}, {"permute", call<Permute>}, {"im2col", call<Im2col>},
       {"col2im", call<Col2im>}, {"adam", call<Adam>}, {"threads", call<Threads>},
+      {"broadcastRows", call<BroadcastRows>}, {"removeParallelRows", call<RemoveParallelRows>},
+      {"normaliseRows", call<NormaliseRows>},
       {"setThreads", call<SetThreads>}, {"blas", call<Blas>},
       // fast TopK sparse kernels (native/sparse.cc)
       {"sparseDecode", call<SparseDecode>}, {"sparseDecodeGrad", call<SparseDecodeGrad>}, {"sparseScatterRows", call<SparseScatterRows>},
+      {"sparseDecodeBackward", call<SparseDecodeBackward>},
   };
   for (const Entry& e : entries) {
     napi_value fn;

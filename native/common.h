@@ -3,6 +3,7 @@
 // these, so kernels assume in-bounds pointers and never throw.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -24,12 +25,18 @@ void pool_set_threads(int n);
 /// Runs fn(ctx, tid, nt) on `nt` = min(want, pool_threads()) threads and waits for all of them.
 /// Nested or concurrent calls (e.g. from a Node worker thread) are serialised by a lock.
 void pool_run(RegionFn fn, void* ctx, int want);
+/// Like pool_run for regions whose threads take work from a shared counter in ctx until none is left
+/// (any thread may do any part, and fn must not wait for other threads): when the caller's fn
+/// returns, workers that have not started yet are not waited for (nor run), so a worker that the OS
+/// has not scheduled does not hold the region up. nt passed to fn is an upper bound on the threads.
+void pool_run_shared(RegionFn fn, void* ctx, int want);
 /// Spin barrier for the threads of the current region (used by the GEMM between pack and compute).
 void pool_barrier(int nthreads);
 
-/// Runs body(begin, end) over [0, n) split into contiguous, equal, thread-count-dependent ranges.
-/// Only for kernels whose results do not depend on how the range is split (elementwise, per-row).
-/// Runs inline when n * cost < ~threshold.
+/// Runs body(begin, end) over [0, n) in contiguous chunks that the participating threads claim one by
+/// one, so which thread runs which chunk depends on timing. Only for kernels whose results do not
+/// depend on how the range is split or by whom (elementwise, per-row). Runs inline when
+/// n * cost < ~threshold.
 template <class F>
 void parallel_for(int64_t n, int64_t costPerItem, F&& body);
 
@@ -42,12 +49,18 @@ template <class F>
 struct ForCtx {
   F* body;
   int64_t n;
+  int64_t chunks;
+  std::atomic<int64_t> next{0};
 };
 template <class F>
-void for_trampoline(void* p, int tid, int nt) {
+void for_trampoline(void* p, int, int) {
   auto* c = static_cast<ForCtx<F>*>(p);
-  const int64_t b = c->n * tid / nt, e = c->n * (tid + 1) / nt;
-  if (b < e) (*c->body)(b, e);
+  for (;;) {
+    const int64_t i = c->next.fetch_add(1, std::memory_order_relaxed);
+    if (i >= c->chunks) return;
+    const int64_t b = c->n * i / c->chunks, e = c->n * (i + 1) / c->chunks;
+    if (b < e) (*c->body)(b, e);
+  }
 }
 }  // namespace detail
 
@@ -65,9 +78,18 @@ void parallel_for(int64_t n, int64_t costPerItem, F&& body) {
     body(int64_t{0}, n);
     return;
   }
+  // A few chunks per thread (each still >= ~kInlineWork / 2): a thread that is descheduled or slow
+  // leaves its unclaimed chunks to the others instead of holding the whole region up.
+  int64_t chunks = n * costPerItem / (kInlineWork / 2);
+  if (chunks > 8 * static_cast<int64_t>(want)) chunks = 8 * static_cast<int64_t>(want);
+  if (chunks < want) chunks = want;
+  if (chunks > n) chunks = n;
   using B = typename std::remove_reference<F>::type;
-  detail::ForCtx<B> ctx{&body, n};
-  pool_run(&detail::for_trampoline<B>, &ctx, want);
+  detail::ForCtx<B> ctx;
+  ctx.body = &body;
+  ctx.n = n;
+  ctx.chunks = chunks;
+  pool_run_shared(&detail::for_trampoline<B>, &ctx, want);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,6 +159,12 @@ void gather_cols(const float* x, int64_t rows, int64_t cols, const int32_t* idx,
 void scatter_add_cols(const float* src, int64_t rows, int64_t k, const int32_t* idx, int64_t cols,
                       float* out);
 void permute(const float* x, const int64_t* shape, const int64_t* perm, int rank, float* out);
+/// out[r, :] = row[0:cols] for r < rows (e.g. a bias copied into every row before a GEMM with beta = 1).
+void broadcast_rows(const float* row, int64_t cols, int64_t rows, float* out);
+/// g[r] ← g[r] − (⟨g[r], w[r]⟩ / ‖w[r]‖²) w[r] for each row (rows of w with zero norm untouched).
+void remove_parallel_rows(float* g, const float* w, int64_t rows, int64_t cols);
+/// w[r] ← w[r] / ‖w[r]‖ for each row (zero rows untouched).
+void normalise_rows(float* w, int64_t rows, int64_t cols);
 /// Output extent of a convolution axis: floor((size + 2 pad - dil (k - 1) - 1) / stride) + 1, or 0.
 int64_t conv_out(int64_t size, int64_t k, int64_t stride, int64_t pad, int64_t dil);
 void im2col(const float* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh,

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -438,13 +439,82 @@ thread_local std::vector<uint64_t> t_heap;  // per thread, grows once
 
 }  // namespace
 
+namespace {
+
+thread_local std::vector<uint64_t> t_cand;  // per thread, grows once
+
+/// The top k of one row by threshold filtering, or false when it cannot be used (the caller then runs
+/// the heap). Split the row into k blocks; each block's largest number is >= T0 = the smallest of those
+/// k block maxima, so at least k numbers are >= T0 and the top k all are. One 8-wide pass finds T0
+/// (block maxima ignore NaN), a second collects the keys of every x >= T0 (typically 2-3% of a wide row),
+/// and nth_element + sort pick and order the best k keys: the same keys, hence the same result, as the
+/// heap. Fewer than k candidates (NaNs or -inf where numbers should be) falls back to the heap.
+bool topk_row_filtered(const float* xr, const float* next, int64_t cols, int64_t k, float* vals, int32_t* idx) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  float t0 = std::numeric_limits<float>::infinity();
+  for (int64_t blk = 0; blk < k; ++blk) {
+    const int64_t s = cols * blk / k, e = cols * (blk + 1) / k;
+    // The next row streams in from memory while this one is worked on (one prefetch per cache line).
+    if (next)
+      for (int64_t q = s; q < e; q += 16) __builtin_prefetch(next + q, 0, 3);
+    // x > m is false for a NaN x, so NaNs never become a block maximum. Two accumulators halve the
+    // compare-and-select dependency chain.
+    v8f m8 = splat8(ninf), n8 = m8;
+    int64_t j = s;
+    for (; j + 16 <= e; j += 16) {
+      const v8f v = load8(xr + j), w = load8(xr + j + 8);
+      m8 = v > m8 ? v : m8;
+      n8 = w > n8 ? w : n8;
+    }
+    for (; j + 8 <= e; j += 8) {
+      const v8f v = load8(xr + j);
+      m8 = v > m8 ? v : m8;
+    }
+    m8 = n8 > m8 ? n8 : m8;
+    float m = std::max(std::max(std::max(m8[0], m8[1]), std::max(m8[2], m8[3])), std::max(std::max(m8[4], m8[5]), std::max(m8[6], m8[7])));
+    for (; j < e; ++j) m = xr[j] > m ? xr[j] : m;
+    t0 = m < t0 ? m : t0;
+  }
+  std::vector<uint64_t>& cand = t_cand;
+  if (static_cast<int64_t>(cand.size()) < cols) cand.resize(cols);
+  uint64_t* c = cand.data();
+  int64_t n = 0;
+  const v8f tv = splat8(t0);
+  int64_t j = 0;
+  for (; j + 16 <= cols; j += 16) {
+    unsigned m = movemask8(load8(xr + j) >= tv) | (movemask8(load8(xr + j + 8) >= tv) << 8);
+    while (m) {
+      const int64_t q = j + __builtin_ctz(m);
+      c[n++] = rank_key(xr[q], q);
+      m &= m - 1;
+    }
+  }
+  for (; j < cols; ++j)
+    if (xr[j] >= t0) c[n++] = rank_key(xr[j], j);
+  if (n < k) return false;
+  if (n > k) std::nth_element(c, c + (k - 1), c + n, std::greater<uint64_t>());
+  std::sort(c, c + k, std::greater<uint64_t>());
+  for (int64_t q = 0; q < k; ++q) {
+    const int32_t col = static_cast<int32_t>(~static_cast<uint32_t>(c[q]));
+    idx[q] = col;
+    vals[q] = xr[col];
+  }
+  return true;
+}
+
+}  // namespace
+
 void topk(const float* x, int64_t rows, int64_t cols, int64_t k, float* vals, int32_t* idx) {
   if (k <= 0) return;
+  // Threshold filtering pays off when a row is much wider than k (SAE codes: 32 of 4096); narrow
+  // rows, and rows it cannot handle, use the heap.
+  const bool filter = cols >= 16 * k && k >= 2;
   parallel_for(rows, cols, [&](int64_t b, int64_t e) {
     if (static_cast<int64_t>(t_heap.size()) < k) t_heap.resize(k);
     uint64_t* h = t_heap.data();
     for (int64_t r = b; r < e; ++r) {
       const float* xr = x + r * cols;
+      if (filter && topk_row_filtered(xr, r + 1 < e ? xr + cols : nullptr, cols, k, vals + r * k, idx + r * k)) continue;
       for (int64_t j = 0; j < k; ++j) h[j] = rank_key(xr[j], j);
       for (int64_t i = k / 2 - 1; i >= 0; --i) sift_down(h, k, i);
       auto offer = [&](int64_t j) {
@@ -674,6 +744,87 @@ void col2im(const float* cols, int64_t C, int64_t H, int64_t W, int64_t kh, int6
             }
           }
         }
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row broadcast and the unit-norm decoder constraint (SAE training: W_dec [H, d], one latent a row)
+// ---------------------------------------------------------------------------------------------
+
+void broadcast_rows(const float* row, int64_t cols, int64_t rows, float* out) {
+  parallel_for(rows, cols, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) std::memcpy(out + r * cols, row, cols * sizeof(float));
+  });
+}
+
+namespace {
+
+/// ⟨g, w⟩ and ‖w‖² of one row in double with 8 fixed lanes (the lane order is fixed, so the result
+/// depends only on the data; products of two floats are exact in double, as in dsum).
+inline void dot_and_sq(const float* g, const float* w, int64_t n, double* gw, double* ww) {
+  v4d p0 = {0, 0, 0, 0}, p1 = p0, q0 = p0, q1 = p0;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const v4d wl = __builtin_convertvector(load4(w + i), v4d), wh = __builtin_convertvector(load4(w + i + 4), v4d);
+    const v4d gl = __builtin_convertvector(load4(g + i), v4d), gh = __builtin_convertvector(load4(g + i + 4), v4d);
+    p0 += gl * wl;
+    p1 += gh * wh;
+    q0 += wl * wl;
+    q1 += wh * wh;
+  }
+  double tp = 0.0, tq = 0.0;
+  for (; i < n; ++i) {
+    tp += static_cast<double>(g[i]) * w[i];
+    tq += static_cast<double>(w[i]) * w[i];
+  }
+  const v4d p = p0 + p1, q = q0 + q1;
+  *gw = ((p[0] + p[1]) + (p[2] + p[3])) + tp;
+  *ww = ((q[0] + q[1]) + (q[2] + q[3])) + tq;
+}
+
+}  // namespace
+
+void remove_parallel_rows(float* g, const float* w, int64_t rows, int64_t cols) {
+  // g_i ← g_i − (⟨g_i, w_i⟩ / ‖w_i‖²) w_i per row; each element's update is the double expression
+  // g − c·w rounded once to float (the JS backend's formula; ISO C++ does not contract it into an
+  // FMA). Rows of w with zero norm are left alone. One thread owns a row: thread-count independent.
+  parallel_for(rows, 3 * cols, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      float* gr = g + r * cols;
+      const float* wr = w + r * cols;
+      double gw, ww;
+      dot_and_sq(gr, wr, cols, &gw, &ww);
+      if (ww == 0.0) continue;
+      const double c = gw / ww;
+      const v4d cv = {c, c, c, c};
+      int64_t i = 0;
+      for (; i + 4 <= cols; i += 4) {
+        const v4d gv = __builtin_convertvector(load4(gr + i), v4d), wv = __builtin_convertvector(load4(wr + i), v4d);
+        const v4f o = __builtin_convertvector(gv - cv * wv, v4f);
+        std::memcpy(gr + i, &o, sizeof o);
+      }
+      for (; i < cols; ++i) gr[i] = static_cast<float>(static_cast<double>(gr[i]) - c * static_cast<double>(wr[i]));
+    }
+  });
+}
+
+void normalise_rows(float* w, int64_t rows, int64_t cols) {
+  // w_i ← w_i · (1/√‖w_i‖²) with the norm in double and the product rounded once (as the JS backend);
+  // zero rows stay zero. One thread owns a row: thread-count independent.
+  parallel_for(rows, 2 * cols, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      float* wr = w + r * cols;
+      const double s = dsum<true>(wr, cols);
+      if (s == 0.0) continue;
+      const double inv = 1.0 / std::sqrt(s);
+      const v4d iv = {inv, inv, inv, inv};
+      int64_t i = 0;
+      for (; i + 4 <= cols; i += 4) {
+        const v4f o = __builtin_convertvector(__builtin_convertvector(load4(wr + i), v4d) * iv, v4f);
+        std::memcpy(wr + i, &o, sizeof o);
+      }
+      for (; i < cols; ++i) wr[i] = static_cast<float>(static_cast<double>(wr[i]) * inv);
     }
   });
 }

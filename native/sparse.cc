@@ -4,19 +4,27 @@
 //   sparse_decode        out[r] = b + Σ_j vals[r,j] · W[idx[r,j]]                   (embedding bag)
 //   sparse_decode_grad   dvals[r,j] = ⟨dout[r], W[idx[r,j]]⟩                         (its values grad)
 //   sparse_scatter_rows  out[h] (+)= Σ_{(r,j): idx[r,j]=h} coef[r,j] · src[r],
-//                        sum[h] (+)= Σ_{(r,j): idx[r,j]=h} coef[r,j]
+//                        sum[h] (+)= Σ_{(r,j): idx[r,j]=h} coef[r,j],
+//                        and optionally dots[r,j] = ⟨src[r], dotW[idx[r,j]]⟩ (see below)
 // sparse_scatter_rows is the weight gradient of both sides: dW_dec (coef = vals, src = dout) and
 // dW_enc / db_enc (coef = dvalues, src = x). It buckets the R·k pairs by latent with a stable counting
-// sort, then each thread owns a contiguous range of latents and adds that latent's pairs in increasing
-// (r, j) order, so results are bit-identical for any thread count and no two threads write one row.
+// sort, then the threads claim contiguous ranges of latents one at a time and add each latent's pairs
+// in increasing (r, j) order, so results are bit-identical for any thread count and no two threads
+// write one row.
 // All three keep the destination (a 64-float block of an output row, or 4 dot products) in registers
 // and add terms with FMA in a fixed per-row order; sparse_scatter_rows reuses its bucket sort when
 // called again with the same index set (dW_dec then dW_enc in one step).
+// The decoder's backward needs both dW_dec (a scatter of dout rows) and dvals = ⟨dout[r], W_dec[idx]⟩
+// (sparse_decode_grad, which gathers R·k rows of W_dec from memory). With dots requested, the scatter
+// computes dvals while it works on latent h: W_dec[h] is one row that stays in L1 and the dout rows of
+// h's pairs were just read for the scatter, so the R·k row gather is saved. dot4 is symmetric in its
+// two operands, so these dots are bit-identical to sparse_decode_grad's.
 // Pairs whose value/coefficient is exactly 0 contribute nothing (they are skipped, as in a sparse
 // format; a dense GEMM would propagate 0·Inf = NaN, these kernels do not).
 // Arguments are validated by the N-API layer (addon.cc); indices are in range here.
 #include <immintrin.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -109,6 +117,7 @@ struct ScatterCtx {
   const float* coef;
   const float* src;
   int64_t k, D, H;
+  uint32_t k32;  // k for the pair id -> row division (32-bit division is several times faster)
   float* out;
   float* sum;
   bool accumulate;
@@ -116,38 +125,57 @@ struct ScatterCtx {
   const int32_t* order;  // pair ids (r·k + j), bucketed by latent, increasing within a bucket
   const int64_t* split;  // [parts + 1] latent boundaries of the work parts
   int parts;
+  std::atomic<int> next;  // the next part to claim
+  const float* dotW;      // [H, D] or null: also dots[pair] = ⟨src[r], dotW[h]⟩ for every pair
+  float* dots;
 };
 
 thread_local std::vector<const float*> t_rows;
 thread_local std::vector<float> t_coef;
 
-void scatter_region(void* p, int tid, int nt) {
-  const ScatterCtx& c = *static_cast<const ScatterCtx*>(p);
-  // The pool may run fewer threads than parts (nested or busy): thread tid takes a run of parts.
-  const int64_t h0 = c.split[static_cast<int64_t>(c.parts) * tid / nt];
-  const int64_t h1 = c.split[static_cast<int64_t>(c.parts) * (tid + 1) / nt];
+void scatter_region(void* p, int, int) {
+  ScatterCtx& c = *static_cast<ScatterCtx*>(p);
   std::vector<const float*>& rows = t_rows;
   std::vector<float>& cs = t_coef;
-  for (int64_t h = h0; h < h1; ++h) {
-    float* o = c.out + h * c.D;
-    const int64_t cnt = c.start[h + 1] - c.start[h];
-    if (static_cast<int64_t>(rows.size()) < cnt) {
-      rows.resize(cnt);
-      cs.resize(cnt);
+  // Threads claim parts until none is left (a part's rows are written by whoever claims it).
+  for (int part; (part = c.next.fetch_add(1, std::memory_order_relaxed)) < c.parts;) {
+    for (int64_t h = c.split[part]; h < c.split[part + 1]; ++h) {
+      float* o = c.out + h * c.D;
+      const int64_t cnt = c.start[h + 1] - c.start[h];
+      if (static_cast<int64_t>(rows.size()) < cnt) {
+        rows.resize(cnt);
+        cs.resize(cnt);
+      }
+      // This latent's nonzero pairs in increasing (r, j) order; then the row is summed in registers.
+      int64_t n = 0;
+      float s = 0.f;
+      for (int64_t q = c.start[h]; q < c.start[h + 1]; ++q) {
+        const int32_t pair = c.order[q];
+        const float cf = c.coef[pair];
+        if (cf == 0.f) continue;
+        rows[n] = c.src + static_cast<int64_t>(static_cast<uint32_t>(pair) / c.k32) * c.D;
+        cs[n++] = cf;
+        s += cf;
+      }
+      sum_rows<false>(o, c.accumulate ? o : nullptr, rows.data(), cs.data(), n, c.D);
+      if (c.sum) c.sum[h] = c.accumulate ? c.sum[h] + s : s;
+      if (c.dots) {
+        // Every pair of h, zero coefficients included, 4 source rows at a time against W[h].
+        const float* wh = c.dotW + h * c.D;
+        for (int64_t q = c.start[h]; q < c.start[h + 1]; q += 4) {
+          const int64_t m = c.start[h + 1] - q < 4 ? c.start[h + 1] - q : 4;
+          const float* src4[4];
+          int32_t pr[4];
+          for (int t = 0; t < 4; ++t) {
+            pr[t] = c.order[q + (t < m ? t : m - 1)];
+            src4[t] = c.src + static_cast<int64_t>(static_cast<uint32_t>(pr[t]) / c.k32) * c.D;
+          }
+          float dv[4];
+          dot4(wh, src4, c.D, dv);
+          for (int t = 0; t < m; ++t) c.dots[pr[t]] = dv[t];
+        }
+      }
     }
-    // This latent's nonzero pairs in increasing (r, j) order; then the row is summed in registers.
-    int64_t n = 0;
-    float s = 0.f;
-    for (int64_t q = c.start[h]; q < c.start[h + 1]; ++q) {
-      const int32_t pair = c.order[q];
-      const float cf = c.coef[pair];
-      if (cf == 0.f) continue;
-      rows[n] = c.src + (pair / c.k) * c.D;
-      cs[n++] = cf;
-      s += cf;
-    }
-    sum_rows<false>(o, c.accumulate ? o : nullptr, rows.data(), cs.data(), n, c.D);
-    if (c.sum) c.sum[h] = c.accumulate ? c.sum[h] + s : s;
   }
 }
 
@@ -204,7 +232,7 @@ void sparse_decode_grad(const float* dout, const int32_t* idx, int64_t R, int64_
 }
 
 void sparse_scatter_rows(const float* coef, const int32_t* idx, int64_t R, int64_t k, const float* src, int64_t D,
-                         int64_t H, float* out, float* sum, bool accumulate) {
+                         int64_t H, float* out, float* sum, bool accumulate, const float* dotW, float* dots) {
   const int64_t n = R * k;
   // Stable counting sort of the pairs by latent.
   std::vector<int64_t>& start = t_start;
@@ -228,29 +256,34 @@ void sparse_scatter_rows(const float* coef, const int32_t* idx, int64_t R, int64
   last.assign(idx, idx + n);
   t_last_H = H;
   }
-  // Split latents among threads by work ≈ (pairs + 1) · D per latent (the +1 is the row's zeroing).
+  // Split latents into parts of about equal work ≈ (pairs + 1) · D per latent (the +1 is the row's
+  // zeroing), a few per thread, which the threads claim one by one (a descheduled thread's parts are
+  // taken by the others). Each latent's row is summed in its own fixed order whoever claims it.
   const int64_t work = (n + H) * D;
   int nt = pool_threads();
   if (work < 4 * kInlineWork) nt = 1;
   if (nt > H) nt = static_cast<int>(H > 0 ? H : 1);
   if (nt > 256) nt = 256;
+  int parts = nt == 1 ? 1 : (8 * nt < 256 ? 8 * nt : 256);
+  if (parts > H) parts = static_cast<int>(H > 0 ? H : 1);
   int64_t split[257];
   split[0] = 0;
   {
     int64_t h = 0;
     const int64_t total = n + H;
-    for (int t = 1; t < nt; ++t) {
-      const int64_t target = total * t / nt;
+    for (int t = 1; t < parts; ++t) {
+      const int64_t target = total * t / parts;
       while (h < H && start[h] + h < target) ++h;  // latents [0, h) carry about `target` work
       split[t] = h;
     }
-    split[nt] = H;
+    split[parts] = H;
   }
-  ScatterCtx ctx{coef, src, k, D, H, out, sum, accumulate, start.data(), order.data(), split, nt};
+  ScatterCtx ctx{coef, src, k, D, H, static_cast<uint32_t>(k), out, sum, accumulate, start.data(), order.data(),
+                 split, parts, {0}, dots ? dotW : nullptr, dotW ? dots : nullptr};
   if (nt <= 1)
     scatter_region(&ctx, 0, 1);
   else
-    pool_run(&scatter_region, &ctx, nt);
+    pool_run_shared(&scatter_region, &ctx, nt);
 }
 
 }  // namespace aelab

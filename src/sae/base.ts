@@ -37,6 +37,7 @@ import {
   Tensor, add, fromBuffer, linear, matmul, mul, noGrad, norm, relu, reshape, scale, scatterToDense, square, sub, sum, tensor, topk,
 } from '../core/index.js';
 import { Generator } from '../core/random.js';
+import { K } from '../core/tensor.js';
 import { Module, buffer, param } from '../nn/module.js';
 import type { SaeConfig } from './config.js';
 import type { SaeArch, SaeWeights } from './interop.js';
@@ -466,19 +467,8 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
     this.assertTrainable();
     const g = this.W_dec.grad;
     if (!g) return;
-    const gd = g.f32(), w = this.W_dec.f32();
-    const H = this.dSae, d = this.dIn;
-    for (let i = 0; i < H; i++) {
-      const o = i * d;
-      let gw = 0, ww = 0;
-      for (let j = 0; j < d; j++) {
-        gw += gd[o + j]! * w[o + j]!;
-        ww += w[o + j]! * w[o + j]!;
-      }
-      if (ww === 0) continue;
-      const c = gw / ww;
-      for (let j = 0; j < d; j++) gd[o + j] = gd[o + j]! - c * w[o + j]!;
-    }
+    // One threaded backend pass over the [H, d] rows (float64 dot and norm per row, as the plain loop had).
+    K().removeParallelRows(g.f32(), this.W_dec.f32(), this.dSae, this.dIn);
   }
 
   /** Rescales every decoder row to unit norm (after the optimiser step). */
@@ -578,16 +568,9 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
 
 // ---- helpers --------------------------------------------------------------------------------------
 
-/** Rescales each of the H rows of w [H, d] to unit norm in place (zero rows stay zero). */
+/** Rescales each of the H rows of w [H, d] to unit norm in place (zero rows stay zero; float64 norms). */
 export function normaliseRows(w: Float32Array, H: number, d: number): void {
-  for (let i = 0; i < H; i++) {
-    const o = i * d;
-    let s = 0;
-    for (let j = 0; j < d; j++) s += w[o + j]! * w[o + j]!;
-    if (s === 0) continue;
-    const inv = 1 / Math.sqrt(s);
-    for (let j = 0; j < d; j++) w[o + j] = w[o + j]! * inv;
-  }
+  K().normaliseRows(w, H, d);
 }
 
 /** Which latents have a nonzero code anywhere in the batch, and the number of nonzeros. */

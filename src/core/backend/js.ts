@@ -554,6 +554,53 @@ function sparseScatterRows(coef: F32, idx: I32, R: number, k: number, src: F32, 
   }
 }
 
+function sparseDecodeBackward(vals: F32, idx: I32, R: number, k: number, dout: F32, W: F32, H: number, D: number,
+  dvals: F32, dW: F32, accumulate: boolean): void {
+  sparseDecodeGrad(dout, idx, R, k, W, H, D, dvals);
+  sparseScatterRows(vals, idx, R, k, dout, D, H, dW, null, accumulate);
+}
+
+// ---- rows: broadcast, and the unit-norm decoder constraint (float64 accumulation, as types.ts says) ----
+
+function checkRows(name: string, n: number, rows: number, cols: number, ...arrays: F32[]): void {
+  if (!(Number.isInteger(rows) && rows >= 0 && Number.isInteger(cols) && cols >= 0)) throw new RangeError(`${name}: rows=${rows}, cols=${cols} must be non-negative integers`);
+  for (const a of arrays) if (a.length < n) throw new RangeError(`${name}: array has ${a.length} elements, needs ${n} (rows=${rows}, cols=${cols})`);
+}
+
+function broadcastRows(row: F32, rows: number, cols: number, out: F32): void {
+  checkRows('broadcastRows', rows * cols, rows, cols, out);
+  if (row.length < cols) throw new RangeError(`broadcastRows: row has ${row.length} elements, needs ${cols}`);
+  const src = row.length === cols ? row : row.subarray(0, cols);
+  for (let r = 0; r < rows; r++) out.set(src, r * cols);
+}
+
+function removeParallelRows(g: F32, w: F32, rows: number, cols: number): void {
+  checkRows('removeParallelRows', rows * cols, rows, cols, g, w);
+  for (let i = 0; i < rows; i++) {
+    const o = i * cols;
+    let gw = 0, ww = 0;
+    for (let j = 0; j < cols; j++) {
+      gw += g[o + j] * w[o + j];
+      ww += w[o + j] * w[o + j];
+    }
+    if (ww === 0) continue;
+    const c = gw / ww;
+    for (let j = 0; j < cols; j++) g[o + j] = g[o + j] - c * w[o + j];
+  }
+}
+
+function normaliseRows(w: F32, rows: number, cols: number): void {
+  checkRows('normaliseRows', rows * cols, rows, cols, w);
+  for (let i = 0; i < rows; i++) {
+    const o = i * cols;
+    let s = 0;
+    for (let j = 0; j < cols; j++) s += w[o + j] * w[o + j];
+    if (s === 0) continue;
+    const inv = 1 / Math.sqrt(s);
+    for (let j = 0; j < cols; j++) w[o + j] = w[o + j] * inv;
+  }
+}
+
 function permute(x: F32, shape: readonly number[], perm: readonly number[], out: F32): void {
   const rank = shape.length;
   if (rank > MAX_RANK) throw new Error(`permute: rank ${rank} > ${MAX_RANK}`);
@@ -718,6 +765,10 @@ export function createJsBackend(): JsBackend {
     sparseDecode,
     sparseDecodeGrad,
     sparseScatterRows,
+    sparseDecodeBackward,
+    broadcastRows,
+    removeParallelRows,
+    normaliseRows,
     permute,
     im2col,
     col2im,

@@ -57,6 +57,11 @@ export interface NativeAddon {
   sparseDecodeGrad(dout: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, dvals: F32): void;
   sparseScatterRows(coef: F32, idx: I32, R: number, k: number, src: F32, D: number, H: number, out: F32,
     sum: F32 | null, accumulate: boolean): void;
+  sparseDecodeBackward(vals: F32, idx: I32, R: number, k: number, dout: F32, W: F32, H: number, D: number,
+    dvals: F32, dW: F32, accumulate: boolean): void;
+  broadcastRows(row: F32, rows: number, cols: number, out: F32): void;
+  removeParallelRows(g: F32, w: F32, rows: number, cols: number): void;
+  normaliseRows(w: F32, rows: number, cols: number): void;
   /** spec: shape in [0, 8), perm in [8, 16). */
   permute(x: F32, rank: number, spec: Float64Array, out: F32): void;
   im2col(x: F32, xOff: number, C: number, H: number, W: number, kh: number, kw: number,
@@ -175,6 +180,11 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     sparseDecodeGrad: (dout, idx, R, k, W, H, D, dvals) => addon.sparseDecodeGrad(dout, idx, R, k, W, H, D, dvals),
     sparseScatterRows: (coef, idx, R, k, src, D, H, out, sum, accumulate) =>
       addon.sparseScatterRows(coef, idx, R, k, src, D, H, out, sum, accumulate),
+    sparseDecodeBackward: (vals, idx, R, k, dout, W, H, D, dvals, dW, accumulate) =>
+      addon.sparseDecodeBackward(vals, idx, R, k, dout, W, H, D, dvals, dW, accumulate),
+    broadcastRows: (row, rows, cols, out) => addon.broadcastRows(row, rows, cols, out),
+    removeParallelRows: (g, w, rows, cols) => addon.removeParallelRows(g, w, rows, cols),
+    normaliseRows: (w, rows, cols) => addon.normaliseRows(w, rows, cols),
     permute(x, shape, perm, out) {
       const rank = shape.length;
       if (perm.length !== rank || rank > 8) {

@@ -125,6 +125,29 @@ export interface Backend {
    */
   sparseScatterRows(coef: F32, idx: I32, R: number, k: number, src: F32, D: number, H: number, out: F32,
     sum: F32 | null, accumulate: boolean): void;
+  /**
+   * Both gradients of sparseDecode in one kernel: dvals = sparseDecodeGrad(dout, idx, …, W) and
+   * dW (+)= sparseScatterRows(vals, idx, …, dout) (accumulates into dW when accumulate). The same
+   * results as the two kernels; the native one computes dvals while scattering each latent's row,
+   * so it never gathers the R·k rows of W. dW must not alias W or dout.
+   */
+  sparseDecodeBackward(vals: F32, idx: I32, R: number, k: number, dout: F32, W: F32, H: number, D: number,
+    dvals: F32, dW: F32, accumulate: boolean): void;
+
+  /** out[r, :] = row[0:cols] for r < rows: row [cols], out [rows, cols] (a bias before a GEMM with beta = 1). */
+  broadcastRows(row: F32, rows: number, cols: number, out: F32): void;
+  /**
+   * In place on g [rows, cols], per row i with w [rows, cols]: g_i ← g_i − (⟨g_i, w_i⟩ / ‖w_i‖²) w_i, the
+   * dot and the squared norm accumulated in float64 and each element's update rounded once from
+   * float64. Rows where ‖w_i‖ = 0 are left unchanged. (Removes the gradient component that would
+   * change a unit-norm decoder row's length.) Results are independent of the thread count.
+   */
+  removeParallelRows(g: F32, w: F32, rows: number, cols: number): void;
+  /**
+   * In place on w [rows, cols]: w_i ← w_i · (1 / √‖w_i‖²), the squared norm accumulated in float64 and
+   * each product rounded once from float64; zero rows stay zero. Results are independent of the thread count.
+   */
+  normaliseRows(w: F32, rows: number, cols: number): void;
 
   /** General permuted copy: out = x.permute(perm), x of `shape` (rank <= 8). */
   permute(x: F32, shape: readonly number[], perm: readonly number[], out: F32): void;

@@ -168,3 +168,56 @@ ptest('sparseScatterRows is right when a new index set follows an earlier one of
     assertClose(sa, sb, 1e-5, `scatter reuse sum seed ${seed}`);
   }
 });
+
+// sparseDecodeBackward: dvals and dW of sparseDecode in one kernel (the native one computes the dots
+// while scattering each latent's row). It must equal the two separate kernels exactly on the same backend.
+for (const be of nat ? [js, nat] : [js]) {
+  test(`sparseDecodeBackward [${be.name}] = sparseDecodeGrad + sparseScatterRows, bit for bit, overwrite and accumulate`, () => {
+    for (const [R, k, H, D] of [...SHAPES, [64, 5, 9, 70] as [number, number, number, number]]) {
+      const p = problem(R, k, H, D, 11 * R + D);
+      for (const accumulate of [false, true]) {
+        const init = randArr(H * D, rng(12));
+        const dv1 = new Float32Array(R * k).fill(NaN), dw1 = init.slice();
+        be.sparseDecodeBackward(p.vals, p.idx, R, k, p.dout, p.W, H, D, dv1, dw1, accumulate);
+        const dv2 = new Float32Array(R * k).fill(NaN), dw2 = init.slice();
+        be.sparseDecodeGrad(p.dout, p.idx, R, k, p.W, H, D, dv2);
+        be.sparseScatterRows(p.vals, p.idx, R, k, p.dout, D, H, dw2, null, accumulate);
+        const what = `${R}x${k}x${H}x${D} acc=${accumulate}`;
+        assert.deepEqual(new Uint32Array(dv1.buffer), new Uint32Array(dv2.buffer), `dvals ${what}`);
+        assert.deepEqual(new Uint32Array(dw1.buffer), new Uint32Array(dw2.buffer), `dW ${what}`);
+      }
+    }
+  });
+}
+
+ptest('sparseDecodeBackward: native = js; bit-identical for 1 and 2 threads; index validation', (n) => {
+  for (const [R, k, H, D] of SHAPES) {
+    const p = problem(R, k, H, D, 13 * R + D);
+    const a = [new Float32Array(R * k), new Float32Array(H * D)], b = [new Float32Array(R * k), new Float32Array(H * D)];
+    n.sparseDecodeBackward(p.vals, p.idx, R, k, p.dout, p.W, H, D, a[0]!, a[1]!, false);
+    js.sparseDecodeBackward(p.vals, p.idx, R, k, p.dout, p.W, H, D, b[0]!, b[1]!, false);
+    assertClose(a[0]!, b[0]!, 1e-5, `sparseDecodeBackward dvals ${R}x${k}x${H}x${D}`);
+    assertClose(a[1]!, b[1]!, 1e-5, `sparseDecodeBackward dW ${R}x${k}x${H}x${D}`);
+  }
+  const R = 1024, k = 32, H = 2048, D = 128;
+  const p = problem(R, k, H, D, 78);
+  const prev = n.threads();
+  const run = () => {
+    const dv = new Float32Array(R * k), dw = new Float32Array(H * D);
+    n.sparseDecodeBackward(p.vals, p.idx, R, k, p.dout, p.W, H, D, dv, dw, false);
+    return [dv, dw];
+  };
+  try {
+    n.setThreads(1);
+    const one = run();
+    n.setThreads(2);
+    const two = run();
+    for (let i = 0; i < one.length; i++) assert.deepEqual(two[i], one[i], `output ${i} differs between thread counts`);
+  } finally {
+    n.setThreads(prev);
+  }
+  assert.throws(() => n.sparseDecodeBackward(new Float32Array(2), new Int32Array([0, 5]), 1, 2, new Float32Array(2), new Float32Array(8), 4, 2,
+    new Float32Array(2), new Float32Array(8), false), /sparseDecodeBackward.*index 5/);
+  assert.throws(() => n.sparseDecodeBackward(new Float32Array(2), new Int32Array([0, 1]), 1, 2, new Float32Array(2), new Float32Array(8), 4, 2,
+    new Float32Array(2), new Float32Array(7), false), /sparseDecodeBackward: dW/);
+});
