@@ -92,7 +92,7 @@ export class BatchTopKSae<C extends BatchTopKSaeConfig | MatryoshkaSaeConfig = B
     let width = 1;
     for (const m of sel.counts) if (m > width) width = m;
     const idx = new Int32Array(B * width), mask = new Float32Array(B * width);
-    const used = new Uint8Array(H);
+    let used: Uint8Array | null = null; // only for tokens that need padding
     for (let b = 0; b < B; b++) {
       const row = rows[b]!, n = sel.counts[b]!, o = b * width;
       mask.fill(1, o, o + n);
@@ -100,6 +100,7 @@ export class BatchTopKSae<C extends BatchTopKSaeConfig | MatryoshkaSaeConfig = B
       const fromRow = Math.min(width, row.latents.length);
       idx.set(row.latents.subarray(0, fromRow), o);
       if (fromRow < width) {
+        used = used ?? new Uint8Array(H);
         used.fill(0);
         for (let j = 0; j < fromRow; j++) used[idx[o + j]!] = 1;
         for (let i = 0, j = fromRow; j < width; i++) if (!used[i]) idx[o + j++] = i;
@@ -165,7 +166,7 @@ export function selectBatchTopK(rows: readonly CandidateRow[], total: number, H:
     const all = new Float32Array(n);
     let o = 0;
     for (const r of rows) { all.set(r.values, o); o += r.values.length; }
-    t = kthLargest(all, total);
+    t = kthLargest(all, total); // reorders `all`, a scratch copy; the count below does not need the order
     if (t > 0) {
       let above = 0;
       for (let i = 0; i < n; i++) if (all[i]! > t) above++;
@@ -201,9 +202,8 @@ function rowAbove(pre: Float32Array, b: number, H: number, t: number): Candidate
   return { values: Float32Array.from(keep, (i) => row[i]!), latents: Int32Array.from(keep), complete: true };
 }
 
-/** The k-th largest value of v (1-based k ≤ v.length), by quickselect on a copy. */
-function kthLargest(v: Float32Array, k: number): number {
-  const a = Float32Array.from(v);
+/** The k-th largest value of v (1-based k ≤ v.length), by quickselect in place (v is reordered). */
+function kthLargest(a: Float32Array, k: number): number {
   let lo = 0, hi = a.length - 1;
   const want = k - 1;
   while (lo < hi) {
