@@ -10,6 +10,7 @@
         'native/elementwise.cc',
         'native/rows.cc',
         'native/sparse.cc',
+        'native/lm.cc',
       ],
       'include_dirs': [
         "<!(node -p \"require('node-addon-api').include_dir\")",

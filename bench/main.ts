@@ -111,6 +111,29 @@ results.ratio_vae_vs_torch = ratio(results.vae_samples_per_s, results.torch_vae_
 results.gemm = gemm;
 results.rss = rss;
 
+// Decoder-only LM (bench/lm.ts vs bench/torch_lm.py): training step, harvest, KV-cached generation, harvest RSS.
+const lmStories = join(root, 'test', 'fixtures', 'lm', 'stories260K', 'stories260K.bin');
+const lmArgs = ['--runs', quick ? '3' : '5', ...(existsSync(lmStories) ? ['--stories', lmStories] : [])];
+const lmTorchScript = join(root, 'bench', 'torch_lm.py');
+const lmTorch = existsSync(lmTorchScript) && existsSync('/usr/bin/python3')
+  ? runJson('PyTorch LM reference (train, harvest, generate)', '/usr/bin/python3', [lmTorchScript, '--threads', threads, ...lmArgs])
+  : null;
+const lm = runJson('aelab LM (train, harvest, generate, harvest RSS)', node, [join(here, 'lm.js'), ...lmArgs, '--rss-seconds', quick ? '15' : '45']);
+const lmTps = (r: Record<string, any> | null, k: string): number | null => r?.[k]?.tokens_per_s ?? null;
+results.lm_train_tokens_per_s = lmTps(lm, 'train');
+results.torch_lm_train_tokens_per_s = lmTps(lmTorch, 'train');
+results.lm_train_ratio = ratio(results.lm_train_tokens_per_s, results.torch_lm_train_tokens_per_s);
+results.lm_train_llama_tokens_per_s = lmTps(lm, 'train_llama');
+for (const k of ['harvest_lm', 'harvest_stories260k', 'generate_lm', 'generate_stories260k']) {
+  results[`lm_${k}_tokens_per_s`] = lmTps(lm, k);
+  results[`torch_${k}_tokens_per_s`] = lmTps(lmTorch, k);
+}
+results.harvest_ratio_lm = ratio(lmTps(lm, 'harvest_lm'), lmTps(lmTorch, 'harvest_lm'));
+results.harvest_ratio_stories260k = ratio(lmTps(lm, 'harvest_stories260k'), lmTps(lmTorch, 'harvest_stories260k'));
+results.generate_ratio = ratio(lmTps(lm, 'generate_lm'), lmTps(lmTorch, 'generate_lm'));
+results.generate_ratio_stories260k = ratio(lmTps(lm, 'generate_stories260k'), lmTps(lmTorch, 'generate_stories260k'));
+results.lm_harvest_rss = lm?.rss ?? null;
+
 const out = process.stdout;
 out.write('\nSAE training step, B=1024 d=512 H=4096 k=32, Adam (tokens/s, median)\n');
 out.write(`  ${'mode'.padEnd(12)} ${'aelab'.padStart(9)} ${'PyTorch'.padStart(9)} ${'ratio'.padStart(7)}\n`);
@@ -143,4 +166,14 @@ if (gemm) {
   for (const s of gemm.shapes) out.write(`  ${s.name.padEnd(12)} ${String(s.M).padStart(5)}x${String(s.N).padEnd(5)}x${String(s.K).padEnd(5)} ${String(s.gflops).padStart(7)} GFLOPS  ${s.of_roofline ?? '-'} of roofline\n`);
 }
 if (rss) out.write(`\nPeak RSS ${rss.peak_rss_mb} MB (node baseline ${rss.baseline_rss_mb} MB) for ${rss.needed_mb} MB of params+grads+Adam+activations: ${rss.overhead_ratio}x\n`);
+if (lm || lmTorch) {
+  out.write('\nDecoder-only LM (default: gpt2 family, 4 layers, d 256, 8 heads, vocab 4096; tokens/s, median)\n');
+  const row = (name: string, a: number | null, t: number | null) => out.write(`  ${name.padEnd(28)} ${String(a ?? '-').padStart(9)} ${String(t ?? '-').padStart(9)} ${String(ratio(a, t) ?? '-').padStart(7)}\n`);
+  row('train 16x256 AdamW', lmTps(lm, 'train'), lmTps(lmTorch, 'train'));
+  row('harvest 16x128 (default LM)', lmTps(lm, 'harvest_lm'), lmTps(lmTorch, 'harvest_lm'));
+  row('harvest 16x128 (stories260K)', lmTps(lm, 'harvest_stories260k'), lmTps(lmTorch, 'harvest_stories260k'));
+  row('generate 200 (default LM)', lmTps(lm, 'generate_lm'), lmTps(lmTorch, 'generate_lm'));
+  row('generate 200 (stories260K)', lmTps(lm, 'generate_stories260k'), lmTps(lmTorch, 'generate_stories260k'));
+  if (lm?.rss) out.write(`  harvest RSS: ${lm.rss.rss_mb_after_first} MB after ${lm.rss.tokens_first} tokens, ${lm.rss.rss_mb_end} MB after ${lm.rss.tokens_end}\n`);
+}
 out.write('\n' + JSON.stringify(results) + '\n');

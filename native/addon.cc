@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common.h"
+#include "lm.h"
 
 namespace {
 
@@ -753,6 +754,244 @@ Value SparseDecodeBackward(const CallbackInfo& info) {
 }
 // ---- end of fast TopK sparse kernels -------------------------------------------------------------
 
+// ---- decoder-only transformer kernels (lm.cc) -------------------------------------------------
+I32 i32_opt(const CallbackInfo& info, size_t i, const char* kernel, const char* name) {
+  if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) return I32{nullptr, 0};
+  return i32(info, i, kernel, name);
+}
+
+/// dims = Int32Array [B, H, Hkv, T, S, Smax, dh, off], checked for consistency.
+aelab::AttnDims attn_dims(const CallbackInfo& info, size_t i, const char* k) {
+  I32 d = i32(info, i, k, "dims");
+  Env env = info.Env();
+  if (d.n < 8) fail(env, k, "dims must hold [B, H, Hkv, T, S, Smax, dh, off]");
+  for (int j = 0; j < 8; ++j)
+    if (d.p[j] < 0) fail(env, k, "dims must be non-negative");
+  aelab::AttnDims a{d.p[0], d.p[1], d.p[2], d.p[3], d.p[4], d.p[5], d.p[6], d.p[7]};
+  if (a.Hkv < 1 || a.H % a.Hkv != 0 || a.S > a.Smax || a.off + a.T > a.S)
+    fail(env, k, "inconsistent dims " + sz("H", a.H, "Hkv", a.Hkv) + ", " + sz("T", a.T, "S", a.S, "Smax", a.Smax) + ", " + sz("off", a.off));
+  return a;
+}
+int64_t q_len(Env env, const char* k, const aelab::AttnDims& d) { return mul(env, k, mul(env, k, d.B * d.H, d.T), d.dh); }
+int64_t kv_len(Env env, const char* k, const aelab::AttnDims& d) { return mul(env, k, mul(env, k, d.B * d.Hkv, d.Smax), d.dh); }
+int64_t p_len(Env env, const char* k, const aelab::AttnDims& d) { return mul(env, k, mul(env, k, d.B * d.H, d.T), d.S); }
+std::string attn_sz(const aelab::AttnDims& d) {
+  return sz("B", d.B, "H", d.H, "Hkv", d.Hkv) + ", " + sz("T", d.T, "S", d.S, "dh", d.dh);
+}
+
+/// attnPattern(q, k, dims, scale, keyMask [B*S] | null, P)
+Value AttnPattern(const CallbackInfo& info) {
+  const char* k = "attnPattern";
+  Env env = info.Env();
+  F32 q = f32(info, 0, k, "q"), kk = f32(info, 1, k, "k");
+  const aelab::AttnDims d = attn_dims(info, 2, k);
+  const double scale = num(info, 3, k, "scale");
+  I32 km = i32_opt(info, 4, k, "keyMask");
+  F32 P = f32(info, 5, k, "P");
+  const std::string s = attn_sz(d);
+  need(env, k, "q", q.n, q_len(env, k, d), s);
+  need(env, k, "k", kk.n, kv_len(env, k, d), s);
+  need(env, k, "P", P.n, p_len(env, k, d), s);
+  if (km.p) need(env, k, "keyMask", km.n, d.B * d.S, s);
+  aelab::attn_pattern(q.p, kk.p, d, static_cast<float>(scale), km.p, P.p);
+  return env.Undefined();
+}
+
+/// attnPatternGrad(P, gP, q, k, dims, scale, gq | null, gk | null)
+Value AttnPatternGrad(const CallbackInfo& info) {
+  const char* k = "attnPatternGrad";
+  Env env = info.Env();
+  F32 P = f32(info, 0, k, "P"), gP = f32(info, 1, k, "gP"), q = f32(info, 2, k, "q"), kk = f32(info, 3, k, "k");
+  const aelab::AttnDims d = attn_dims(info, 4, k);
+  const double scale = num(info, 5, k, "scale");
+  F32 gq = f32_opt(info, 6, k, "gq"), gk = f32_opt(info, 7, k, "gk");
+  const std::string s = attn_sz(d);
+  need(env, k, "P", P.n, p_len(env, k, d), s);
+  need(env, k, "gP", gP.n, p_len(env, k, d), s);
+  need(env, k, "q", q.n, q_len(env, k, d), s);
+  need(env, k, "k", kk.n, kv_len(env, k, d), s);
+  if (gq.p) need(env, k, "gq", gq.n, q_len(env, k, d), s);
+  if (gk.p) need(env, k, "gk", gk.n, kv_len(env, k, d), s);
+  aelab::attn_pattern_grad(P.p, gP.p, q.p, kk.p, d, static_cast<float>(scale), gq.p, gk.p);
+  return env.Undefined();
+}
+
+/// attnMix(P, v, dims, z)
+Value AttnMix(const CallbackInfo& info) {
+  const char* k = "attnMix";
+  Env env = info.Env();
+  F32 P = f32(info, 0, k, "P"), v = f32(info, 1, k, "v");
+  const aelab::AttnDims d = attn_dims(info, 2, k);
+  F32 z = f32(info, 3, k, "z");
+  const std::string s = attn_sz(d);
+  need(env, k, "P", P.n, p_len(env, k, d), s);
+  need(env, k, "v", v.n, kv_len(env, k, d), s);
+  need(env, k, "z", z.n, q_len(env, k, d), s);
+  aelab::attn_mix(P.p, v.p, d, z.p);
+  return env.Undefined();
+}
+
+/// attnMixGrad(P, gz, v, dims, gP | null, gv | null)
+Value AttnMixGrad(const CallbackInfo& info) {
+  const char* k = "attnMixGrad";
+  Env env = info.Env();
+  F32 P = f32(info, 0, k, "P"), gz = f32(info, 1, k, "gz"), v = f32(info, 2, k, "v");
+  const aelab::AttnDims d = attn_dims(info, 3, k);
+  F32 gP = f32_opt(info, 4, k, "gP"), gv = f32_opt(info, 5, k, "gv");
+  const std::string s = attn_sz(d);
+  need(env, k, "P", P.n, p_len(env, k, d), s);
+  need(env, k, "gz", gz.n, q_len(env, k, d), s);
+  need(env, k, "v", v.n, kv_len(env, k, d), s);
+  if (gP.p) need(env, k, "gP", gP.n, p_len(env, k, d), s);
+  if (gv.p) need(env, k, "gv", gv.n, kv_len(env, k, d), s);
+  aelab::attn_mix_grad(P.p, gz.p, v.p, d, gP.p, gv.p);
+  return env.Undefined();
+}
+
+/// rmsNorm(x, rows, D, w, eps, out, rstd)
+Value RmsNorm(const CallbackInfo& info) {
+  const char* k = "rmsNorm";
+  Env env = info.Env();
+  F32 x = f32(info, 0, k, "x");
+  const int64_t rows = dim(info, 1, k, "rows"), D = dim(info, 2, k, "D");
+  F32 w = f32(info, 3, k, "w");
+  const double eps = num(info, 4, k, "eps");
+  F32 out = f32(info, 5, k, "out"), rstd = f32(info, 6, k, "rstd");
+  const int64_t n = mul(env, k, rows, D);
+  const std::string s = sz("rows", rows, "D", D);
+  need(env, k, "x", x.n, n, s);
+  need(env, k, "w", w.n, D, s);
+  need(env, k, "out", out.n, n, s);
+  need(env, k, "rstd", rstd.n, rows, s);
+  aelab::rms_norm(x.p, rows, D, w.p, static_cast<float>(eps), out.p, rstd.p);
+  return env.Undefined();
+}
+
+/// rmsNormGrad(x, gy, rstd, w, rows, D, gx | null, gw | null)
+Value RmsNormGrad(const CallbackInfo& info) {
+  const char* k = "rmsNormGrad";
+  Env env = info.Env();
+  F32 x = f32(info, 0, k, "x"), gy = f32(info, 1, k, "gy"), rstd = f32(info, 2, k, "rstd"), w = f32(info, 3, k, "w");
+  const int64_t rows = dim(info, 4, k, "rows"), D = dim(info, 5, k, "D");
+  F32 gx = f32_opt(info, 6, k, "gx"), gw = f32_opt(info, 7, k, "gw");
+  const int64_t n = mul(env, k, rows, D);
+  const std::string s = sz("rows", rows, "D", D);
+  need(env, k, "x", x.n, n, s);
+  need(env, k, "gy", gy.n, n, s);
+  need(env, k, "rstd", rstd.n, rows, s);
+  need(env, k, "w", w.n, D, s);
+  if (gx.p) need(env, k, "gx", gx.n, n, s);
+  if (gw.p) need(env, k, "gw", gw.n, D, s);
+  aelab::rms_norm_grad(x.p, gy.p, rstd.p, w.p, rows, D, gx.p, gw.p);
+  return env.Undefined();
+}
+
+/// rotary(x, positions [BT], BT, H, dh, cos, sin, inverse, out)
+Value Rotary(const CallbackInfo& info) {
+  const char* k = "rotary";
+  Env env = info.Env();
+  F32 x = f32(info, 0, k, "x");
+  I32 pos = i32(info, 1, k, "positions");
+  const int64_t BT = dim(info, 2, k, "BT"), H = dim(info, 3, k, "H"), dh = dim(info, 4, k, "dh");
+  F32 c = f32(info, 5, k, "cos"), sn = f32(info, 6, k, "sin");
+  const bool inverse = flag(info, 7);
+  F32 out = f32(info, 8, k, "out");
+  if (dh % 2 != 0) fail(env, k, "dh must be even");
+  const int64_t n = mul(env, k, mul(env, k, BT, H), dh), half = dh / 2;
+  const std::string s = sz("BT", BT, "H", H, "dh", dh);
+  need(env, k, "x", x.n, n, s);
+  need(env, k, "out", out.n, n, s);
+  need(env, k, "positions", pos.n, BT, s);
+  need(env, k, "sin", sn.n, c.n, s);
+  const int64_t maxPos = half > 0 ? c.n / half : 0;
+  for (int64_t i = 0; i < BT; ++i)
+    if (pos.p[i] < 0 || pos.p[i] >= maxPos) range_fail(env, k, "position " + std::to_string(pos.p[i]) + " outside the tables of " + std::to_string(maxPos));
+  aelab::rotary(x.p, pos.p, BT, H, dh, c.p, sn.p, inverse, out.p);
+  return env.Undefined();
+}
+
+/// geluTanh(x, out), n from out
+Value GeluTanh(const CallbackInfo& info) {
+  const char* k = "geluTanh";
+  F32 x = f32(info, 0, k, "x"), out = f32(info, 1, k, "out");
+  need(info.Env(), k, "x", x.n, out.n, sz("n", out.n));
+  aelab::gelu_tanh(x.p, out.n, out.p);
+  return info.Env().Undefined();
+}
+/// geluTanhGrad(x, gy, gx), n from gx
+Value GeluTanhGrad(const CallbackInfo& info) {
+  const char* k = "geluTanhGrad";
+  F32 x = f32(info, 0, k, "x"), gy = f32(info, 1, k, "gy"), gx = f32(info, 2, k, "gx");
+  need(info.Env(), k, "x", x.n, gx.n, sz("n", gx.n));
+  need(info.Env(), k, "gy", gy.n, gx.n, sz("n", gx.n));
+  aelab::gelu_tanh_grad(x.p, gy.p, gx.n, gx.p);
+  return info.Env().Undefined();
+}
+/// swiglu(a, u, out), n from out
+Value Swiglu(const CallbackInfo& info) {
+  const char* k = "swiglu";
+  F32 a = f32(info, 0, k, "a"), u = f32(info, 1, k, "u"), out = f32(info, 2, k, "out");
+  need(info.Env(), k, "a", a.n, out.n, sz("n", out.n));
+  need(info.Env(), k, "u", u.n, out.n, sz("n", out.n));
+  aelab::swiglu(a.p, u.p, out.n, out.p);
+  return info.Env().Undefined();
+}
+/// swigluGrad(a, u, gy, ga | null, gu | null), n from gy
+Value SwigluGrad(const CallbackInfo& info) {
+  const char* k = "swigluGrad";
+  Env env = info.Env();
+  F32 a = f32(info, 0, k, "a"), u = f32(info, 1, k, "u"), gy = f32(info, 2, k, "gy");
+  F32 ga = f32_opt(info, 3, k, "ga"), gu = f32_opt(info, 4, k, "gu");
+  const int64_t n = gy.n;
+  need(env, k, "a", a.n, n, sz("n", n));
+  need(env, k, "u", u.n, n, sz("n", n));
+  if (ga.p) need(env, k, "ga", ga.n, n, sz("n", n));
+  if (gu.p) need(env, k, "gu", gu.n, n, sz("n", n));
+  aelab::swiglu_grad(a.p, u.p, gy.p, n, ga.p, gu.p);
+  return env.Undefined();
+}
+
+void check_targets(Env env, const char* k, const int32_t* t, int64_t rows, int64_t V) {
+  for (int64_t i = 0; i < rows; ++i)
+    if (t[i] >= V || t[i] < -1) range_fail(env, k, "target " + std::to_string(t[i]) + " at row " + std::to_string(i) + " is outside [-1, " + std::to_string(V) + ")");
+}
+/// crossEntropy(logits [rows, V], rows, V, targets [rows] (-1 = ignored), loss [rows], lse [rows])
+Value CrossEntropy(const CallbackInfo& info) {
+  const char* k = "crossEntropy";
+  Env env = info.Env();
+  F32 x = f32(info, 0, k, "logits");
+  const int64_t rows = dim(info, 1, k, "rows"), V = dim(info, 2, k, "V");
+  I32 t = i32(info, 3, k, "targets");
+  F32 loss = f32(info, 4, k, "loss"), lse = f32(info, 5, k, "lse");
+  const std::string s = sz("rows", rows, "V", V);
+  need(env, k, "logits", x.n, mul(env, k, rows, V), s);
+  need(env, k, "targets", t.n, rows, s);
+  need(env, k, "loss", loss.n, rows, s);
+  need(env, k, "lse", lse.n, rows, s);
+  check_targets(env, k, t.p, rows, V);
+  aelab::cross_entropy(x.p, rows, V, t.p, loss.p, lse.p);
+  return env.Undefined();
+}
+/// crossEntropyGrad(logits, lse, targets, rows, V, scale, gx)
+Value CrossEntropyGrad(const CallbackInfo& info) {
+  const char* k = "crossEntropyGrad";
+  Env env = info.Env();
+  F32 x = f32(info, 0, k, "logits"), lse = f32(info, 1, k, "lse");
+  I32 t = i32(info, 2, k, "targets");
+  const int64_t rows = dim(info, 3, k, "rows"), V = dim(info, 4, k, "V");
+  const double scale = num(info, 5, k, "scale");
+  F32 gx = f32(info, 6, k, "gx");
+  const std::string s = sz("rows", rows, "V", V);
+  need(env, k, "logits", x.n, mul(env, k, rows, V), s);
+  need(env, k, "lse", lse.n, rows, s);
+  need(env, k, "targets", t.n, rows, s);
+  need(env, k, "gx", gx.n, mul(env, k, rows, V), s);
+  check_targets(env, k, t.p, rows, V);
+  aelab::cross_entropy_grad(x.p, lse.p, t.p, rows, V, static_cast<float>(scale), gx.p);
+  return env.Undefined();
+}
+// ---- end of transformer kernels ------------------------------------------------------------------
+
 Value Threads(const CallbackInfo& info) { return Napi::Number::New(info.Env(), aelab::pool_threads()); }
 
 Value SetThreads(const CallbackInfo& info) {
@@ -794,6 +1033,11 @@ Napi::Object Init(Env env, Napi::Object exports) {
       // fast TopK sparse kernels (native/sparse.cc)
       {"sparseDecode", call<SparseDecode>}, {"sparseDecodeGrad", call<SparseDecodeGrad>}, {"sparseScatterRows", call<SparseScatterRows>},
       {"sparseDecodeBackward", call<SparseDecodeBackward>},
+      {"attnPattern", call<AttnPattern>}, {"attnPatternGrad", call<AttnPatternGrad>}, {"attnMix", call<AttnMix>},
+      {"attnMixGrad", call<AttnMixGrad>}, {"rmsNorm", call<RmsNorm>}, {"rmsNormGrad", call<RmsNormGrad>},
+      {"rotary", call<Rotary>}, {"geluTanh", call<GeluTanh>}, {"geluTanhGrad", call<GeluTanhGrad>},
+      {"swiglu", call<Swiglu>}, {"swigluGrad", call<SwigluGrad>}, {"crossEntropy", call<CrossEntropy>},
+      {"crossEntropyGrad", call<CrossEntropyGrad>},
   };
   for (const Entry& e : entries) {
     napi_value fn;

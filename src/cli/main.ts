@@ -22,6 +22,8 @@ const commands: Record<string, Command> = {
   cluster: { summary: 'k-means on codes, PCA or raw data, with ARI/NMI/silhouette and raster cluster maps' },
   detect: { summary: 'anomaly detection on tabular data or time series (AE, VAE, StackVAE-G, PCA)' },
   experiment: { summary: "measured comparisons: 'aelab experiment geology-mnist|nab|vae-mnist|ard-vae|prototype-mnist'" },
+  harvest: { summary: 'write a language model\'s hook activations on text to safetensors shards (for SAE training)' },
+  lm: { summary: "language models: 'aelab lm tokenizer' (train a byte-level BPE tokenizer)" },
 };
 
 async function load(name: string): Promise<{ run(argv: string[]): Promise<number> | number }> {

@@ -15,6 +15,13 @@
  * Data: `n` samples, each of shape `sampleShape`, stored row-major in one Float32Array (optional
  * int32 labels). Each epoch has floor(n / batchSize) full batches (the last partial batch is
  * dropped so every step sees the same shapes; at least one batch of min(n, batchSize)).
+ *
+ * Optional pieces for longer runs (language models): `steps` fixes the total step count instead of
+ * `epochs` (the data order simply continues into further epochs); `lrSchedule(s)` sets the learning
+ * rate of update s (0-based) — a pure function of the step, so nothing about it needs saving;
+ * `noDecay(name, p)` moves parameters into a second AdamW/Adam group with weight decay 0;
+ * `betas`/`eps` set Adam's constants; `onStep` runs after each update (e.g. an evaluation) and may
+ * add numbers to that step's log line (a line is then always written).
  */
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -65,12 +72,28 @@ export interface Trainable extends Module {
 }
 
 export interface TrainOptions {
-  epochs: number;
+  /** Passes over the data (required unless `steps` is given). */
+  epochs?: number;
+  /** Total optimiser steps (overrides epochs; epochs continue past the end of the data as needed). */
+  steps?: number;
   batchSize: number;
   /** Learning rate (default 1e-3). */
   lr?: number;
   optimizer?: 'adam' | 'adamw' | 'sgd';
   weightDecay?: number;
+  /** Adam/AdamW (β1, β2) (default the optimiser's: 0.9, 0.999). */
+  betas?: [number, number];
+  /** Adam/AdamW ε (default 1e-8). */
+  eps?: number;
+  /** Parameters for which this returns true get weight decay 0 (a second parameter group). */
+  noDecay?: (name: string, p: Tensor) => boolean;
+  /** Learning rate of update `step` (0-based); replaces `lr` for every group when given. */
+  lrSchedule?: (step: number) => number;
+  /**
+   * Called after each update with the number of steps done and the step's metrics; numbers it
+   * returns are added to the step's log line (which is then written whatever logEvery says).
+   */
+  onStep?: (step: number, metrics: Record<string, number>) => Record<string, number> | void;
   /** Clip the global gradient norm to this value (default: no clipping). */
   clipNorm?: number;
   /** Seed of the shuffling and noise streams (default 0). */
@@ -142,9 +165,23 @@ export function gatherBatch(data: Dataset, index: Int32Array): Batch {
 function makeOptimizer(model: Module, o: TrainOptions): Optimizer {
   const lr = o.lr ?? 1e-3;
   const params = model.parameters();
+  const adam = {
+    lr,
+    ...(o.betas ? { beta1: o.betas[0], beta2: o.betas[1] } : {}),
+    ...(o.eps !== undefined ? { eps: o.eps } : {}),
+  };
+  // With noDecay: group 0 = decayed parameters, group 1 = the rest (weight decay 0), both in
+  // model.parameters() order, so the grouping (and the checkpointed state's indices) is deterministic.
+  const groups = (wd: number) => {
+    if (!o.noDecay) return params;
+    const named = model.namedParameters();
+    const decay = named.filter(([n, p]) => !o.noDecay!(n, p)).map(([, p]) => p);
+    const keep = named.filter(([n, p]) => o.noDecay!(n, p)).map(([, p]) => p);
+    return [{ params: decay, weightDecay: wd }, { params: keep, weightDecay: 0 }].filter((g) => g.params.length > 0);
+  };
   switch (o.optimizer ?? 'adam') {
-    case 'adam': return new Adam(params, { lr, weightDecay: o.weightDecay ?? 0 });
-    case 'adamw': return new AdamW(params, { lr, weightDecay: o.weightDecay ?? 0.01 });
+    case 'adam': return new Adam(groups(o.weightDecay ?? 0), { ...adam, weightDecay: o.weightDecay ?? 0 });
+    case 'adamw': return new AdamW(groups(o.weightDecay ?? 0.01), { ...adam, weightDecay: o.weightDecay ?? 0.01 });
     case 'sgd': return new SGD(params, { lr });
     default: throw new Error(`train: unknown optimizer '${o.optimizer as string}' (adam, adamw or sgd)`);
   }
@@ -153,12 +190,14 @@ function makeOptimizer(model: Module, o: TrainOptions): Optimizer {
 /** Trains `model` on `data`; see the file comment for the loop, logging and checkpoint rules. */
 export function train(model: Trainable, data: Dataset, o: TrainOptions): TrainResult {
   checkDataset(data);
-  if (!(Number.isInteger(o.epochs) && o.epochs >= 0)) throw new Error(`train: epochs must be a non-negative integer, got ${o.epochs}`);
+  if (o.steps !== undefined) {
+    if (!(Number.isInteger(o.steps) && o.steps >= 0)) throw new Error(`train: steps must be a non-negative integer, got ${o.steps}`);
+  } else if (!(Number.isInteger(o.epochs) && o.epochs! >= 0)) throw new Error(`train: epochs must be a non-negative integer, got ${o.epochs}`);
   if (!(Number.isInteger(o.batchSize) && o.batchSize >= 1)) throw new Error(`train: batchSize must be a positive integer, got ${o.batchSize}`);
   const seed = o.seed ?? 0;
   const bs = Math.min(o.batchSize, data.n);
   const perEpoch = Math.max(1, Math.floor(data.n / bs));
-  const total = o.epochs * perEpoch;
+  const total = o.steps ?? o.epochs! * perEpoch;
   const optimizer = makeOptimizer(model, o);
   let noise = new Generator(BigInt(seed >>> 0) + 0x5eedn);
   let step = 0;
@@ -199,22 +238,32 @@ export function train(model: Trainable, data: Dataset, o: TrainOptions): TrainRe
     }
     const batch = gatherBatch(data, order!.subarray(pos * bs, pos * bs + bs));
     const ctx: StepContext = { noise, step, epoch };
-    const metrics = scope(() => {
+    if (o.lrSchedule) {
+      const lr = o.lrSchedule(step);
+      if (!(lr >= 0 && Number.isFinite(lr))) throw new Error(`train: lrSchedule gave ${lr} for step ${step}`);
+      optimizer.lr = lr;
+    }
+    const metrics: { loss: number } & Record<string, number> = scope(() => {
       optimizer.zeroGrad();
       const out = model.trainStep(batch, ctx);
       if (out.loss.size !== 1) throw new Error(`train: trainStep returned a loss of shape ${shapeStr(out.loss.shape)}, expected a scalar`);
       const l = out.loss.item();
       if (!Number.isFinite(l)) throw new Error(`train: the loss became ${l} at step ${step} (epoch ${epoch}); lower the learning rate or check the data`);
       out.loss.backward();
-      if (o.clipNorm !== undefined) clipGradNorm(model.parameters(), o.clipNorm);
+      const gradNorm = o.clipNorm !== undefined ? clipGradNorm(model.parameters(), o.clipNorm) : undefined;
       optimizer.step();
-      return { loss: l, ...(out.metrics ?? {}) };
+      return { loss: l, ...(out.metrics ?? {}), ...(gradNorm !== undefined ? { gradNorm } : {}) };
     });
     step++;
+    const added = o.onStep ? o.onStep(step, metrics) : undefined;
+    if (added) {
+      Object.assign(metrics, added);
+      model.train();
+    }
     lastLoss = metrics.loss;
     epochSum += metrics.loss;
     epochCount++;
-    if (logFile && (step % logEvery === 0 || step === stopAt)) {
+    if (logFile && (step % logEvery === 0 || step === stopAt || (added && Object.keys(added).length > 0))) {
       appendFileSync(logFile, JSON.stringify({ step, epoch, ...metrics, lr: optimizer.lr, seconds: (Date.now() - started) / 1000 }) + '\n');
     }
     const endOfEpoch = step % perEpoch === 0;

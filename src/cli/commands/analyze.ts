@@ -71,6 +71,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   const inputs = saes.map((p) => ({ name: p, weights: loadSaeFolder(p) }));
   const ct = flags['component-tokens'] as number;
+  const dIn = inputs[0]!.weights.dIn, fitTokens = Math.floor((x.length / dIn) * ff);
+  if (fitTokens < 4 * dIn) {
+    process.stderr.write(`warning: only ${fitTokens} tokens fit the ${dIn}×${dIn} linear maps (fewer than 4·d_in = ${4 * dIn}); the R² values will be unreliable (overfit) — use more data, more --tokens or a larger --val-fraction\n`);
+  }
   process.stderr.write(`analysing ${inputs.length} SAE(s) on ${x.length / inputs[0]!.weights.dIn} tokens${ct > 0 ? ` (and training two component SAEs on ${ct} tokens each)` : ''}…\n`);
   const { analysis, plots } = analyseDarkMatter(inputs, x, inputs[0]!.weights.dIn, {
     fitFraction: ff, pursuitTokens: flags['pursuit-tokens'] as number, components: ct > 0 ? { tokens: ct, seed: flags.seed as number } : null,

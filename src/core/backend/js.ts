@@ -30,6 +30,7 @@
  */
 import type { Backend, BinaryOp, F32, I32, ReduceOp, UnaryOp } from './types.js';
 import { gemm, gemmKind } from './js-gemm.js';
+import * as lm from './js-lm.js';
 
 // -----------------------------------------------------------------------------------------------
 // Special functions
@@ -773,5 +774,18 @@ export function createJsBackend(): JsBackend {
     im2col,
     col2im,
     adam,
+    attnPattern: lm.attnPattern,
+    attnPatternGrad: lm.attnPatternGrad,
+    attnMix: lm.attnMix,
+    attnMixGrad: lm.attnMixGrad,
+    rmsNorm: lm.rmsNorm,
+    rmsNormGrad: lm.rmsNormGrad,
+    rotary: lm.rotary,
+    geluTanh: lm.geluTanh,
+    geluTanhGrad: lm.geluTanhGrad,
+    swiglu: lm.swiglu,
+    swigluGrad: lm.swigluGrad,
+    crossEntropy: lm.crossEntropy,
+    crossEntropyGrad: lm.crossEntropyGrad,
   };
 }

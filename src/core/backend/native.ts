@@ -57,6 +57,19 @@ export interface NativeAddon {
   sparseDecodeGrad(dout: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, dvals: F32): void;
   sparseScatterRows(coef: F32, idx: I32, R: number, k: number, src: F32, D: number, H: number, out: F32,
     sum: F32 | null, accumulate: boolean): void;
+  attnPattern(q: F32, k: F32, dims: I32, scale: number, keyMask: I32 | null, P: F32): void;
+  attnPatternGrad(P: F32, gP: F32, q: F32, k: F32, dims: I32, scale: number, gq: F32 | null, gk: F32 | null): void;
+  attnMix(P: F32, v: F32, dims: I32, z: F32): void;
+  attnMixGrad(P: F32, gz: F32, v: F32, dims: I32, gP: F32 | null, gv: F32 | null): void;
+  rmsNorm(x: F32, rows: number, D: number, w: F32, eps: number, out: F32, rstd: F32): void;
+  rmsNormGrad(x: F32, gy: F32, rstd: F32, w: F32, rows: number, D: number, gx: F32 | null, gw: F32 | null): void;
+  rotary(x: F32, positions: I32, BT: number, H: number, dh: number, cos: F32, sin: F32, inverse: boolean, out: F32): void;
+  geluTanh(x: F32, out: F32): void;
+  geluTanhGrad(x: F32, gy: F32, gx: F32): void;
+  swiglu(a: F32, u: F32, out: F32): void;
+  swigluGrad(a: F32, u: F32, gy: F32, ga: F32 | null, gu: F32 | null): void;
+  crossEntropy(logits: F32, rows: number, V: number, targets: I32, loss: F32, lse: F32): void;
+  crossEntropyGrad(logits: F32, lse: F32, targets: I32, rows: number, V: number, scale: number, gx: F32): void;
   sparseDecodeBackward(vals: F32, idx: I32, R: number, k: number, dout: F32, W: F32, H: number, D: number,
     dvals: F32, dW: F32, accumulate: boolean): void;
   broadcastRows(row: F32, rows: number, cols: number, out: F32): void;
@@ -182,6 +195,19 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
       addon.sparseScatterRows(coef, idx, R, k, src, D, H, out, sum, accumulate),
     sparseDecodeBackward: (vals, idx, R, k, dout, W, H, D, dvals, dW, accumulate) =>
       addon.sparseDecodeBackward(vals, idx, R, k, dout, W, H, D, dvals, dW, accumulate),
+    attnPattern: (q, k, dims, scale, keyMask, P) => addon.attnPattern(q, k, dims, scale, keyMask, P),
+    attnPatternGrad: (P, gP, q, k, dims, scale, gq, gk) => addon.attnPatternGrad(P, gP, q, k, dims, scale, gq, gk),
+    attnMix: (P, v, dims, z) => addon.attnMix(P, v, dims, z),
+    attnMixGrad: (P, gz, v, dims, gP, gv) => addon.attnMixGrad(P, gz, v, dims, gP, gv),
+    rmsNorm: (x, rows, D, w, eps, out, rstd) => addon.rmsNorm(x, rows, D, w, eps, out, rstd),
+    rmsNormGrad: (x, gy, rstd, w, rows, D, gx, gw) => addon.rmsNormGrad(x, gy, rstd, w, rows, D, gx, gw),
+    rotary: (x, positions, BT, H, dh, cos, sin, inverse, out) => addon.rotary(x, positions, BT, H, dh, cos, sin, inverse, out),
+    geluTanh: (x, out) => addon.geluTanh(x, out),
+    geluTanhGrad: (x, gy, gx) => addon.geluTanhGrad(x, gy, gx),
+    swiglu: (a, u, out) => addon.swiglu(a, u, out),
+    swigluGrad: (a, u, gy, ga, gu) => addon.swigluGrad(a, u, gy, ga, gu),
+    crossEntropy: (logits, rows, V, targets, loss, lse) => addon.crossEntropy(logits, rows, V, targets, loss, lse),
+    crossEntropyGrad: (logits, lse, targets, rows, V, scale, gx) => addon.crossEntropyGrad(logits, lse, targets, rows, V, scale, gx),
     broadcastRows: (row, rows, cols, out) => addon.broadcastRows(row, rows, cols, out),
     removeParallelRows: (g, w, rows, cols) => addon.removeParallelRows(g, w, rows, cols),
     normaliseRows: (w, rows, cols) => addon.normaliseRows(w, rows, cols),

@@ -172,4 +172,58 @@ export interface Backend {
    */
   adam(p: F32, g: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number,
     weightDecay: number, step: number, decoupled: boolean): void;
+
+  // ---- decoder-only transformer kernels (src/nn/transformer-ops.ts) ----
+  // Attention layouts: q [B, H, T, dh], k/v [B, Hkv, Smax, dh] of which the first S positions are used,
+  // pattern P [B, H, T, S]; dims = [B, H, Hkv, T, S, Smax, dh, off]. Query row t sits at key position
+  // off + t and sees keys s <= off + t; query head h reads kv head ⌊h / (H / Hkv)⌋. Results are
+  // independent of the thread count (work is split by (batch, kv head); a kv head's gradients add its
+  // query heads in order).
+
+  /**
+   * P = softmax(q kᵀ · scale + M) per (b, h), M = −∞ for keys later than the query or (keyMask [B·S],
+   * 0 = padding) padding keys; a padding query's row is one-hot at its own position. Entries past the
+   * query's position are exactly 0 (keys later than a query are not scored at all).
+   */
+  attnPattern(q: F32, k: F32, dims: I32, scale: number, keyMask: I32 | null, P: F32): void;
+  /**
+   * Backward of attnPattern from the saved P: dS = P ⊙ (gP − Σ_s gP P) · scale over the visible keys
+   * (P past a query's position is taken as 0), gq = dS k (overwrites), gk = Σ_{h in group} dSᵀ q
+   * (overwrites all Smax rows; rows >= S are 0). gq/gk may be null.
+   */
+  attnPatternGrad(P: F32, gP: F32, q: F32, k: F32, dims: I32, scale: number, gq: F32 | null, gk: F32 | null): void;
+  /** z = P v per (b, h): P [B, H, T, S], v [B, Hkv, Smax, dh] (first S rows) -> z [B, H, T, dh]. Any P. */
+  attnMix(P: F32, v: F32, dims: I32, z: F32): void;
+  /** Backward of attnMix: gP = gz vᵀ (overwrites), gv = Σ_{h in group} Pᵀ gz (overwrites all Smax rows). Either may be null. */
+  attnMixGrad(P: F32, gz: F32, v: F32, dims: I32, gP: F32 | null, gv: F32 | null): void;
+  /**
+   * RMSNorm over rows of x [rows, D]: rstd[r] = float(1/√(Σx²/D + eps)) (sum in float64), out = x · rstd · w.
+   */
+  rmsNorm(x: F32, rows: number, D: number, w: F32, eps: number, out: F32, rstd: F32): void;
+  /**
+   * Backward of rmsNorm: gx = r w gy − x r³/D Σ_j w_j gy_j x_j (overwrites), gw = Σ_rows gy x r
+   * (overwrites; summed in float64). Either may be null.
+   */
+  rmsNormGrad(x: F32, gy: F32, rstd: F32, w: F32, rows: number, D: number, gx: F32 | null, gw: F32 | null): void;
+  /**
+   * Rotary embedding, rotate_half layout, of x [BT, H, dh] with the angles of positions[bt] from
+   * tables cos/sin [nPos, dh/2]: [x₁ c − x₂ s, x₂ c + x₁ s]; inverse uses −s (the backward). Positions
+   * outside the tables throw a RangeError.
+   */
+  rotary(x: F32, positions: I32, BT: number, H: number, dh: number, cos: F32, sin: F32, inverse: boolean, out: F32): void;
+  /** out = ½x(1 + tanh(√(2/π)(x + 0.044715x³))) (length from out). */
+  geluTanh(x: F32, out: F32): void;
+  /** gx = gy · d/dx geluTanh(x) (overwrites; length from gx). */
+  geluTanhGrad(x: F32, gy: F32, gx: F32): void;
+  /** out = a σ(a) u (length from out). */
+  swiglu(a: F32, u: F32, out: F32): void;
+  /** ga = gy u σ(a)(1 + a(1 − σ(a))), gu = gy a σ(a) (overwrite; length from gy). Either may be null. */
+  swigluGrad(a: F32, u: F32, gy: F32, ga: F32 | null, gu: F32 | null): void;
+  /**
+   * Row-wise cross-entropy of logits [rows, V] against targets [rows] (−1 = ignored row):
+   * lse[r] = log Σ exp(x_r) (float64 sum), loss[r] = lse[r] − x[r, target] (0 for ignored rows).
+   */
+  crossEntropy(logits: F32, rows: number, V: number, targets: I32, loss: F32, lse: F32): void;
+  /** gx[r] = scale · (softmax(x_r) − onehot(target_r)), 0 for ignored rows (overwrites). */
+  crossEntropyGrad(logits: F32, lse: F32, targets: I32, rows: number, V: number, scale: number, gx: F32): void;
 }

@@ -68,7 +68,6 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   });
 }
 
-const ONE = new Float32Array([1]);
 
 interface LinearDims { rows: number; inF: number; outF: number }
 
@@ -87,9 +86,9 @@ function linearForward(op: string, x: Tensor, weight: Tensor, bias: Tensor | nul
   const Y = out.f32();
   let beta = 0;
   if (bias) {
-    // The bias rows are written by the (threaded) broadcasting kernel as b * 1, which is b exactly
-    // (-0 and NaN included); the GEMM then accumulates onto them (beta = 1): no extra pass.
-    K().binary('mul', bias.f32(op), [1, d.outF], ONE, [1, 1], Y, [d.rows, d.outF]);
+    // The bias rows are copied by the (threaded) row-broadcast kernel; the GEMM then accumulates
+    // onto them (beta = 1): no extra pass.
+    K().broadcastRows(bias.f32(op), d.rows, d.outF, Y);
     beta = 1;
   }
   K().gemm(false, true, d.rows, d.outF, d.inF, 1, x.f32(op), 0, weight.f32(op), 0, beta, Y, 0);
