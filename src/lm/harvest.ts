@@ -49,7 +49,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync 
 import { join } from 'node:path';
 import { intTensor, noGrad, scope } from '../core/tensor.js';
 import { writeFileAtomic } from '../core/io/fsutil.js';
-import { writeSafetensors } from '../core/io/safetensors.js';
+import { openSafetensors, writeSafetensors } from '../core/io/safetensors.js';
 import type { ArrayData } from '../core/io/dtype.js';
 import { checkHookNames, hookRowWidth } from './hooks.js';
 import type { Transformer } from './transformer.js';
@@ -498,4 +498,50 @@ export function harvestActivations(opts: HarvestOptions): HarvestResult {
     if (exhausted) break;
   }
   return finish(true);
+}
+
+// ---- reading rows back with their text ---------------------------------------------------------
+
+/** Where a harvested row came from: its window's tokens and its position in that window. */
+export interface RowContext {
+  /** Global window index. */
+  sequence: number;
+  position: number;
+  /** The window's token ids [context]. */
+  window: Int32Array;
+}
+
+/**
+ * Row → (window, position) for a harvest folder, reading only the small integer tensors of its
+ * shards (sequence, position, contexts), never the activations.
+ */
+export function openHarvestContexts(dir: string): { rows: number; context(row: number): RowContext } {
+  const m = readHarvestManifest(dir);
+  if (!m) throw new HarvestError(`${dir}: no harvest manifest.json (not a folder written by aelab harvest)`);
+  const starts: number[] = [], seqs: Int32Array[] = [], poss: Int32Array[] = [], ctxs: Int32Array[] = [], w0: number[] = [];
+  let rows = 0;
+  for (const s of m.shards) {
+    const f = openSafetensors(join(dir, s.file));
+    try {
+      starts.push(rows);
+      seqs.push(f.read('sequence').data as Int32Array);
+      poss.push(f.read('position').data as Int32Array);
+      ctxs.push(f.read('contexts').data as Int32Array);
+      w0.push(s.windows[0]);
+      rows += s.rows;
+    } finally {
+      f.close();
+    }
+  }
+  return {
+    rows,
+    context(row: number): RowContext {
+      if (!(row >= 0 && row < rows)) throw new RangeError(`${dir}: row ${row} outside [0, ${rows})`);
+      let i = starts.length - 1;
+      while (starts[i]! > row) i--;
+      const local = row - starts[i]!, sequence = seqs[i]![local]!, c = m.context;
+      const wi = sequence - w0[i]!;
+      return { sequence, position: poss[i]![local]!, window: ctxs[i]!.subarray(wi * c, (wi + 1) * c) };
+    },
+  };
 }

@@ -91,6 +91,139 @@ test('llama2c: save writes the same bytes; truncated and corrupt files are Forma
   assert.throws(() => loadLlama2cTokenizer(join(dir, 'tiny.bin')), FormatError);
 });
 
+/**
+ * The former encoder, run.c's algorithm kept as a reference: after every merge, scan all the
+ * adjacent pairs for the highest-scoring piece (strictly greater, so the leftmost pair wins
+ * ties; scores at or below float32(-1e10) never merge). O(n²); built only from public fields.
+ */
+function referenceLlama2cEncode(t: Llama2cTokenizer, text: string, opts: { bos?: boolean; eos?: boolean } = {}): number[] {
+  const latin1 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
+  const keys = t.pieces.map(latin1);
+  const lookup = new Map<string, number>();
+  keys.forEach((k, i) => { if (!lookup.has(k)) lookup.set(k, i); });
+  const bytes = new TextEncoder().encode(text);
+  const toks: number[] = [];
+  if (opts.bos) toks.push(1);
+  if (bytes.length > 0) toks.push(lookup.get(' ')!);
+  let start = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    if ((bytes[i]! & 0xc0) !== 0x80) start = i;
+    const next = i + 1 < bytes.length ? bytes[i + 1]! : 0;
+    if ((next & 0xc0) === 0x80 && i + 1 - start < 4) continue;
+    const unit = bytes.subarray(start, i + 1);
+    const id = lookup.get(latin1(unit));
+    if (id !== undefined) toks.push(id);
+    else for (const b of unit) toks.push(b + 3);
+    start = i + 1;
+  }
+  const pairOf = (i: number): number => lookup.get(keys[toks[i]!]! + keys[toks[i + 1]!]!) ?? -1;
+  const pair: number[] = [];
+  for (let i = 0; i + 1 < toks.length; i++) pair.push(pairOf(i));
+  for (;;) {
+    let best = Math.fround(-1e10);
+    let bestIdx = -1;
+    for (let i = 0; i < pair.length; i++) {
+      const id = pair[i]!;
+      if (id >= 0 && t.scores[id]! > best) {
+        best = t.scores[id]!;
+        bestIdx = i;
+      }
+    }
+    if (bestIdx < 0) break;
+    toks[bestIdx] = pair[bestIdx]!;
+    toks.splice(bestIdx + 1, 1);
+    pair.splice(bestIdx, 1);
+    if (bestIdx > 0) pair[bestIdx - 1] = pairOf(bestIdx - 1);
+    if (bestIdx < pair.length) pair[bestIdx] = pairOf(bestIdx);
+  }
+  if (opts.eos) toks.push(2);
+  return toks;
+}
+
+/** Deterministic PRNG (mulberry32) for the random texts. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const RANDOM_PARTS = [
+  'the', 'The', 'a', 'once', 'upon', 'time', 'there', 'was', 'little', 'girl', 'named', 'Lily', 'Tom', 'she', 'he', 'loved',
+  'to', 'play', 'outside', 'in', 'park', 'happy', 'sad', 'dog', 'cat', 'said', 'and', 'but', 'ing', 'ed', 'er', 'aaaa', 'zzz',
+  ' ', ' ', ' ', ' ', '  ', '   ', '\n', '\n\n', '\t', '\r\n', '.', ',', '!', '?', '"', "'", ';', ':', '-', '(', ')', '<s>', '<0x41>',
+  '0', '42', '1234', 'é', 'ö', 'ï', 'ñ', 'ß', 'café', 'naïve', '—', '…', '€', '日本', '中文', 'Ελλ', 'рус', '١٢٣', '\u00a0', '\u200b',
+  '😀', '🚀', '👩\u200d👧', '🇫🇷', '\ud800', '\u{10ffff}', '\u0000', '\u007f',
+];
+
+function randomText(r: () => number, parts: readonly string[], count: number): string {
+  let s = '';
+  for (let i = 0; i < count; i++) s += parts[Math.floor(r() * parts.length)]!;
+  return s;
+}
+
+test('llama2c: the heap encoder equals the run.c rescan reference (fixture strings, random strings, BOS/EOS)', () => {
+  const t = loadLlama2cTokenizer(TOK512);
+  const fx = JSON.parse(readFileSync(join(FIX, 'tokenizer/llama2c_encodings.json'), 'utf8')) as { encodings: { text: string; ids: number[] }[] };
+  for (const { text, ids } of fx.encodings) {
+    assert.deepEqual(referenceLlama2cEncode(t, text, { bos: true }), ids, `reference vs fixture ${JSON.stringify(text)}`);
+    for (const opts of [{}, { bos: true }, { bos: true, eos: true }]) {
+      assert.deepEqual(Array.from(t.encode(text, opts)), referenceLlama2cEncode(t, text, opts), JSON.stringify(text));
+    }
+  }
+  for (const s of VARIED) assert.deepEqual(Array.from(t.encode(s, { bos: true })), referenceLlama2cEncode(t, s, { bos: true }), JSON.stringify(s));
+  const r = rng(20240601);
+  for (let k = 0; k < 200; k++) {
+    const s = randomText(r, RANDOM_PARTS, 1 + Math.floor(r() * 60));
+    const opts = { bos: r() < 0.5, eos: r() < 0.3 };
+    assert.deepEqual(Array.from(t.encode(s, opts)), referenceLlama2cEncode(t, s, opts), `case ${k}: ${JSON.stringify(s)}`);
+  }
+});
+
+test('llama2c: equal scores merge leftmost first, duplicate pieces take the lower id, scores <= -1e10 never merge (synthetic vocabulary)', () => {
+  // A vocabulary where many pieces share a score, so the tie-break decides nearly every merge.
+  const enc = new TextEncoder();
+  const names = ['<unk>', '\n<s>\n', '\n</s>\n'];
+  for (let b = 0; b < 256; b++) names.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
+  const extra: [string, number][] = [
+    [' ', -1], ['a', -1], ['b', -1], ['c', -1], ['aa', 0], ['ab', 0], ['ba', 0], ['bb', 0], ['aaa', 0], ['aab', 0], ['abb', 0],
+    ['bab', 0], ['aba', 1], ['baa', 1], [' a', 0], [' b', 0], [' aa', 1], ['abab', 1], ['baba', 1], ['ab', 5] /* duplicate: id of the first wins */,
+    ['cc', -1e10] /* at run.c's floor: never merges */, ['ca', -2e10], ['bc', -0], ['cb', 0], ['bcb', 0], ['aaaa', 1],
+  ];
+  const pieces = [...names.map((n) => enc.encode(n)), ...extra.map(([p]) => enc.encode(p))];
+  const scores = Float32Array.from([...names.map(() => -1), ...extra.map(([, s]) => s)]);
+  const t = new Llama2cTokenizer(pieces, scores, 8);
+  // Hand-checked: " aab" → [" ", a, a, b]; " a"(0, leftmost of the score-0 pairs " a", aa, ab) → [" a", a, b];
+  // then " aa"(1) → [" aa", b]; no more pairs.
+  const id = (p: string) => 259 + extra.findIndex(([q]) => q === p);
+  assert.deepEqual(Array.from(t.encode('aab')), [id(' aa'), id('b')]);
+  assert.deepEqual(Array.from(t.encode('cc')), [id(' '), id('c'), id('c')], 'a pair scored at -1e10 does not merge');
+  assert.equal(Array.from(t.encode('ab')).includes(id('ab')), false, 'the dummy prefix merges first (" a" is leftmost)');
+  assert.deepEqual(Array.from(t.encode('xab')), referenceLlama2cEncode(t, 'xab'));
+  const r = rng(7);
+  for (let k = 0; k < 300; k++) {
+    const s = randomText(r, ['a', 'a', 'b', 'b', 'c', ' ', 'ab', 'é'], 1 + Math.floor(r() * 40));
+    const opts = { bos: r() < 0.5 };
+    assert.deepEqual(Array.from(t.encode(s, opts)), referenceLlama2cEncode(t, s, opts), `case ${k}: ${JSON.stringify(s)}`);
+  }
+});
+
+test('llama2c: a ~50k-character text encodes as the reference does, well under a second', () => {
+  const t = loadLlama2cTokenizer(TOK512);
+  const r = rng(99);
+  let s = readFileSync(join(FIX, 'stories260K/greedy.txt'), 'utf8');
+  while (s.length < 50_000) s += randomText(r, RANDOM_PARTS, 200) + ' Once upon a time, there was a little girl named Lily. ';
+  const t0 = performance.now();
+  const ids = Array.from(t.encode(s, { bos: true, eos: true }));
+  const ms = performance.now() - t0;
+  assert.ok(ms < 1000, `encoding ${s.length} characters took ${ms.toFixed(0)} ms`);
+  assert.deepEqual(ids, referenceLlama2cEncode(t, s, { bos: true, eos: true }));
+  assert.equal(t.decode(ids), s.replace(/\ud800/g, '\ufffd'));
+});
+
 // ---------------------------------------------------------------------------------------------
 // GPT-2 BPE
 

@@ -1,5 +1,6 @@
 /**
- * `aelab demo` — the main job (`npm start`): the whole SAE workflow on data whose answer is known.
+ * `aelab demo --synthetic` — the whole SAE workflow on data whose answer is known. (Plain
+ * `aelab demo`, the main job, runs the same workflow on a real language model: demo-lm.ts.)
  *
  *   1. synthetic activations in superposition: n sparse features with known directions in d < n
  *      dimensions (power-law frequencies), saved as .npy like real activations would be;
@@ -51,9 +52,10 @@ const FULL: DemoSize = { n: 128, d: 48, rows: 100_000, maxFrequency: 0.08, laten
 const QUICK: DemoSize = { n: 48, d: 24, rows: 30_000, maxFrequency: 0.08, latents: 96, k: 2, tokens: 150_000, batch: 512, componentTokens: 30_000, analysisTokens: 1500 };
 
 export async function run(argv: string[]): Promise<number> {
-  const { flags } = parseArgs('demo', argv, spec);
+  if (!argv.includes('--synthetic')) return (await import('./demo-lm.js')).run(argv);
+  const { flags } = parseArgs('demo', argv.filter((a) => a !== '--synthetic'), spec);
   if (flags.help) {
-    process.stdout.write(helpText('demo', 'train, evaluate and analyse a sparse autoencoder on synthetic superposition data, and write a report', spec));
+    process.stdout.write(helpText('demo --synthetic', 'train, evaluate and analyse a sparse autoencoder on synthetic superposition data, and write a report', spec));
     return 0;
   }
   const size = { ...(flags.quick ? QUICK : FULL) };
@@ -63,7 +65,7 @@ export async function run(argv: string[]): Promise<number> {
   const say = (s = '') => process.stdout.write(s + '\n');
   const be = backend();
   const t0 = performance.now();
-  say(`aelab demo: a sparse autoencoder on activations whose true features are known`);
+  say(`aelab demo --synthetic: a sparse autoencoder on activations whose true features are known`);
   say(`backend ${be.name}${be.blas ? ` (${be.blas})` : ''}, ${be.threads()} thread(s); run folder ${runDir}`);
   say();
 
