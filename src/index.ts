@@ -183,6 +183,59 @@ export type { Detector, DetectorOptions, PCADetectorOptions } from './tasks/anom
 export { clusterRaster, rasterFromArray, renderClusterMap, clusterMapPng, clusterPalette } from './tasks/cluster-map.js';
 export type { Raster, RGB, ClusterRasterOptions, ClusterRasterResult, ClusterMapOptions, ClusterMapLayout } from './tasks/cluster-map.js';
 
+// lm: transformer runtime, hooks, model files
+export {
+  Transformer, nextTokenLoss, pickToken, resolveTransformerConfig, TransformerConfigError,
+  hookNames, checkHookNames, hookRowWidth, hookLayer, UnknownHookError, zeroAblation, meanAblation, patchActivation,
+  loadLanguageModel, loadAelabLm, saveAelabLm, hashFiles, loadLlama2c, readLlama2cHeader, llama2cConfig, interleavedToHalf, LLAMA2C_MAGIC,
+  loadGpt2, gpt2Config, loadLlama, llamaConfig,
+  rmsNorm, rotary, rotaryTables, geluTanh, swiglu, attentionPattern, attentionMix, crossEntropyRows,
+} from './lm/index.js';
+export type {
+  TransformerConfig, TransformerConfigInput, TransformerFamily, NormKind, PositionalKind, MlpKind, KVCache, ForwardOptions, GenerateOptions,
+  HookFn, HookMap, HookContext, LoadedLanguageModel, Llama2cHeader, AttentionMask,
+} from './lm/index.js';
+
+// lm: training small language models
+export {
+  trainLm, resolveLmTrainConfig, tokenWindows, tokenStream, evaluateLm, exportLmRun, lmLearningRate, lmModelConfig, LM_TRAIN_DEFAULTS,
+} from './lm/train.js';
+export type {
+  LmTrainConfig, LmTrainConfigInput, LmTrainOptions, LmTrainResult, LmTrainEvent, LmEval, TokenWindows, LmModelOptions,
+} from './lm/train.js';
+
+// lm: tokenizers and text corpora
+export {
+  loadTokenizer, StreamDecoder, TokenizerError, BpeTokenizer, loadGpt2Files, loadVocabMerges, loadTokenizerJson,
+  Llama2cTokenizer, loadLlama2cTokenizer, LLAMA2C_BOS, LLAMA2C_EOS, ENDOFTEXT, trainBpe, learnMerges, countWords,
+} from './lm/tokenizer/index.js';
+export type {
+  Tokenizer, EncodeOptions, BpeEncodeOptions, BpeOptions, Llama2cLoadOptions, TrainBpeOptions, TrainProgress as BpeTrainProgress, LearnedMerges,
+} from './lm/tokenizer/index.js';
+export { readBrownCorpus, readNlpCorpus, readTextFile, splitDocuments, chunkDocument } from './data/text.js';
+export type { TextDocument, BrownDocument, TaggedWord, BrownOptions, SplitOptions as TextSplitOptions } from './data/text.js';
+export { shippedPath, STORIES260K, STORIES260K_SAMPLES } from './data/shipped.js';
+
+// lm: activation harvesting
+export {
+  harvestActivations, textWindows, documentSeparator, harvestDirs, shardName, readHarvestManifest, openHarvestContexts, HarvestError,
+  HARVEST_FORMAT, HARVEST_VERSION,
+} from './lm/harvest.js';
+export type {
+  HarvestOptions, HarvestEvent, HarvestResult, HarvestManifest, HarvestShardEntry, HarvestModelInfo, HarvestDocument, HarvestDtype,
+  WindowStream, RowContext,
+} from './lm/harvest.js';
+
+// interp: SAE splicing and latent examples
+export {
+  saeSpliceHook, zeroAblationHook, evaluateSplice, checkSpliceHook, saeForwardRows, SpliceStats, formatSpliceTable, spliceMetricsJson,
+  SAE_HOOK_NAMES, topActivations,
+} from './interp/index.js';
+export type {
+  SpliceHookOptions, SpliceEvalOptions, SpliceMetrics, SpliceBatch, SaeHookName, SaeForwardRows, LatentSummary, LatentExample,
+  TopActivationOptions,
+} from './interp/index.js';
+
 // report: standalone SVG charts
 export { lineChart, histogram, scatter, barChart, binValues } from './report/svg.js';
 export type {

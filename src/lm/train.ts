@@ -35,15 +35,14 @@
  * windows ({@link exportLmRun}). Evaluations go to the run folder's evals.jsonl (one JSON line each,
  * appended on resume) and onto the metrics.jsonl line of their step.
  */
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Tensor, empty, gradOut, intTensor, noGrad, record, scope, shapeStr } from '../core/tensor.js';
-import { logSoftmax } from '../core/ops/nn.js';
-import { reshape } from '../core/ops/shape.js';
+import { Tensor, intTensor, noGrad, scope, shapeStr } from '../core/tensor.js';
 import { Generator } from '../core/random.js';
 import { writeNpy } from '../core/io/npy.js';
 import { writeSafetensors } from '../core/io/safetensors.js';
 import { Module } from '../nn/module.js';
+import { crossEntropyRows } from '../nn/transformer-ops.js';
 import { warmupCosine } from '../optim/schedule.js';
 import { epochOrder, train, type Batch, type Dataset, type Trainable, type TrainOptions } from '../models/train.js';
 import { latestCheckpoint } from '../tasks/checkpoint.js';
@@ -279,31 +278,17 @@ export function lmDecays(p: Tensor): boolean {
 // Model and loss
 
 /**
- * Mean cross-entropy of logits [B, T, V] against targets [B·T] (differentiable in the logits).
+ * Mean cross-entropy of logits [B, T, V] against targets [B·T] (differentiable in the logits);
+ * the fused `crossEntropyRows` kernel (no log-softmax materialised).
  */
-export function crossEntropy(logits: Tensor, targets: Int32Array): Tensor {
+export function lmCrossEntropy(logits: Tensor, targets: Int32Array): Tensor {
   const [B, T, V] = logits.shape as [number, number, number];
-  const n = B * T;
-  if (targets.length !== n) throw new Error(`crossEntropy: ${targets.length} targets for logits ${shapeStr(logits.shape)}`);
-  const lp = logSoftmax(reshape(logits, [n, V]), -1);
-  const LP = lp.f32();
-  const picks = new Int32Array(n);
-  let s = 0;
-  for (let i = 0; i < n; i++) {
+  if (logits.rank !== 3 || targets.length !== B * T) throw new Error(`lmCrossEntropy: ${targets.length} targets for logits ${shapeStr(logits.shape)}`);
+  for (let i = 0; i < targets.length; i++) {
     const t = targets[i]!;
-    if (!(t >= 0 && t < V)) throw new Error(`crossEntropy: target ${t} at ${i} outside the vocabulary of ${V}`);
-    picks[i] = i * V + t;
-    s -= LP[picks[i]!]!;
+    if (!(t >= 0 && t < V)) throw new Error(`lmCrossEntropy: target ${t} at ${i} outside the vocabulary of ${V}`);
   }
-  const out = empty([]);
-  out.f32()[0] = s / n;
-  return record(out, 'crossEntropy', [lp], (g) => {
-    const gl = gradOut(lp.shape), GL = gl.f32();
-    GL.fill(0);
-    const c = -g.f32()[0]! / n;
-    for (let j = 0; j < n; j++) GL[picks[j]!] += c;
-    return [gl];
-  });
+  return crossEntropyRows(logits, targets);
 }
 
 /** Inputs [B, context] and targets [B·context] of B windows of context + 1 ids. */
@@ -330,7 +315,7 @@ export class LmTrainModule extends Module implements Trainable {
     const [B, W] = batch.x.shape as [number, number];
     const { inputs, targets } = splitWindows(batch.x.f32('lm trainStep'), B, W - 1);
     const logits = this.lm.forward(intTensor(inputs, [B, W - 1]))!;
-    return { loss: crossEntropy(logits, targets) };
+    return { loss: lmCrossEntropy(logits, targets) };
   }
 }
 
@@ -344,7 +329,7 @@ export function evaluateLm(model: Transformer, w: TokenWindows, batch: number): 
       const B = Math.min(batch, w.n - s);
       sum += scope(() => {
         const { inputs, targets } = splitWindows(w.ids.subarray(s * W, (s + B) * W), B, w.context);
-        return crossEntropy(model.forward(intTensor(inputs, [B, w.context]))!, targets).item() * B;
+        return lmCrossEntropy(model.forward(intTensor(inputs, [B, w.context]))!, targets).item() * B;
       });
     }
   });
@@ -494,7 +479,14 @@ export function trainLm(config: LmTrainConfig, o: LmTrainOptions): LmTrainResult
   });
   if (o.outDir) {
     mkdirSync(o.outDir, { recursive: true });
-    if (!resuming) writeFileSync(join(o.outDir, 'evals.jsonl'), '');
+    const file = join(o.outDir, 'evals.jsonl');
+    if (!resuming) writeFileSync(file, '');
+    else if (existsSync(file)) {
+      // Drop evaluations made after the checkpoint we resume from (they are made again).
+      const at = (JSON.parse(readFileSync(join(latestCheckpoint(o.outDir)!, 'state.json'), 'utf8')) as { step: number }).step;
+      const keep = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l) as LmEval).step <= at);
+      writeFileSync(file, keep.map((l) => l + '\n').join(''));
+    }
   }
   if (!resuming) evaluate(0);
   const loopStart = Date.now();
