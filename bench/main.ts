@@ -24,7 +24,8 @@ const opt = (n: string, d: string) => {
 };
 const threads = opt('threads', '2');
 const quick = flag('quick');
-const torchScript = opt('torch-script', join(root, '..', 'shared', 'bench', 'torch_sae_step.py'));
+// The PyTorch references live in bench/ (copied from the project's shared reference scripts), so a clone benches on its own.
+const torchScript = opt('torch-script', join(root, 'bench', 'torch_sae_step.py'));
 
 const env: NodeJS.ProcessEnv = {
   ...process.env,
