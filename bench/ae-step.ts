@@ -1,6 +1,6 @@
 /**
  * Dense MLP autoencoder and VAE training steps on this core, the same architectures, loss, batch
- * and optimiser as bench/torch_ae_step.py (784-512-256-32 mirrored, ReLU, Adam lr 1e-3,
+ * and optimiser as bench/reference/torch_ae_step.py (784-512-256-32 mirrored, ReLU, Adam lr 1e-3,
  * batch 256; the VAE with a Bernoulli decoder and one reparameterised sample). One JSON line.
  *
  *   node dist/bench/ae-step.js [--batch 256] [--warmup 5] [--runs 15] [--models ae,vae]

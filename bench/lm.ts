@@ -1,6 +1,6 @@
 /**
  * Decoder-only LM benchmarks of aelab's runtime (src/lm/transformer.ts); PyTorch's side is
- * bench/torch_lm.py, run by bench/main.ts in the same `npm run bench`. Prints one JSON line.
+ * bench/reference/torch_lm.py, run by bench/main.ts in the same `npm run bench`. Prints one JSON line.
  *
  *   node dist/bench/lm.js [--runs R] [--stories path] [--parts train,harvest,generate,rss] [--rss-seconds s]
  *

@@ -24,8 +24,15 @@ const opt = (n: string, d: string) => {
 };
 const threads = opt('threads', '2');
 const quick = flag('quick');
-// The PyTorch references live in bench/ (copied from the project's shared reference scripts), so a clone benches on its own.
-const torchScript = opt('torch-script', join(root, 'bench', 'torch_sae_step.py'));
+// The PyTorch references live in bench/reference/, so a clone benches on its own.
+const torchScript = opt('torch-script', join(root, 'bench', 'reference', 'torch_sae_step.py'));
+/** Whether /usr/bin/python3 can import torch (Debian's python3-torch); said plainly when it cannot. */
+function havePythonTorch(): boolean {
+  if (!existsSync('/usr/bin/python3')) return false;
+  return spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
+}
+const pythonTorch = havePythonTorch();
+if (!pythonTorch) process.stderr.write('bench: /usr/bin/python3 cannot import torch (apt-get install python3-torch): PyTorch columns and ratios are omitted\n');
 
 const env: NodeJS.ProcessEnv = {
   ...process.env,
@@ -55,11 +62,11 @@ const node = process.execPath;
 const runs = quick ? '3' : '9';
 const results: Record<string, any> = { threads: Number(threads), openblas_coretype: env.OPENBLAS_CORETYPE ?? '(unset)' };
 
-const torchOk = existsSync(torchScript) && existsSync('/usr/bin/python3');
+const torchOk = pythonTorch && existsSync(torchScript);
 const torch = torchOk
   ? runJson('PyTorch reference (relu, topk-dense, topk-sparse)', '/usr/bin/python3', [torchScript, '--threads', threads, '--runs', runs, '--modes', 'relu,topk-dense,topk-sparse'])
   : null;
-if (!torchOk) process.stderr.write(`bench: PyTorch reference script not found at ${torchScript}; ratios omitted\n`);
+if (pythonTorch && !torchOk) process.stderr.write(`bench: PyTorch reference script not found at ${torchScript}; ratios omitted\n`);
 const ours = runJson('aelab native step (relu, topk-dense, topk-sparse, topk-sparse-unit)', node, [join(here, 'sae-step.js'), '--runs', runs, '--modes', 'relu,topk-dense,topk-sparse,topk-sparse-unit']);
 // The fast TopK step once more right after a second torch topk-sparse run, with a kernel profile, so
 // the headline ratio compares runs made back to back under the same machine load.
@@ -112,11 +119,11 @@ results.ratio_vae_vs_torch = ratio(results.vae_samples_per_s, results.torch_vae_
 results.gemm = gemm;
 results.rss = rss;
 
-// Decoder-only LM (bench/lm.ts vs bench/torch_lm.py): training step, harvest, KV-cached generation, harvest RSS.
+// Decoder-only LM (bench/lm.ts vs bench/reference/torch_lm.py): training step, harvest, KV-cached generation, harvest RSS.
 const lmStories = join(root, 'test', 'fixtures', 'lm', 'stories260K', 'stories260K.bin');
 const lmArgs = ['--runs', quick ? '3' : '5', ...(existsSync(lmStories) ? ['--stories', lmStories] : [])];
-const lmTorchScript = join(root, 'bench', 'torch_lm.py');
-const lmTorch = existsSync(lmTorchScript) && existsSync('/usr/bin/python3')
+const lmTorchScript = join(root, 'bench', 'reference', 'torch_lm.py');
+const lmTorch = pythonTorch && existsSync(lmTorchScript)
   ? runJson('PyTorch LM reference (train, harvest, generate)', '/usr/bin/python3', [lmTorchScript, '--threads', threads, ...lmArgs])
   : null;
 const lm = runJson('aelab LM (train, harvest, generate, harvest RSS)', node, [join(here, 'lm.js'), ...lmArgs, '--rss-seconds', quick ? '15' : '45']);

@@ -1,5 +1,5 @@
 /**
- * One SAE training step on this core, timed the way bench/torch_sae_step.py times
+ * One SAE training step on this core, timed the way bench/reference/torch_sae_step.py times
  * PyTorch's (same shapes, init, data distribution, loss, Adam lr 1e-4, median of `runs` steps after
  * `warmup`). Prints one JSON line. Run by bench/main.ts in a child process so both sides get the
  * same environment (threads, malloc tunables, OpenBLAS core type).
