@@ -179,6 +179,8 @@ export type { KMeansOptions, KMeansResult } from './tasks/kmeans.js';
 export { PCA, PCAError } from './tasks/pca.js';
 export type { PCAOptions, PCAState } from './tasks/pca.js';
 export { BaseDetector, PCADetector, DetectorError, quantile } from './tasks/anomaly.js';
+export { KNNDetector, LOFDetector, IsolationForestDetector, kNearest, averagePathLength } from './tasks/outlier-baselines.js';
+export type { KNNDetectorOptions, KNNMethod, LOFDetectorOptions, IsolationForestDetectorOptions } from './tasks/outlier-baselines.js';
 export type { Detector, DetectorOptions, PCADetectorOptions } from './tasks/anomaly.js';
 export { clusterRaster, rasterFromArray, renderClusterMap, clusterMapPng, clusterPalette } from './tasks/cluster-map.js';
 export type { Raster, RGB, ClusterRasterOptions, ClusterRasterResult, ClusterMapOptions, ClusterMapLayout } from './tasks/cluster-map.js';

@@ -381,7 +381,10 @@ export function darkMatterBlocks(a: DarkMatterAnalysis, plots: DarkMatterPlotDat
     const c = a.components;
     blocks.push({ kind: 'h', level: 3, text: 'Learning the error components' });
     blocks.push({ kind: 'p', text: `TopK SAEs (${c.linear.dSae} latents, k = ${c.linear.k}, ${num(c.linear.tokens)} tokens each) trained on the linear and on the nonlinear part of the ${a.primary} error; FVU on held-out tokens, relative to each component's own variance.` });
-    blocks.push({ kind: 'table', head: ['component', 'share of error variance', 'FVU of an SAE trained on it'], rows: [['linear (xW)', pct(c.linear.varianceShare), num(c.linear.fvu)], ['nonlinear (e − xW)', pct(c.nonlinear.varianceShare), num(c.nonlinear.fvu)]] });
+    // Shares of the error variance that add up: the nonlinear part's variance over the error's, and
+    // the rest, explained by the linear map (on held-out tokens var(xW) alone can differ: the two
+    // parts are correlated out of sample).
+    blocks.push({ kind: 'table', head: ['component', 'share of error variance (held out)', 'FVU of an SAE trained on it'], rows: [['linear (xW)', pct(1 - c.nonlinear.varianceShare), num(c.linear.fvu)], ['nonlinear (e − xW)', pct(c.nonlinear.varianceShare), num(c.nonlinear.fvu)]] });
   }
   if (plots) {
     blocks.push({ kind: 'figure', name: 'dark-matter-r2', caption: `R² of each error dimension predicted linearly from x (${a.primary}).`, svg: histogram({ title: 'Per-dimension R² of the error', xLabel: 'R²', values: plots.r2ByDim.filter(Number.isFinite), bins: 20 }) });

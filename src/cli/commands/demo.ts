@@ -116,16 +116,16 @@ export async function run(argv: string[]): Promise<number> {
   say(`3. Results on ${m.tokens.toLocaleString()} held-out tokens`);
   say(`             recovered ${rec.recovered} of ${rec.perFeature.length} true features (${pct(rec.fractionRecovered)}) at cosine ≥ 0.9; mean best cosine ${rec.meanMaxCosine.toFixed(3)}`);
   say(`             → the SAE found the hidden dictionary${rec.fractionRecovered >= 0.9 ? '' : ' only in part (try more --tokens)'}`);
-  say(`             FVU ${num(m.fvu)}: it misses ${pct(m.fvu)} of the variance with ${num(m.l0, 2)} latents per token (true: ${fmt(perToken)})`);
+  say(`             held-out FVU ${num(m.fvu)} (${m.tokens.toLocaleString()} tokens): it misses ${pct(m.fvu)} of the variance with ${num(m.l0, 2)} latents per token (true: ${fmt(perToken)})`);
   say(`             ${num(m.deadLatents)} latents (${pct(m.deadFraction)}) never fire: there are ${size.latents} latents for ${size.n} features, so spares stay unused`);
 
   // 4. Dark matter.
   const saes = [...narrow.map((n) => ({ name: `${n.w} latents`, weights: loadSaeFolder(n.res.saeDir!) })), { name: `${size.latents} latents`, weights: ev.weights }];
   const { analysis, plots } = analyseDarkMatter(saes, x, size.d, { components: { tokens: size.componentTokens, seed, batchSize: size.batch } });
   const p = analysis.saes[analysis.saes.length - 1]!;
-  say(`4. Dark matter of the error (${analysis.tokens.toLocaleString()} tokens, half to fit, half to score)`);
+  say(`4. Dark matter of the error (the last ${analysis.tokens.toLocaleString()} tokens, half to fit, half to score; FVUs below are on the scoring half)`);
   const linShare = 1 - p.report.nonlinearVarianceShare;
-  say(`             ${linShare > 0.005 ? `${pct(linShare)} of the error variance is` : 'essentially none of the error is'} a linear function of x (held-out vector R² ${p.report.vectorR2.toFixed(3)});`);
+  say(`             ${linShare > 0.005 ? `${pct(linShare)} of the error variance is` : 'essentially none of the error is'} a linear function of x, ${pct(p.report.nonlinearVarianceShare)} is nonlinear (held-out; mean per-dimension R² ${p.report.vectorR2.toFixed(3)});`);
   say(`             the error's size ‖e‖² is ${p.report.normSqR2 > 0.1 ? 'partly' : 'hardly'} predictable from x (R² ${p.report.normSqR2.toFixed(3)}); ${linShare < 0.2 ? 'most of what the SAE misses is nonlinear "dark matter"' : 'a good part of the error is linear "dark matter" that a better SAE could learn'}`);
   say(`             adding that linear prediction takes FVU from ${num(p.fvu)} to ${num(p.report.fvuLinearCorrected)}`);
   if (analysis.pursuit) say(`             gradient pursuit with the same dictionary with at most ${analysis.pursuit.l0} atoms per token: FVU ${num(analysis.pursuit.fvuPursuit)} (SAE encoder ${num(analysis.pursuit.fvuSae)})`);
