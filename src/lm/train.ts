@@ -365,6 +365,11 @@ export interface LmTrainOptions {
   progress?: boolean;
   /** Stop after this many total steps (an interrupted run). */
   stopAfterStep?: number;
+  /**
+   * Checked after each step; when it returns true the loop saves a checkpoint at that step and
+   * returns with `interrupted: true` (complete false). Resuming from it is bit-identical.
+   */
+  shouldStop?: () => boolean;
 }
 
 export interface LmTrainResult {
@@ -383,6 +388,8 @@ export interface LmTrainResult {
   /** Training throughput of this call: target tokens per second of training steps (evaluations excluded). */
   tokensPerSecond: number;
   seconds: number;
+  /** True when shouldStop ended the run early. */
+  interrupted?: boolean;
 }
 
 /** A freshly initialised model for a config (GPT-2 init from the seed). */
@@ -497,6 +504,7 @@ export function trainLm(config: LmTrainConfig, o: LmTrainOptions): LmTrainResult
     resume: o.resume,
     progress: o.progress,
     stopAfterStep: o.stopAfterStep,
+    shouldStop: o.shouldStop,
     extra: { lmTrainConfig: config },
     onStep: (step, m) => {
       o.onEvent?.({ type: 'step', step, loss: m.loss, lr: lmLearningRate(step - 1, config) });
@@ -523,6 +531,7 @@ export function trainLm(config: LmTrainConfig, o: LmTrainOptions): LmTrainResult
     lastLoss: res.lastLoss,
     tokensPerSecond: loopSeconds > 0 ? (stepsHere * tokensPerStep) / loopSeconds : 0,
     seconds: (Date.now() - t0) / 1000,
+    ...(res.interrupted ? { interrupted: true } : {}),
   };
 }
 

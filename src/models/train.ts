@@ -23,7 +23,7 @@
  * `betas`/`eps` set Adam's constants; `onStep` runs after each update (e.g. an evaluation) and may
  * add numbers to that step's log line (a line is then always written).
  */
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Tensor, fromBuffer, scope, shapeStr } from '../core/tensor.js';
 import { Generator, type GeneratorState } from '../core/random.js';
@@ -114,6 +114,11 @@ export interface TrainOptions {
   stopAfterStep?: number;
   /** Extra JSON saved with each checkpoint (e.g. the model config). */
   extra?: Record<string, unknown>;
+  /**
+   * Checked after each step; when it returns true the loop saves a checkpoint at that step (needs
+   * runDir) and returns `interrupted: true`. Resuming from it is bit-identical.
+   */
+  shouldStop?: () => boolean;
 }
 
 export interface TrainResult {
@@ -126,6 +131,8 @@ export interface TrainResult {
   /** Step the run resumed from (0 for a fresh run). */
   resumedFrom: number;
   optimizer: Optimizer;
+  /** True when shouldStop ended the run before its last step. */
+  interrupted?: boolean;
 }
 
 /** Checks a dataset's size and values (NaN/Inf give a clear error instead of a NaN loss later). */
@@ -187,6 +194,19 @@ function makeOptimizer(model: Module, o: TrainOptions): Optimizer {
   }
 }
 
+/** Keeps the log lines up to `step` (lines logged after the checkpoint we resume from are made again). */
+function truncateLog(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const kept = readFileSync(path, 'utf8').split('\n').filter((l) => {
+    try {
+      return l.trim() !== '' && (JSON.parse(l) as { step: number }).step <= step;
+    } catch {
+      return false; // a line cut by a kill
+    }
+  });
+  writeFileSync(path, kept.map((l) => l + '\n').join(''));
+}
+
 /** Trains `model` on `data`; see the file comment for the loop, logging and checkpoint rules. */
 export function train(model: Trainable, data: Dataset, o: TrainOptions): TrainResult {
   checkDataset(data);
@@ -213,7 +233,8 @@ export function train(model: Trainable, data: Dataset, o: TrainOptions): TrainRe
   const resumedFrom = step;
   if (logFile) {
     mkdirSync(dirname(logFile), { recursive: true });
-    if (!o.resume) writeFileSync(logFile, '');
+    if (!o.resume || step === 0) writeFileSync(logFile, '');
+    else truncateLog(logFile, step);
   }
   const save = () => {
     if (o.runDir) saveCheckpoint(o.runDir, model, optimizer, { step, rng: noise.state(), extra: o.extra });
@@ -279,6 +300,12 @@ export function train(model: Trainable, data: Dataset, o: TrainOptions): TrainRe
     }
     bar?.update(step, { loss: metrics.loss, epoch });
     if (every > 0 && step % every === 0) save();
+    if (step < total && o.shouldStop?.()) {
+      if (!(every > 0 && step % every === 0)) save();
+      bar?.finish(step, { loss: lastLoss });
+      model.eval();
+      return { steps: step, epochLosses, lastLoss, resumedFrom, optimizer, interrupted: true };
+    }
   }
   if (o.runDir && step === total && (every === 0 || step % every !== 0)) save();
   bar?.finish(step, { loss: lastLoss });

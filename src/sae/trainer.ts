@@ -204,6 +204,12 @@ export interface TrainOptions {
   /** Format of the final SAE folder outDir/sae. Default 'aelab'. */
   saveFormat?: SaeFolderFormat;
   onProgress?: (p: TrainProgress) => void;
+  /**
+   * Checked after each step; when it returns true the loop writes a checkpoint at that step (the
+   * same atomic checkpoint as the periodic ones) and returns `interrupted: true` without the
+   * final validation, SAE folder or summary. Resuming continues bit for bit.
+   */
+  shouldStop?: () => boolean;
 }
 
 export interface TrainResult {
@@ -217,8 +223,10 @@ export interface TrainResult {
   val: SaeMetrics | null;
   /** The step the run resumed from (0 for a fresh run). */
   resumedFromStep: number;
-  /** outDir/sae when an outDir was given. */
+  /** outDir/sae when an outDir was given (null when interrupted). */
   saeDir: string | null;
+  /** True when shouldStop ended the run early; `steps` is then the step reached. */
+  interrupted?: boolean;
 }
 
 /** Sums of the train metrics since the last log line (part of the checkpoint, so logs resume exactly). */
@@ -410,13 +418,17 @@ export function trainSae(config: SaeTrainConfig, opts: TrainOptions = {}): Train
         window = emptyWindow();
       }
       if (crossed(c.evalEveryTokens, step * B, done * B) && done < steps) validate(done);
-      if (ckDir && (crossed(c.checkpointEveryTokens, step * B, done * B) || done === steps)) {
+      const stop = done < steps && !!opts.shouldStop?.();
+      if (ckDir && (crossed(c.checkpointEveryTokens, step * B, done * B) || done === steps || stop)) {
         saveCheckpoint(ckDir, sae, opt, {
           step: done, rng: gen.state(), data: stream.state(),
           extra: { config: configOf(c), window, seconds: priorSeconds + (performance.now() - t0) / 1000 },
         });
       }
       opts.onProgress?.({ step: done, steps, tokens: done * B, totalTokens: steps * B, loss: r.loss, l0: r.l0, fvu: r.fvu, deadFraction, lr });
+      if (stop) {
+        return { sae, config: c, steps: done, tokens: done * B, seconds: (performance.now() - t0) / 1000, val: null, resumedFromStep: startStep, saeDir: null, interrupted: true };
+      }
     }
     const seconds = (performance.now() - t0) / 1000;
     const valMetrics = valCount > 0 ? evaluateModule(sae, source, val.start, valCount, { batchSize: Math.min(B, 4096), decoder: true }) : null;

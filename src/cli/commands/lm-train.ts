@@ -32,6 +32,7 @@ import {
 } from '../../lm/train.js';
 import { helpText, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { duration, fmt } from '../progress.js';
+import { runTrainingCommand, shellWord, type BodyResult } from '../../tasks/run-folder.js';
 
 const CMD = 'lm train';
 
@@ -64,13 +65,14 @@ const spec: FlagSpec = {
   'export-batches': { type: 'string', help: 'write the exact batches, eval windows, config and initial weights to this folder (for scripts/reference/torch_lm_train.py)' },
   'export-only': { type: 'boolean', help: 'with --export-batches: stop after exporting' },
   resume: { type: 'boolean', help: 'continue the run in --out from its newest checkpoint' },
+  overwrite: { type: 'boolean', help: 'replace the run already in --out (its run files only)' },
   quiet: { type: 'boolean', help: 'no progress output' },
   help: { type: 'boolean', help: 'show this help' },
 };
 /** Hidden: stop after this many total steps (tests of interrupted runs). */
 const fullSpec: FlagSpec = { ...spec, 'stop-after-step': { type: 'number', help: 'stop after N steps' } };
 /** Flags that do not define the run (free to differ on --resume). */
-const RUN_FLAGS = new Set(['out', 'resume', 'quiet', 'help', 'stop-after-step', 'export-batches', 'export-only', 'dtype', 'checkpoint-every']);
+const RUN_FLAGS = new Set(['out', 'resume', 'overwrite', 'quiet', 'help', 'stop-after-step', 'export-batches', 'export-only', 'dtype', 'checkpoint-every']);
 
 const SUMMARY = 'train a GPT-style language model; writes metrics, checkpoints and <out>/model (aelab LM folder + tokenizer)';
 
@@ -179,11 +181,32 @@ function cmdline(argv: string[]): string {
   return ['aelab', 'lm', 'train', ...argv].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
+/**
+ * Main thread: checks and locks the run folder (src/tasks/run-folder.ts) and trains in a worker,
+ * so SIGINT/SIGTERM stop the run cleanly after the current step. `--export-only` writes no run.
+ */
 export async function run(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(CMD, argv, fullSpec);
+  if (flags.help || positionals.length || flags.out === undefined || flags['export-only']) return (await body(argv, () => false)).code;
+  if (flags.resume && flags.overwrite) usage('--resume and --overwrite exclude each other');
+  const out = String(flags.out);
+  return runTrainingCommand({
+    out, resume: !!flags.resume, overwrite: !!flags.overwrite, command: `aelab ${CMD}`,
+    resumeCommand: `aelab ${CMD} --resume --out ${shellWord(out)}`,
+    module: import.meta.url, name: 'lmTrainWorker', argv, usageError: (m) => new UsageError(m),
+  });
+}
+
+/** The worker side of `aelab lm train` (see runTrainingCommand). */
+export function lmTrainWorker(args: { argv: string[] }, shouldStop: () => boolean): Promise<BodyResult> {
+  return body(args.argv, shouldStop);
+}
+
+async function body(argv: string[], shouldStop: () => boolean): Promise<BodyResult> {
   const { flags, positionals } = parseArgs(CMD, argv, fullSpec);
   if (flags.help) {
     process.stdout.write(helpText(CMD, SUMMARY, spec));
-    return 0;
+    return { code: 0 };
   }
   if (positionals.length) usage(`unexpected argument '${positionals[0]}' (flags start with --)`);
   if (flags.out === undefined) usage('--out <run folder> is required');
@@ -246,7 +269,7 @@ export async function run(argv: string[]): Promise<number> {
     log(`exported ${config.steps} batches of ${batch}×${context + 1} tokens, ${Math.min(valW.n, config.valWindows)} validation windows, config and initial weights to ${dir}`);
     if (f['export-only']) {
       process.stdout.write(JSON.stringify({ exported: dir, steps: config.steps, tokens: config.tokens }) + '\n');
-      return 0;
+      return { code: 0 };
     }
   }
 
@@ -263,6 +286,7 @@ export async function run(argv: string[]): Promise<number> {
     resume: !!flags.resume,
     progress: !quiet,
     stopAfterStep: f['stop-after-step'] as number | undefined,
+    shouldStop,
     onEvent: (e) => {
       if (e.type === 'start') {
         log(`training ${config.model.nLayers}×${config.model.dModel} ${config.model.mlp}/${config.model.positional} transformer (${e.parameters.toLocaleString()} parameters, vocabulary ${config.model.vocabSize}): ` +
@@ -272,6 +296,7 @@ export async function run(argv: string[]): Promise<number> {
       }
     },
   });
+  if (res.interrupted) return { code: 0, interruptedAt: res.steps };
   const lines: string[] = [];
   const resumed = res.resumedFrom ? ` (resumed at step ${res.resumedFrom})` : '';
   const modelDir = join(out, 'model');
@@ -308,5 +333,5 @@ export async function run(argv: string[]): Promise<number> {
     resumedFrom: res.resumedFrom, valLoss: res.final?.valLoss ?? null, valPpl: res.final?.valPpl ?? null, trainLoss: res.final?.trainLoss ?? null,
     lastLoss: res.lastLoss, tokensPerSecond: res.tokensPerSecond, evals: res.evals, seconds: (Date.now() - t0) / 1000,
   }) + '\n');
-  return 0;
+  return { code: 0 };
 }

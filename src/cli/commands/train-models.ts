@@ -26,6 +26,7 @@ import { MODEL_TYPES, saveModel, type ModelType, type SavableModel } from '../..
 import { train, type Dataset, type Trainable } from '../../models/train.js';
 import { helpText, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { duration, fmt } from '../progress.js';
+import { runTrainingCommand, shellWord, type BodyResult } from '../../tasks/run-folder.js';
 
 /** CLI kinds and the model type each builds. */
 export const TRAIN_KINDS = {
@@ -56,6 +57,7 @@ const spec: FlagSpec = {
   'checkpoint-every': { type: 'number', help: 'checkpoint every N steps (default 0: only at the end)' },
   out: { type: 'string', help: 'run folder (required)' },
   resume: { type: 'boolean', help: 'continue the run in --out from its newest checkpoint' },
+  overwrite: { type: 'boolean', help: 'replace the run already in --out (its run files only)' },
   quiet: { type: 'boolean', help: 'no progress bar' },
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -269,20 +271,41 @@ function writeJson(path: string, v: unknown): void {
   writeFileSync(path, JSON.stringify(v, null, 2) + '\n');
 }
 
-/** `aelab train <kind> ...` for every kind but sae. */
+/**
+ * `aelab train <kind> ...` for every kind but sae. The main thread checks and locks the run
+ * folder (src/tasks/run-folder.ts) and trains in a worker, so SIGINT/SIGTERM stop it cleanly.
+ */
 export async function run(kind: string, argv: string[]): Promise<number> {
   if (!(kind in TRAIN_KINDS)) throw new UsageError(`aelab train: unknown model kind '${kind}' (one of sae, ${Object.keys(TRAIN_KINDS).join(', ')})`);
   const k = kind as TrainKind;
   const { flags, positionals } = parseArgs(`train ${k}`, argv, fullSpec);
+  if (flags.help || positionals.length || !flags.out) return (await body(k, argv, () => false)).code;
+  if (flags.resume && flags.overwrite) throw new UsageError(`aelab train ${k}: --resume and --overwrite exclude each other`);
+  const out = String(flags.out);
+  return runTrainingCommand({
+    out, resume: !!flags.resume, overwrite: !!flags.overwrite, command: `aelab train ${k}`,
+    resumeCommand: `aelab train ${k} --resume --out ${shellWord(out)}`,
+    module: import.meta.url, name: 'trainModelWorker', argv: [k, ...argv], usageError: (m) => new UsageError(m),
+  });
+}
+
+/** The worker side of `aelab train <kind>` (see runTrainingCommand); args.argv = [kind, ...flags]. */
+export function trainModelWorker(args: { argv: string[] }, shouldStop: () => boolean): Promise<BodyResult> {
+  const [k, ...rest] = args.argv;
+  return body(k as TrainKind, rest, shouldStop);
+}
+
+async function body(k: TrainKind, argv: string[], shouldStop: () => boolean): Promise<BodyResult> {
+  const { flags, positionals } = parseArgs(`train ${k}`, argv, fullSpec);
   if (flags.help) {
     process.stdout.write(helpText(`train ${k}`, SUMMARY, spec));
-    return 0;
+    return { code: 0 };
   }
   if (positionals.length) throw new UsageError(`aelab train ${k}: unexpected argument '${positionals[0]}' (flags start with --)`);
   if (!flags.out) throw new UsageError(`aelab train ${k}: --out <run folder> is required`);
   const out = String(flags.out);
   const f = { ...flags };
-  for (const key of ['out', 'resume', 'quiet', 'help', 'stop-after-step']) delete f[key];
+  for (const key of ['out', 'resume', 'overwrite', 'quiet', 'help', 'stop-after-step']) delete f[key];
   const cfg = flags.resume ? resumeConfig(k, out, f) : configFromFlags(k, f);
   if (!(Number.isInteger(cfg.epochs) && cfg.epochs >= 1)) throw new UsageError(`aelab train ${k}: --epochs must be a positive integer, got ${cfg.epochs}`);
   if (!(cfg.lr > 0)) throw new UsageError(`aelab train ${k}: --lr must be > 0, got ${cfg.lr}`);
@@ -302,8 +325,9 @@ export async function run(kind: string, argv: string[]): Promise<number> {
   const stop = flags['stop-after-step'] as number | undefined;
   const res = train(model, p.data, {
     epochs: cfg.epochs, batchSize: cfg.batch, lr: cfg.lr, seed: cfg.seed, runDir: out, checkpointEvery: cfg.checkpointEvery,
-    resume: !!flags.resume, progress: !flags.quiet, stopAfterStep: stop, extra: { type: p.type, config: p.config },
+    resume: !!flags.resume, progress: !flags.quiet, stopAfterStep: stop, extra: { type: p.type, config: p.config }, shouldStop,
   });
+  if (res.interrupted) return { code: 0, interruptedAt: res.steps };
   const perEpoch = Math.max(1, Math.floor(p.data.n / Math.min(cfg.batch, p.data.n)));
   const total = cfg.epochs * perEpoch;
   const modelDir = join(out, 'model');
@@ -318,5 +342,5 @@ export async function run(kind: string, argv: string[]): Promise<number> {
   }
   lines.push(`metrics: ${join(out, 'metrics.jsonl')}; config: ${join(out, 'train-config.json')}`);
   process.stdout.write(lines.join('\n') + '\n');
-  return 0;
+  return { code: 0 };
 }

@@ -10,6 +10,7 @@ import { SAE_FOLDER_FORMATS, type SaeFolderFormat } from '../../sae/convert.js';
 import { helpText, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { Progress, duration, fmt } from '../progress.js';
 import { run as runModels } from './train-models.js';
+import { runTrainingCommand, shellWord, type BodyResult } from '../../tasks/run-folder.js';
 
 /** Flags and the config keys they set. */
 const spec: FlagSpec = {
@@ -48,6 +49,7 @@ const spec: FlagSpec = {
   out: { type: 'string', help: 'run folder (default runs/sae-<architecture>-<time>)' },
   format: { type: 'string', help: 'format of the saved SAE: aelab | saelens | sparsify (default aelab)' },
   resume: { type: 'boolean', help: 'continue the run in --out from its newest checkpoint' },
+  overwrite: { type: 'boolean', help: 'replace the run already in --out (its run files only)' },
   quiet: { type: 'boolean', help: 'no progress bar' },
   help: { type: 'boolean', help: 'show this help' },
 };
@@ -74,11 +76,45 @@ export async function run(argv: string[]): Promise<number> {
   return trainSaeCommand(rest);
 }
 
+/**
+ * Main thread: checks and locks the run folder (see src/tasks/run-folder.ts) and runs the
+ * training in a worker, so SIGINT/SIGTERM stop it cleanly after the current step.
+ */
 async function trainSaeCommand(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs('train sae', argv, spec);
+  if (flags.help || positionals.length) return (await trainSaeBody(argv, () => false)).code;
+  if (flags.resume && flags.overwrite) throw new UsageError('aelab train sae: --resume and --overwrite exclude each other');
+  let out = flags.out as string | undefined;
+  if (out === undefined) {
+    let arch = flags.architecture as string | undefined;
+    if (arch === undefined && flags.config) {
+      try {
+        arch = (JSON.parse(readFileSync(flags.config as string, 'utf8')) as { architecture?: string }).architecture;
+      } catch {
+        /* the body reports a bad config */
+      }
+    }
+    out = join('runs', `sae-${String(arch ?? 'run')}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  }
+  const format = flags.format !== undefined ? ` --format ${shellWord(String(flags.format))}` : '';
+  return runTrainingCommand({
+    out, resume: !!flags.resume, overwrite: !!flags.overwrite, command: 'aelab train sae',
+    resumeCommand: `aelab train sae --resume --out ${shellWord(out)}${format}`,
+    module: import.meta.url, name: 'trainSaeWorker', argv: flags.out === undefined ? [...argv, '--out', out] : argv,
+    usageError: (m) => new UsageError(m),
+  });
+}
+
+/** The worker side of `aelab train sae` (see runTrainingCommand). */
+export function trainSaeWorker(args: { argv: string[] }, shouldStop: () => boolean): Promise<BodyResult> {
+  return trainSaeBody(args.argv, shouldStop);
+}
+
+async function trainSaeBody(argv: string[], shouldStop: () => boolean): Promise<BodyResult> {
   const { flags, positionals } = parseArgs('train sae', argv, spec);
   if (flags.help) {
     process.stdout.write(helpText('train sae', SUMMARY, spec));
-    return 0;
+    return { code: 0 };
   }
   if (positionals.length) throw new UsageError(`aelab train sae: unexpected argument '${positionals[0]}' (flags start with --)`);
   let raw: Record<string, unknown> = {};
@@ -131,8 +167,10 @@ async function trainSaeCommand(argv: string[]): Promise<number> {
       source,
       saveFormat: format as SaeFolderFormat,
       onProgress: (p) => progress?.update(p.tokens, { loss: p.loss, L0: p.l0, FVU: p.fvu, dead: `${(p.deadFraction * 100).toFixed(1)}%` }, p.step === p.steps),
+      shouldStop,
     });
     if (progress) process.stderr.write('\n');
+    if (res.interrupted) return { code: 0, interruptedAt: res.steps };
     const v = res.val;
     const lines = [
       `done: ${res.steps} steps, ${res.tokens.toLocaleString()} tokens${res.resumedFromStep ? ` (resumed at step ${res.resumedFromStep})` : ''} in ${duration(res.seconds)}`,
@@ -140,7 +178,7 @@ async function trainSaeCommand(argv: string[]): Promise<number> {
       `saved ${res.saeDir} (${format}); metrics in ${join(out, 'metrics.jsonl')}`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
-    return 0;
+    return { code: 0 };
   } finally {
     source.close();
   }
