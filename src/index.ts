@@ -133,7 +133,7 @@ export {
   AutoEncoder, DenoisingAutoEncoder, StackedAutoEncoder, VAE, ARDVAE, PrototypeNetwork, StackVAEG, Flatten, Unflatten,
   corrupt, gaussianNoise, maskingNoise, saltAndPepper, encodeDataset,
   train, mapBatches, gatherBatch, epochOrder, checkDataset,
-  AEDetector, VAEDetector, StackVAEGDetector,
+  AEDetector, VAEDetector, StackVAEGDetector, loadDetector,
   saveModel, loadModel, MODEL_TYPES,
 } from './models/index.js';
 export type {
@@ -178,10 +178,17 @@ export { kmeans, kmeansPredict, kmeansPlusPlus, assignToCentroids, KMeans, KMean
 export type { KMeansOptions, KMeansResult } from './tasks/kmeans.js';
 export { PCA, PCAError } from './tasks/pca.js';
 export type { PCAOptions, PCAState } from './tasks/pca.js';
-export { BaseDetector, PCADetector, DetectorError, quantile } from './tasks/anomaly.js';
+export { BaseDetector, PCADetector, DetectorError, quantile, readDetectorFile } from './tasks/anomaly.js';
+export {
+  computeThreshold, quantileThreshold, uclThreshold, potThreshold, gpdMoments, gpdGrimshaw, gpdLogLikelihood, bestF1Threshold,
+  THRESHOLD_RULES, DEFAULT_THRESHOLD_RULE, ThresholdError,
+} from './tasks/threshold.js';
+export type { ThresholdRule, ThresholdRuleName, ThresholdResult, PotFit } from './tasks/threshold.js';
+export { alarmMetrics, alarmSegments, predictAt, segmentsOf } from './tasks/alarm-metrics.js';
+export type { AlarmMetrics, Segment } from './tasks/alarm-metrics.js';
 export { KNNDetector, LOFDetector, IsolationForestDetector, kNearest, averagePathLength } from './tasks/outlier-baselines.js';
 export type { KNNDetectorOptions, KNNMethod, LOFDetectorOptions, IsolationForestDetectorOptions } from './tasks/outlier-baselines.js';
-export type { Detector, DetectorOptions, PCADetectorOptions } from './tasks/anomaly.js';
+export type { Detector, DetectorOptions, PCADetectorOptions, DetectorFile } from './tasks/anomaly.js';
 export { clusterRaster, rasterFromArray, renderClusterMap, clusterMapPng, clusterPalette } from './tasks/cluster-map.js';
 export type { Raster, RGB, ClusterRasterOptions, ClusterRasterResult, ClusterMapOptions, ClusterMapLayout } from './tasks/cluster-map.js';
 

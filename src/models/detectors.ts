@@ -13,8 +13,10 @@
  *   cuts stride-`scoreStride` windows and returns one score per timestamp (negative reconstruction
  *   log-probability, averaged over channels and covering windows).
  */
+import { join } from 'node:path';
 import { Generator } from '../core/random.js';
-import { BaseDetector, DetectorError, type DetectorOptions } from '../tasks/anomaly.js';
+import { BaseDetector, DetectorError, PCADetector, readDetectorFile, type DetectorOptions } from '../tasks/anomaly.js';
+import { loadModel, saveModel } from './io.js';
 import { positionScoresToTimestamps, slidingWindows } from '../data/windows.js';
 import type { Activation } from '../nn/layers.js';
 import { AutoEncoder } from './autoencoder.js';
@@ -34,6 +36,12 @@ export interface NeuralDetectorOptions extends DetectorOptions {
 
 function trainOpts(o: NeuralDetectorOptions, epochs: number, batchSize: number): TrainOptions {
   return { epochs: o.epochs ?? epochs, batchSize: o.batchSize ?? batchSize, lr: o.lr ?? 1e-3, seed: o.seed ?? 0, progress: o.progress };
+}
+
+/** Options as JSON, without the progress flag. */
+function jsonOptions(base: Record<string, unknown>, o: object): Record<string, unknown> {
+  const { progress: _p, ...rest } = o as Record<string, unknown>;
+  return { ...rest, ...base };
 }
 
 function toDataset(Z: Float64Array, n: number, d: number): Dataset {
@@ -57,6 +65,17 @@ export class AEDetector extends BaseDetector {
   model?: AutoEncoder;
   constructor(readonly options: AEDetectorOptions = {}) {
     super(options);
+  }
+
+  protected override savedOptions(): Record<string, unknown> {
+    return jsonOptions(super.savedOptions(), this.options);
+  }
+  protected override modelState(dir: string): unknown {
+    saveModel(join(dir, 'model'), this.model!);
+    return { folder: 'model' };
+  }
+  protected override restoreModel(state: unknown, dir: string): void {
+    this.model = loadModel(join(dir, (state as { folder: string }).folder)) as AutoEncoder;
   }
 
   protected fitModel(Z: Float64Array, n: number, d: number): void {
@@ -89,6 +108,17 @@ export class VAEDetector extends BaseDetector {
   model?: VAE;
   constructor(readonly options: VAEDetectorOptions = {}) {
     super(options);
+  }
+
+  protected override savedOptions(): Record<string, unknown> {
+    return jsonOptions(super.savedOptions(), this.options);
+  }
+  protected override modelState(dir: string): unknown {
+    saveModel(join(dir, 'model'), this.model!);
+    return { folder: 'model' };
+  }
+  protected override restoreModel(state: unknown, dir: string): void {
+    this.model = loadModel(join(dir, (state as { folder: string }).folder)) as VAE;
   }
 
   protected fitModel(Z: Float64Array, n: number, d: number): void {
@@ -130,6 +160,17 @@ export class StackVAEGDetector extends BaseDetector {
     super(options);
   }
 
+  protected override savedOptions(): Record<string, unknown> {
+    return jsonOptions(super.savedOptions(), this.options);
+  }
+  protected override modelState(dir: string): unknown {
+    saveModel(join(dir, 'model'), this.model!);
+    return { folder: 'model' };
+  }
+  protected override restoreModel(state: unknown, dir: string): void {
+    this.model = loadModel(join(dir, (state as { folder: string }).folder)) as StackVAEG;
+  }
+
   private windows(Z: Float64Array, n: number, stride: number): { x: Float32Array; nWin: number; starts: Int32Array } {
     const W = this.options.window ?? 32;
     if (W > n) throw new DetectorError(`StackVAEGDetector: window ${W} is longer than the series (${n} timestamps)`);
@@ -157,4 +198,41 @@ export class StackVAEGDetector extends BaseDetector {
     mapBatches({ x: w.x, n: w.nWin, sampleShape: [W, this.nFeatures] }, 256, (x, s) => pos.set(m.positionScores(x), s * W));
     return positionScoresToTimestamps(pos, w.starts, W, n);
   }
+
+  /**
+   * Causal per-timestamp scores of rows X [n, d] (standardised by the detector's own scaler when
+   * it has one): the score at t is the reconstruction score of the last position of the window
+   * ending at t, so it uses rows ≤ t only; t < window − 1 gets NaN.
+   */
+  causalScores(X: ArrayLike<number>, n: number): Float64Array {
+    if (this.nFeatures === 0) throw new DetectorError('StackVAEGDetector.causalScores: call fit() first');
+    const Z = this.prepare(X, n, this.nFeatures, 'causalScores');
+    const m = this.model!;
+    m.eval();
+    const W = m.config.window;
+    const out = new Float64Array(n).fill(NaN);
+    if (W > n) return out;
+    const w = slidingWindows(Float32Array.from(Z), n, this.nFeatures, W, { stride: 1 });
+    mapBatches({ x: w.data, n: w.nWin, sampleShape: [W, this.nFeatures] }, 256, (x, s) => {
+      const p = m.positionScores(x);
+      const k = p.length / W;
+      for (let i = 0; i < k; i++) out[w.starts[s + i]! + W - 1] = p[i * W + W - 1]!;
+    });
+    return out;
+  }
+}
+
+/** Rebuilds a detector written by BaseDetector.save (detector.json plus any model folder). */
+export function loadDetector(dir: string): BaseDetector {
+  const f = readDetectorFile(dir);
+  const o = f.options as never;
+  let det: BaseDetector;
+  switch (f.kind) {
+    case 'PCADetector': det = new PCADetector(o); break;
+    case 'AEDetector': det = new AEDetector(o); break;
+    case 'VAEDetector': det = new VAEDetector(o); break;
+    case 'StackVAEGDetector': det = new StackVAEGDetector(o); break;
+    default: throw new DetectorError(`${join(dir, 'detector.json')}: unknown detector kind '${f.kind}'`);
+  }
+  return det.restore(f, dir);
 }

@@ -14,7 +14,7 @@ export {
   type Dataset, type Batch, type StepContext, type StepOutput, type Trainable, type TrainOptions, type TrainResult,
 } from './train.js';
 export {
-  AEDetector, VAEDetector, StackVAEGDetector,
+  AEDetector, VAEDetector, StackVAEGDetector, loadDetector,
   type NeuralDetectorOptions, type AEDetectorOptions, type VAEDetectorOptions, type StackVAEGDetectorOptions,
 } from './detectors.js';
 export { saveModel, loadModel, MODEL_TYPES, type ModelType, type AnyModel, type SavableModel } from './io.js';

@@ -7,15 +7,53 @@
  *   threshold                 the (1 − contamination) quantile of the training scores
  *                             (numpy's linear interpolation, as pyod's `threshold_`)
  *   decisionScores / labels   training scores and their 0/1 labels (pyod's decision_scores_, labels_)
+ *   save(dir, meta?)          fitted state to a folder (detector.json, atomically; neural weights in
+ *                             dir/model); loadDetector(dir) in src/models/detectors.ts reads it back
  *
  * Inputs are row-major [n, d] arrays (Float32Array/Float64Array/number[]). Standardisation is
  * fitted on the training data inside the detector (per-column z-scores) and reused for scoring,
  * so test data is never used to scale itself. Subclasses implement only the scoring model on
  * standardised data, via {@link BaseDetector.fitModel} and {@link BaseDetector.scoreModel}.
  */
-import { StandardScaler } from '../data/standardize.js';
+import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { StandardScaler, type StandardScalerState } from '../data/standardize.js';
 import { assertFinite } from '../data/csv.js';
-import { PCA } from './pca.js';
+import { writeFileAtomic } from '../core/io/index.js';
+import { PCA, type PCAState } from './pca.js';
+
+/**
+ * What {@link BaseDetector.save} writes to `<dir>/detector.json` (model weights of neural
+ * detectors go to `<dir>/model/`, a src/models/io.ts model folder). `meta` is free-form JSON for
+ * the caller (the CLI keeps the window, columns, series scaler and threshold rule there).
+ */
+export interface DetectorFile {
+  format: 'aelab-detector';
+  version: 1;
+  /** Class name: PCADetector, AEDetector, VAEDetector, StackVAEGDetector, … */
+  kind: string;
+  options: Record<string, unknown>;
+  nFeatures: number;
+  threshold: number;
+  scaler: StandardScalerState | null;
+  model: unknown;
+  meta?: unknown;
+}
+
+/** Reads `<dir>/detector.json` (no model rebuilt; see loadDetector in src/models/detectors.ts). */
+export function readDetectorFile(dir: string): DetectorFile {
+  const p = join(dir, 'detector.json');
+  if (!existsSync(p)) throw new DetectorError(`${p} does not exist (not a saved detector folder)`);
+  let f: DetectorFile;
+  try {
+    f = JSON.parse(readFileSync(p, 'utf8'));
+  } catch (e) {
+    throw new DetectorError(`${p} is not valid JSON (${(e as Error).message})`);
+  }
+  if (f.format !== 'aelab-detector') throw new DetectorError(`${p} is not an aelab detector file (format '${f.format}')`);
+  if (f.version !== 1) throw new DetectorError(`${p}: unsupported detector file version ${f.version}`);
+  return f;
+}
 
 export interface Detector {
   readonly contamination: number;
@@ -77,7 +115,7 @@ export abstract class BaseDetector implements Detector {
   /** Scores standardised rows Z [n, d]; higher = more anomalous. */
   protected abstract scoreModel(Z: Float64Array, n: number): Float64Array;
 
-  private prepare(X: ArrayLike<number>, n: number, d: number, what: string): Float64Array {
+  protected prepare(X: ArrayLike<number>, n: number, d: number, what: string): Float64Array {
     if (X.length !== n * d) throw new DetectorError(`${this.constructor.name}.${what}: expected ${n}×${d} = ${n * d} values, got ${X.length}`);
     assertFinite(X, n, d, `${this.constructor.name}.${what}`);
     const Xd = Float64Array.from(X);
@@ -114,6 +152,43 @@ export abstract class BaseDetector implements Detector {
     return this.fit(X, n, d).labels;
   }
 
+  /** JSON-able model state; neural detectors write their weights under `dir` instead. Override to make a subclass savable. */
+  protected modelState(_dir: string): unknown {
+    throw new DetectorError(`${this.constructor.name} cannot be saved (no modelState)`);
+  }
+  /** Restores what {@link modelState} wrote. */
+  protected restoreModel(_state: unknown, _dir: string): void {
+    throw new DetectorError(`${this.constructor.name} cannot be loaded (no restoreModel)`);
+  }
+  /** Constructor options, saved as JSON. */
+  protected savedOptions(): Record<string, unknown> {
+    return { contamination: this.contamination, standardize: this.standardize };
+  }
+
+  /**
+   * Writes the fitted detector to the folder `dir` (created if needed): detector.json (options,
+   * scaler, threshold, model state, `meta`) written atomically, plus model weights where the
+   * model has them. Load with loadDetector (src/models/detectors.ts).
+   */
+  save(dir: string, meta?: unknown): void {
+    if (this.nFeatures === 0) throw new DetectorError(`${this.constructor.name}.save: call fit() first`);
+    mkdirSync(dir, { recursive: true });
+    const file: DetectorFile = {
+      format: 'aelab-detector', version: 1, kind: this.constructor.name, options: this.savedOptions(), nFeatures: this.nFeatures,
+      threshold: this.threshold, scaler: this.scaler ? this.scaler.toJSON() : null, model: this.modelState(dir), meta,
+    };
+    writeFileAtomic(join(dir, 'detector.json'), [new TextEncoder().encode(JSON.stringify(file, null, 1) + '\n')]);
+  }
+
+  /** Restores fitted state from a detector file (used by loadDetector). */
+  restore(f: DetectorFile, dir: string): this {
+    this.nFeatures = f.nFeatures;
+    this.threshold = f.threshold;
+    this.scaler = f.scaler ? StandardScaler.fromJSON(f.scaler) : undefined;
+    this.restoreModel(f.model, dir);
+    return this;
+  }
+
   private toLabels(scores: Float64Array): Int32Array {
     const out = new Int32Array(scores.length);
     for (let i = 0; i < scores.length; i++) out[i] = scores[i] > this.threshold ? 1 : 0;
@@ -141,6 +216,16 @@ export class PCADetector extends BaseDetector {
   constructor(options: PCADetectorOptions = {}) {
     super(options);
     this.nComp = options.nComponents ?? 0.9;
+  }
+
+  protected override savedOptions(): Record<string, unknown> {
+    return { ...super.savedOptions(), nComponents: this.nComp };
+  }
+  protected override modelState(): unknown {
+    return this.pca!.toJSON();
+  }
+  protected override restoreModel(state: unknown): void {
+    this.pca = PCA.fromJSON(state as PCAState);
   }
 
   protected fitModel(Z: Float64Array, n: number, d: number): void {
