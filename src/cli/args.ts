@@ -2,7 +2,16 @@
  * A small flag parser: `--name value`, `--name=value`, `--flag` (boolean), positionals.
  * Each command declares its flags so unknown or malformed ones get a clear error.
  */
-export type FlagSpec = Record<string, { type: 'string' | 'number' | 'boolean'; default?: string | number | boolean; help: string }>;
+export type FlagSpec = Record<
+  string,
+  {
+    type: 'string' | 'number' | 'boolean';
+    default?: string | number | boolean;
+    help: string;
+    /** The flag must be given (parseArgs refuses a command line without it, unless --help is given). */
+    required?: boolean;
+  }
+>;
 
 export interface Parsed {
   flags: Record<string, string | number | boolean | undefined>;
@@ -40,13 +49,23 @@ export function parseArgs(command: string, argv: string[], spec: FlagSpec): Pars
       flags[name] = v;
     } else flags[name] = raw;
   }
+  if (!flags.help) {
+    for (const [k, s] of Object.entries(spec)) {
+      if (s.required && flags[k] === undefined) throw new UsageError(`aelab ${command}: --${k} is required (try 'aelab ${command} --help')`);
+    }
+  }
   return { flags, positionals };
 }
 
 export function helpText(command: string, summary: string, spec: FlagSpec): string {
   const rows = Object.entries(spec).map(([k, s]) => {
-    const def = s.default === undefined ? '' : ` (default ${String(s.default)})`;
-    return `  --${k}${s.type === 'boolean' ? '' : ' <' + s.type + '>'}`.padEnd(30) + s.help + def;
+    let help = s.help;
+    const saysRequired = /\(required\)\s*$/.test(help);
+    if (saysRequired) help = help.replace(/\s*\(required\)\s*$/, '');
+    const hasDefault = s.default !== undefined && !(s.type === 'boolean' && s.default === false) && !/\(default[ :]/.test(help);
+    const def = hasDefault ? ` (default ${String(s.default)})` : '';
+    const req = s.required || saysRequired ? ' (required)' : '';
+    return `  --${k}${s.type === 'boolean' ? '' : ' <' + s.type + '>'}`.padEnd(30) + help + req + def;
   });
   return `aelab ${command}: ${summary}\n\n${rows.join('\n')}\n`;
 }

@@ -4,6 +4,7 @@
  * loaded on demand, so `aelab info` starts fast and a broken command cannot break the others.
  */
 import { UsageError } from './args.js';
+import { DESCRIBED_CODES, describeCliFsError, isFsError } from './fs-errors.js';
 
 interface Command {
   summary: string;
@@ -68,6 +69,11 @@ main(process.argv.slice(2)).then(
     if (err instanceof UsageError) {
       process.stderr.write(`${err.message}\n`);
       process.exit(2);
+    }
+    if (isFsError(err) && DESCRIBED_CODES.has(err.code!)) {
+      process.stderr.write(`aelab: ${describeCliFsError(err, process.argv.slice(2))}\n`);
+      if (process.env.AELAB_DEBUG) process.stderr.write(`${err.stack}\n`);
+      process.exit(1);
     }
     process.stderr.write(`aelab: ${err instanceof Error ? (process.env.AELAB_DEBUG ? err.stack : err.message) : String(err)}\n`);
     process.exit(1);

@@ -16,8 +16,9 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor, fromBuffer, linear, noGrad, relu, scope, topk } from '../core/index.js';
-import { writeFileAtomic } from '../core/io/index.js';
+import { FormatError, writeFileAtomic } from '../core/io/index.js';
 import type { SparseAutoencoder } from './base.js';
+import { SAE_ARCHITECTURES } from './config.js';
 import { loadSae, saveSae, type SaeFormat, type SaeWeights, type SaveOptions } from './interop.js';
 
 /** Formats `aelab convert` and the trainer can write. */
@@ -65,12 +66,28 @@ export function saveSaeFolder(dir: string, w: SaeWeights, format: SaeFolderForma
   }
 }
 
+const AELAB_ARCHS = ['relu', 'topk', 'batchtopk', 'jumprelu'] as const;
+const AELAB_ARCHITECTURES = SAE_ARCHITECTURES;
+
 /** Loads any SAE folder (format detected); the aelab.json contents, when present, go to meta.aelabFile. */
 export function loadSaeFolder(dir: string): SaeWeights {
   const w = loadSae(dir);
   const p = join(dir, 'aelab.json');
   if (existsSync(p)) {
-    const info = JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
+    let info: Record<string, unknown>;
+    try {
+      info = JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new FormatError(p, 'json', `cannot parse JSON (${(e as Error).message})`);
+    }
+    if (info === null || typeof info !== 'object' || Array.isArray(info)) throw new FormatError(p, 'json', 'aelab.json must hold a JSON object');
+    if (info.arch !== undefined && !(AELAB_ARCHS as readonly unknown[]).includes(info.arch)) {
+      throw new FormatError(p, 'arch', `unsupported arch ${JSON.stringify(info.arch)} (supported: ${AELAB_ARCHS.join(', ')})`);
+    }
+    const cfgArch = (info.config as Record<string, unknown> | null | undefined)?.architecture;
+    if (cfgArch !== undefined && !(AELAB_ARCHITECTURES as readonly unknown[]).includes(cfgArch)) {
+      throw new FormatError(p, 'architecture', `unsupported config.architecture ${JSON.stringify(cfgArch)} (supported: ${AELAB_ARCHITECTURES.join(', ')})`);
+    }
     w.meta.aelabFile = info;
     if (info.config && typeof info.config === 'object') w.meta.aelab = info.config;
   }

@@ -81,8 +81,38 @@ function tensor(file: string, tensors: Map<string, ArrayData>, name: string, sha
     throw new FormatError(file, 'shape', `tensor '${name}' has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
   }
   if (!(t.data instanceof Float32Array)) throw new FormatError(file, 'dtype', `tensor '${name}' must be floating point`);
+  checkFiniteTensor(file, name, t.data, shape);
   return t.data;
 }
+
+/**
+ * Refuses NaN/±Inf in a loaded weight tensor, naming the file, the tensor and the first bad index
+ * (flat and per axis, in the file's layout): a silent NaN would poison every code it touches.
+ */
+export function checkFiniteTensor(file: string, name: string, data: Float32Array, shape: readonly number[]): void {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (v - v === 0) continue; // finite
+    const idx: number[] = [];
+    let rest = i;
+    for (let a = shape.length - 1; a >= 0; a--) {
+      const n = shape[a]!;
+      idx.unshift(rest % n);
+      rest = Math.floor(rest / n);
+    }
+    let bad = 0;
+    for (let j = i; j < data.length; j++) if (!Number.isFinite(data[j]!)) bad++;
+    throw new FormatError(
+      file,
+      'data',
+      `tensor '${name}' holds ${bad} non-finite value${bad === 1 ? '' : 's'}; the first is ${String(v)} at index ${i}` +
+        (shape.length > 1 ? ` ([${idx.join(', ')}] of shape [${shape.join(', ')}])` : '') + ' — the SAE weights are corrupt (a diverged training run?)',
+    );
+  }
+}
+
+/** The SAELens `architecture` values loadSaeLens understands. */
+export const SAELENS_ARCHITECTURES = ['standard', 'topk', 'jumprelu', 'batchtopk'] as const;
 
 function posInt(file: string, v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new FormatError(file, what, `${what} must be a positive integer, got ${JSON.stringify(v)}`);
@@ -133,13 +163,17 @@ export function loadSaeLens(dir: string): SaeWeights {
   const dIn = posInt(cfgPath, cfg.d_in, 'd_in');
   const dSae = posInt(cfgPath, cfg.d_sae, 'd_sae');
   const kwargs = (cfg.activation_fn_kwargs ?? {}) as Record<string, unknown>;
-  const archName = String(cfg.architecture ?? 'standard');
+  const archRaw = cfg.architecture ?? 'standard';
+  const archName = String(archRaw);
+  if (typeof archRaw !== 'string' || !(SAELENS_ARCHITECTURES as readonly string[]).includes(archName)) {
+    throw new FormatError(cfgPath, 'architecture', `unsupported SAELens architecture ${typeof archRaw === 'string' ? `'${archRaw}'` : JSON.stringify(archRaw)} (supported: ${SAELENS_ARCHITECTURES.join(', ')})`);
+  }
   let arch: SaeArch;
   if (archName === 'jumprelu') arch = 'jumprelu';
-  else if (archName === 'topk' || cfg.activation_fn_str === 'topk' || cfg.activation_fn === 'topk') arch = 'topk';
-  else if (archName === 'standard') arch = 'relu';
   else if (archName === 'batchtopk') arch = 'batchtopk';
-  else throw new FormatError(cfgPath, 'architecture', `unsupported SAELens architecture '${archName}' (supported: standard, topk, jumprelu, batchtopk)`);
+  // Older SAELens configs mark TopK SAEs as 'standard' with a topk activation function.
+  else if (archName === 'topk' || cfg.activation_fn_str === 'topk' || cfg.activation_fn === 'topk') arch = 'topk';
+  else arch = 'relu';
   // BatchTopK SAEs we wrote are saved as JumpReLU; the safetensors metadata remembers the original.
   if (arch === 'jumprelu' && metadata.aelab_arch === 'batchtopk') arch = 'batchtopk';
   const kRaw = cfg.k ?? kwargs.k ?? metadata.aelab_k;

@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from './util.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 test('aelab demo --synthetic --quick trains, evaluates, analyses and writes a report', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aelab-demo-'));
+  const dir = tempDir('aelab-demo-');
   try {
     const out = join(dir, 'run');
     const r = spawnSync(process.execPath, [MAIN, 'demo', '--synthetic', '--quick', '--quiet', '--out', out], { encoding: 'utf8' });
@@ -32,7 +32,7 @@ test('aelab demo --synthetic --quick trains, evaluates, analyses and writes a re
 });
 
 test('aelab demo --quick runs the real-model pipeline: harvest → SAE → splice → latent contexts → report', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aelab-demo-'));
+  const dir = tempDir('aelab-demo-');
   try {
     const out = join(dir, 'run');
     const r = spawnSync(process.execPath, [MAIN, 'demo', '--quick', '--quiet', '--out', out], { encoding: 'utf8' });

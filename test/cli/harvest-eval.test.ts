@@ -21,7 +21,7 @@ function storiesText(dir: string): string {
   return p;
 }
 
-test('harvest → train sae → eval sae --model prints the splice metrics', () => {
+test('harvest → train sae → eval sae --model prints the splice metrics', (ctx) => {
   const dir = tempDir();
   const text = storiesText(dir);
   const h = aelab(['harvest', '--model', MODEL, '--hook', HOOK, '--text', text, '--context', '64', '--tokens', '100000', '--out', 'acts'], dir);
@@ -49,7 +49,7 @@ test('harvest → train sae → eval sae --model prints the splice metrics', () 
   assert.ok(Math.abs(j.ce_spliced_with_error - j.ce_clean) < 1e-4);
   assert.ok(j.ce_zero_ablated > j.ce_spliced && j.ce_spliced > j.ce_clean);
   assert.equal(j.l0, 8);
-  process.stderr.write(`# splice on stories260K: CE score ${j.ce_score.toFixed(4)}, KL score ${j.kl_score.toFixed(4)}, FVU ${j.fvu.toFixed(4)}\n`);
+  ctx.diagnostic(`splice on stories260K: CE score ${j.ce_score.toFixed(4)}, KL score ${j.kl_score.toFixed(4)}, FVU ${j.fvu.toFixed(4)}`);
 
   // Bad inputs: clear errors naming the flag / file / field.
   const bad = (args: string[], re: RegExp) => {

@@ -1,6 +1,7 @@
 /** Helpers for the CLI tests: run the built `aelab` in a temp folder and read what it wrote. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { after } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,8 +17,23 @@ export function aelab(args: string[], cwd?: string): CliResult {
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'aelab-cli-'));
+/** Folders made by tempDir in this test file; removed after its last test. */
+const made: string[] = [];
+
+function removeTempDirs(): void {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+// Registered when this module is first imported, i.e. at the top level of the test file, so the
+// hook runs once after the file's last test. The exit handler covers a file that dies early.
+after(removeTempDirs);
+process.on('exit', removeTempDirs);
+
+/** A fresh temp folder (prefix `aelab-cli-` unless given), removed after the test file finishes. */
+export function tempDir(prefix = 'aelab-cli-'): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
 }
 
 /** The last line of stdout parsed as JSON. */

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +17,7 @@ const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOff
 
 const dir = mkdtempSync(join(tmpdir(), 'aelab-sae-cli-'));
 const data = join(dir, 'data');
+after(() => rmSync(dir, { recursive: true, force: true }));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
 test('data superposition writes activations, features and truth', () => {

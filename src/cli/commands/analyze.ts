@@ -58,9 +58,18 @@ export async function run(argv: string[]): Promise<number> {
   const ff = flags['fit-fraction'] as number;
   if (!(ff > 0 && ff < 1)) throw new UsageError(`aelab analyze dark-matter: --fit-fraction must be in (0, 1), got ${ff}`);
 
+  // Load the SAEs and check the data's width against them before any work.
+  const inputs = saes.map((p) => ({ name: p, weights: loadSaeFolder(p) }));
+  const dIn = inputs[0]!.weights.dIn;
+  for (const s of inputs) {
+    if (s.weights.dIn !== dIn) throw new UsageError(`aelab analyze dark-matter: the --sae folders differ in d_in: ${inputs[0]!.name} takes ${dIn}, ${s.name} takes ${s.weights.dIn}`);
+  }
   const src = openDataArg(flags.data as string, flags.tensor as string | undefined);
   let x: Float32Array;
   try {
+    if (src.dIn !== dIn) {
+      throw new UsageError(`aelab analyze dark-matter: --data ${flags.data} has rows of width ${src.dIn}, but the SAE ${inputs[0]!.name} takes d_in = ${dIn}`);
+    }
     const vf = flags['val-fraction'] as number;
     const span = vf > 0 ? splitRows(src.rows, { valFraction: vf }).val : { start: 0, count: src.rows };
     const count = Math.min(span.count, flags.tokens as number);
@@ -69,9 +78,8 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     src.close();
   }
-  const inputs = saes.map((p) => ({ name: p, weights: loadSaeFolder(p) }));
   const ct = flags['component-tokens'] as number;
-  const dIn = inputs[0]!.weights.dIn, fitTokens = Math.floor((x.length / dIn) * ff);
+  const fitTokens = Math.floor((x.length / dIn) * ff);
   if (fitTokens < 4 * dIn) {
     process.stderr.write(`warning: only ${fitTokens} tokens fit the ${dIn}×${dIn} linear maps (fewer than 4·d_in = ${4 * dIn}); the R² values will be unreliable (overfit) — use more data, more --tokens or a larger --val-fraction\n`);
   }

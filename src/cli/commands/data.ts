@@ -8,10 +8,10 @@ import { helpText, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { fmt } from '../progress.js';
 
 const spec: FlagSpec = {
-  out: { type: 'string', help: 'output folder (required)' },
-  n: { type: 'number', help: 'number of true features (required)' },
-  d: { type: 'number', help: 'activation dimension (required)' },
-  tokens: { type: 'number', help: 'rows to generate (required)' },
+  out: { type: 'string', required: true, help: 'output folder' },
+  n: { type: 'number', required: true, help: 'number of true features' },
+  d: { type: 'number', required: true, help: 'activation dimension' },
+  tokens: { type: 'number', required: true, help: 'rows to generate' },
   seed: { type: 'number', default: 0, help: 'random seed' },
   'max-frequency': { type: 'number', default: 0.05, help: 'firing probability of the most frequent feature' },
   exponent: { type: 'number', default: 0.5, help: 'power-law exponent of the feature frequencies' },

@@ -129,8 +129,8 @@ export function embedRows(enc: Encoder, m: Matrix, batchSize = 512): Float32Arra
 }
 
 const spec = {
-  model: { type: 'string' as const, help: 'folder of a trained model (cfg.json + model.safetensors)' },
-  data: { type: 'string' as const, help: 'input rows: .npy [n, ...] or numeric .csv with a header' },
+  model: { type: 'string' as const, help: 'folder of a trained model (cfg.json + model.safetensors) (required)' },
+  data: { type: 'string' as const, help: 'input rows: .npy [n, ...] or numeric .csv with a header (required)' },
   columns: { type: 'string' as const, help: 'CSV columns to use, comma-separated (default: all but a timestamp column)' },
   out: { type: 'string' as const, default: 'codes.npy', help: 'output .npy of codes [n, codeDim]' },
   batch: { type: 'number' as const, default: 512, help: 'rows per forward pass' },

@@ -64,6 +64,8 @@ export async function run(argv: string[]): Promise<number> {
     if (flags[f] !== undefined) throw new UsageError(`aelab eval sae: --${f} needs --model (splice evaluation)`);
   }
   if (!flags.data) throw new UsageError('aelab eval sae: --data (activation rows) or --model (splice evaluation) is required');
+  const tokens = flags.tokens as number;
+  if (!(tokens >= 1) || !Number.isInteger(tokens)) throw new UsageError(`aelab eval sae: --tokens must be a positive integer (rows to evaluate), got ${tokens}`);
   const vf = flags['val-fraction'] as number;
   if (!(vf >= 0 && vf < 1)) throw new UsageError(`aelab eval sae: --val-fraction must be in [0, 1), got ${vf}`);
   const src = openDataArg(flags.data as string, flags.tensor as string | undefined);
@@ -112,7 +114,7 @@ async function spliceEval(dir: string, flags: Record<string, unknown>): Promise<
   const batch = flags.batch as number;
   if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`aelab eval sae: --batch must be a positive integer, got ${batch}`);
   const tokens = flags.tokens as number;
-  if (!(tokens > 0)) throw new UsageError(`aelab eval sae: --tokens must be positive, got ${tokens}`);
+  if (!(tokens >= 1) || !Number.isInteger(tokens)) throw new UsageError(`aelab eval sae: --tokens must be a positive integer (token positions to evaluate), got ${tokens}`);
   const { docs, source } = loadTextArgs(cmd, flags);
   const lm = loadModelArg(cmd, flags.model as string);
   const w = loadSaeFolder(dir);
