@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openActivations } from '../../sae/activations.js';
 import { resolveTrainConfig, trainSae, TrainConfigError } from '../../sae/trainer.js';
+import { SaeConfigError } from '../../sae/config.js';
 import { SAE_FOLDER_FORMATS, type SaeFolderFormat } from '../../sae/convert.js';
 import { helpText, parseArgs, UsageError, type FlagSpec } from '../args.js';
 import { Progress, duration, fmt } from '../progress.js';
@@ -63,6 +64,24 @@ const FLAG_TO_KEY: Record<string, string> = {
   'val-fraction': 'valFraction', 'val-tokens': 'valTokens', 'eval-every': 'evalEveryTokens', 'log-every': 'logEverySteps',
   'checkpoint-every': 'checkpointEveryTokens', 'buffer-rows': 'bufferRows',
 };
+
+const KEY_TO_FLAG = new Map(Object.entries(FLAG_TO_KEY).map(([flag, key]) => [key, flag]));
+
+/**
+ * Runs a config resolution and rethrows its errors in the flags' names: "'dSae' must be …" becomes
+ * "--latents must be …" (a key with no flag, or one set in --config, keeps its config name).
+ */
+function withFlagNames<T>(resolve: () => T, fromConfigFile: boolean): T {
+  try {
+    return resolve();
+  } catch (e) {
+    if (!(e instanceof TrainConfigError || e instanceof SaeConfigError)) throw e;
+    const flag = KEY_TO_FLAG.get(e.field);
+    if (!flag) throw e;
+    const detail = e.message.replace(/^(training|SAE) config: /, '').replaceAll(`'${e.field}'`, `--${flag}`);
+    throw new UsageError(`aelab train sae: ${detail.includes(`--${flag}`) ? detail : `--${flag}: ${detail}`}${fromConfigFile ? ` (or "${e.field}" in --config)` : ''}`);
+  }
+}
 
 const SUMMARY = "train a model; 'aelab train sae --data acts.npy --architecture topk --k 32 --tokens 10000000'";
 
@@ -152,7 +171,11 @@ async function trainSaeBody(argv: string[], shouldStop: () => boolean): Promise<
   if (raw.data === undefined) throw new TrainConfigError('data', `'data' is required (--data or "data" in the config)`);
   const source = openActivations(String(raw.data), raw.tensor ? { tensor: String(raw.tensor) } : {});
   try {
-    const config = resolveTrainConfig(raw, source.dIn);
+    const config = withFlagNames(() => resolveTrainConfig(raw, source.dIn), !!flags.config);
+    const trained = Math.ceil(config.tokens / config.batchSize) * config.batchSize;
+    if (trained !== config.tokens) {
+      process.stderr.write(`note: --tokens ${config.tokens.toLocaleString()} is rounded up to ${trained.toLocaleString()}: training runs whole batches of ${config.batchSize.toLocaleString()} rows\n`);
+    }
     const s = config.sae;
     const extra = 'k' in s ? `k ${s.k}` : s.architecture === 'standard' ? `L1 ${s.l1Coefficient}` : s.architecture === 'jumprelu' ? `L0 coef ${s.l0Coefficient}` : '';
     process.stderr.write(
