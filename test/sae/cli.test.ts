@@ -70,7 +70,7 @@ test('train sae: a bad config names the field and the value', () => {
   assert.equal(r.code, 1);
   assert.match(r.stderr, /'lr' must be a positive number, got 'fast'/);
   const r2 = aelab(['train', 'sae', '--data', join(data, 'activations.npy'), '--architecture', 'topk', '--tokens', '1000', '--out', join(dir, 'bad')]);
-  assert.match(r2.stderr, /'k'.*required/);
+  assert.match(r2.stderr, /--k.*required/);
   const r3 = aelab(['train', 'vae']);
   assert.equal(r3.code, 2);
   assert.match(r3.stderr, /aelab train vae: --\w+ .* is required/);

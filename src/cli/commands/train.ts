@@ -69,17 +69,17 @@ const KEY_TO_FLAG = new Map(Object.entries(FLAG_TO_KEY).map(([flag, key]) => [ke
 
 /**
  * Runs a config resolution and rethrows its errors in the flags' names: "'dSae' must be …" becomes
- * "--latents must be …" (a key with no flag, or one set in --config, keeps its config name).
+ * "--latents must be …". Keys that come from the --config file (or have no flag) keep their names.
  */
-function withFlagNames<T>(resolve: () => T, fromConfigFile: boolean): T {
+function withFlagNames<T>(resolve: () => T, configKeys: ReadonlySet<string>): T {
   try {
     return resolve();
   } catch (e) {
     if (!(e instanceof TrainConfigError || e instanceof SaeConfigError)) throw e;
     const flag = KEY_TO_FLAG.get(e.field);
-    if (!flag) throw e;
+    if (!flag || configKeys.has(e.field)) throw e;
     const detail = e.message.replace(/^(training|SAE) config: /, '').replaceAll(`'${e.field}'`, `--${flag}`);
-    throw new UsageError(`aelab train sae: ${detail.includes(`--${flag}`) ? detail : `--${flag}: ${detail}`}${fromConfigFile ? ` (or "${e.field}" in --config)` : ''}`);
+    throw new UsageError(`aelab train sae: ${detail.includes(`--${flag}`) ? detail : `--${flag}: ${detail}`}`);
   }
 }
 
@@ -137,6 +137,7 @@ async function trainSaeBody(argv: string[], shouldStop: () => boolean): Promise<
   }
   if (positionals.length) throw new UsageError(`aelab train sae: unexpected argument '${positionals[0]}' (flags start with --)`);
   let raw: Record<string, unknown> = {};
+  let configKeys = new Set<string>();
   if (flags.config) {
     const p = flags.config as string;
     if (!existsSync(p)) throw new UsageError(`aelab train sae: config file ${p} does not exist`);
@@ -146,6 +147,7 @@ async function trainSaeBody(argv: string[], shouldStop: () => boolean): Promise<
       throw new UsageError(`aelab train sae: ${p} is not valid JSON (${(e as Error).message})`);
     }
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new UsageError(`aelab train sae: ${p} must hold a JSON object`);
+    configKeys = new Set(Object.keys(raw));
   }
   for (const [flag, key] of Object.entries(FLAG_TO_KEY)) if (flags[flag] !== undefined) raw[key] = flags[flag];
   if (flags.prefixes !== undefined) {
@@ -171,7 +173,7 @@ async function trainSaeBody(argv: string[], shouldStop: () => boolean): Promise<
   if (raw.data === undefined) throw new TrainConfigError('data', `'data' is required (--data or "data" in the config)`);
   const source = openActivations(String(raw.data), raw.tensor ? { tensor: String(raw.tensor) } : {});
   try {
-    const config = withFlagNames(() => resolveTrainConfig(raw, source.dIn), !!flags.config);
+    const config = withFlagNames(() => resolveTrainConfig(raw, source.dIn), configKeys);
     const trained = Math.ceil(config.tokens / config.batchSize) * config.batchSize;
     if (trained !== config.tokens) {
       process.stderr.write(`note: --tokens ${config.tokens.toLocaleString()} is rounded up to ${trained.toLocaleString()}: training runs whole batches of ${config.batchSize.toLocaleString()} rows\n`);
