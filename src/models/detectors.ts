@@ -16,7 +16,7 @@
 import { join } from 'node:path';
 import { Generator } from '../core/random.js';
 import { BaseDetector, DetectorError, PCADetector, readDetectorFile, type DetectorOptions } from '../tasks/anomaly.js';
-import { loadModel, saveModel } from './io.js';
+import { loadModel, saveModel, type AnyModel } from './io.js';
 import { positionScoresToTimestamps, slidingWindows } from '../data/windows.js';
 import type { Activation } from '../nn/layers.js';
 import { AutoEncoder } from './autoencoder.js';
@@ -61,9 +61,13 @@ function defaultLatentDim(d: number): number {
   return Math.max(1, Math.min(d - 1, Math.floor(d / 4)));
 }
 
-export class AEDetector extends BaseDetector {
-  model?: AutoEncoder;
-  constructor(readonly options: AEDetectorOptions = {}) {
+/**
+ * A detector whose scoring model is an aelab model: its options are saved as JSON and its weights
+ * as a model folder `model/` beside detector.json (saveModel / loadModel).
+ */
+abstract class NeuralDetector<M extends AnyModel, O extends NeuralDetectorOptions> extends BaseDetector {
+  model?: M;
+  constructor(readonly options: O) {
     super(options);
   }
 
@@ -75,7 +79,13 @@ export class AEDetector extends BaseDetector {
     return { folder: 'model' };
   }
   protected override restoreModel(state: unknown, dir: string): void {
-    this.model = loadModel(join(dir, (state as { folder: string }).folder)) as AutoEncoder;
+    this.model = loadModel(join(dir, (state as { folder: string }).folder)) as M;
+  }
+}
+
+export class AEDetector extends NeuralDetector<AutoEncoder, AEDetectorOptions> {
+  constructor(options: AEDetectorOptions = {}) {
+    super(options);
   }
 
   protected fitModel(Z: Float64Array, n: number, d: number): void {
@@ -104,21 +114,9 @@ export interface VAEDetectorOptions extends NeuralDetectorOptions {
   samples?: number;
 }
 
-export class VAEDetector extends BaseDetector {
-  model?: VAE;
-  constructor(readonly options: VAEDetectorOptions = {}) {
+export class VAEDetector extends NeuralDetector<VAE, VAEDetectorOptions> {
+  constructor(options: VAEDetectorOptions = {}) {
     super(options);
-  }
-
-  protected override savedOptions(): Record<string, unknown> {
-    return jsonOptions(super.savedOptions(), this.options);
-  }
-  protected override modelState(dir: string): unknown {
-    saveModel(join(dir, 'model'), this.model!);
-    return { folder: 'model' };
-  }
-  protected override restoreModel(state: unknown, dir: string): void {
-    this.model = loadModel(join(dir, (state as { folder: string }).folder)) as VAE;
   }
 
   protected fitModel(Z: Float64Array, n: number, d: number): void {
@@ -154,21 +152,9 @@ export interface StackVAEGDetectorOptions extends NeuralDetectorOptions, Partial
   scoreStride?: number;
 }
 
-export class StackVAEGDetector extends BaseDetector {
-  model?: StackVAEG;
-  constructor(readonly options: StackVAEGDetectorOptions = {}) {
+export class StackVAEGDetector extends NeuralDetector<StackVAEG, StackVAEGDetectorOptions> {
+  constructor(options: StackVAEGDetectorOptions = {}) {
     super(options);
-  }
-
-  protected override savedOptions(): Record<string, unknown> {
-    return jsonOptions(super.savedOptions(), this.options);
-  }
-  protected override modelState(dir: string): unknown {
-    saveModel(join(dir, 'model'), this.model!);
-    return { folder: 'model' };
-  }
-  protected override restoreModel(state: unknown, dir: string): void {
-    this.model = loadModel(join(dir, (state as { folder: string }).folder)) as StackVAEG;
   }
 
   private windows(Z: Float64Array, n: number, stride: number): { x: Float32Array; nWin: number; starts: Int32Array } {
