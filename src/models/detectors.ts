@@ -16,6 +16,7 @@
 import { join } from 'node:path';
 import { Generator } from '../core/random.js';
 import { BaseDetector, DetectorError, PCADetector, readDetectorFile, type DetectorOptions } from '../tasks/anomaly.js';
+import { IsolationForestDetector, KNNDetector, LOFDetector } from '../tasks/outlier-baselines.js';
 import { loadModel, saveModel, type AnyModel } from './io.js';
 import { positionScoresToTimestamps, slidingWindows } from '../data/windows.js';
 import type { Activation } from '../nn/layers.js';
@@ -218,6 +219,9 @@ export function loadDetector(dir: string): BaseDetector {
     case 'AEDetector': det = new AEDetector(o); break;
     case 'VAEDetector': det = new VAEDetector(o); break;
     case 'StackVAEGDetector': det = new StackVAEGDetector(o); break;
+    case 'KNNDetector': det = new KNNDetector(o); break;
+    case 'LOFDetector': det = new LOFDetector(o); break;
+    case 'IsolationForestDetector': det = new IsolationForestDetector(o); break;
     default: throw new DetectorError(`${join(dir, 'detector.json')}: unknown detector kind '${f.kind}'`);
   }
   return det.restore(f, dir);

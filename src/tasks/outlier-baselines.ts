@@ -107,6 +107,18 @@ export class KNNDetector extends BaseDetector {
     this.method = m;
   }
 
+  protected override savedOptions(): Record<string, unknown> {
+    return { ...super.savedOptions(), nNeighbors: this.nNeighbors, method: this.method };
+  }
+  /** The (standardised) training rows are the model. */
+  protected override modelState(): unknown {
+    return { n: this.nTrain, d: this.d, train: Array.from(this.train) };
+  }
+  protected override restoreModel(state: unknown): void {
+    const s = state as { n: number; d: number; train: number[] };
+    this.nTrain = s.n; this.d = s.d; this.train = Float64Array.from(s.train);
+  }
+
   protected fitModel(Z: Float64Array, n: number, d: number): void {
     if (this.nNeighbors >= n) throw new DetectorError(`KNNDetector: nNeighbors (${this.nNeighbors}) must be < the number of training rows (${n})`);
     this.train = Z;
@@ -165,6 +177,22 @@ export class LOFDetector extends BaseDetector {
     const k = options.nNeighbors ?? 20;
     if (!(Number.isInteger(k) && k >= 1)) throw new DetectorError(`LOFDetector: nNeighbors must be an integer ≥ 1, got ${k}`);
     this.nNeighbors = k;
+  }
+
+  protected override savedOptions(): Record<string, unknown> {
+    return { ...super.savedOptions(), nNeighbors: this.nNeighbors };
+  }
+  /** Training rows with their k-distances, local reachability densities and neighbour lists. */
+  protected override modelState(): unknown {
+    return {
+      k: this.nNeighborsUsed, n: this.nTrain, d: this.d, train: Array.from(this.train), kDistance: Array.from(this.kDistance),
+      lrd: Array.from(this.lrd), trainIndices: Array.from(this.trainIndices),
+    };
+  }
+  protected override restoreModel(state: unknown): void {
+    const s = state as { k: number; n: number; d: number; train: number[]; kDistance: number[]; lrd: number[]; trainIndices: number[] };
+    this.nNeighborsUsed = s.k; this.nTrain = s.n; this.d = s.d; this.train = Float64Array.from(s.train);
+    this.kDistance = Float64Array.from(s.kDistance); this.lrd = Float64Array.from(s.lrd); this.trainIndices = Int32Array.from(s.trainIndices);
   }
 
   protected fitModel(Z: Float64Array, n: number, d: number): void {
@@ -276,6 +304,24 @@ export class IsolationForestDetector extends BaseDetector {
     this.nEstimators = t;
     this.maxSamples = m;
     this.seed = options.seed ?? 0;
+  }
+
+  protected override savedOptions(): Record<string, unknown> {
+    return { ...super.savedOptions(), nEstimators: this.nEstimators, maxSamples: this.maxSamples, seed: typeof this.seed === 'bigint' ? String(this.seed) : this.seed };
+  }
+  /** The trees' flat arrays (thresholds are float64, which JSON round-trips exactly). */
+  protected override modelState(): unknown {
+    return {
+      psi: this.samplesPerTree, d: this.d,
+      trees: this.trees.map((t) => ({ feature: Array.from(t.feature), threshold: Array.from(t.threshold), left: Array.from(t.left), right: Array.from(t.right), size: Array.from(t.size) })),
+    };
+  }
+  protected override restoreModel(state: unknown): void {
+    const s = state as { psi: number; d: number; trees: Record<keyof ITree, number[]>[] };
+    this.samplesPerTree = s.psi; this.d = s.d;
+    this.trees = s.trees.map((t) => ({
+      feature: Int32Array.from(t.feature), threshold: Float64Array.from(t.threshold), left: Int32Array.from(t.left), right: Int32Array.from(t.right), size: Int32Array.from(t.size),
+    }));
   }
 
   protected fitModel(Z: Float64Array, n: number, d: number): void {

@@ -141,3 +141,26 @@ test('--exclude-columns, several --label-column columns and --train-until on a m
   assert.equal(j.metrics[0].eventsDetected, 2);
   assert.deepEqual(readScores(join(dir, 's.csv')).head, ['time', 'a', 'b', 'score', 'predicted', 'label']);
 });
+
+test('the KNN, LOF and IsolationForest baselines save and load: detect fit then detect score equals a one-shot fit on the same rows', async () => {
+  const { KNNDetector, LOFDetector, IsolationForestDetector } = await import('../../src/tasks/outlier-baselines.js');
+  const dir = tempDir();
+  const r = (i: number) => Math.sin(i * 12.9898) * 43758.5453 % 1;
+  const X = Float64Array.from({ length: 300 * 3 }, (_, i) => r(i));
+  const Y = Float64Array.from({ length: 50 * 3 }, (_, i) => r(i + 7777) * 2);
+  for (const det of [new KNNDetector({ nNeighbors: 5 }), new LOFDetector({ nNeighbors: 10 }), new IsolationForestDetector({ nEstimators: 20, seed: 3 })]) {
+    det.fit(X, 300, 3);
+    const name = det.constructor.name;
+    det.save(join(dir, name));
+    const back = loadDetector(join(dir, name));
+    assert.equal(back.constructor.name, name);
+    assert.equal(back.threshold, det.threshold);
+    assert.deepEqual([...back.decisionFunction(Y, 50)], [...det.decisionFunction(Y, 50)], name);
+  }
+  const { a, b } = split(dir);
+  const f = aelab(['detect', 'fit', '--data', a, '--model', 'knn', '--window', '8', '--out', 'det-knn', '--json'], dir);
+  assert.equal(f.code, 0, f.stderr);
+  const s = aelab(['detect', 'score', 'det-knn', '--data', b, '--out', 'knn.csv', '--json'], dir);
+  assert.equal(s.code, 0, s.stderr);
+  assert.equal(lastJson(s.stdout).threshold, lastJson(f.stdout).threshold);
+});

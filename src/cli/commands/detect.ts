@@ -52,7 +52,7 @@ const spec = {
   data: { type: 'string' as const, help: 'the series: CSV with a header, one row per timestamp' },
   columns: { type: 'string' as const, help: 'value columns, comma-separated (default: all but timestamp/label)' },
   timestamp: { type: 'string' as const, help: "timestamp column (default: a column named timestamp/time/date; 'none' for none)" },
-  model: { type: 'string' as const, default: 'stackvae-g', help: 'stackvae-g | ae | vae | pca | iforest | lof | knn (the last three score flattened windows; not savable by fit yet)' },
+  model: { type: 'string' as const, default: 'stackvae-g', help: 'stackvae-g | ae | vae | pca | iforest | lof | knn (the last three score flattened windows)' },
   window: { type: 'number' as const, default: 64, help: 'window length in timestamps' },
   stride: { type: 'number' as const, default: 1, help: 'step between window starts' },
   'train-fraction': { type: 'number' as const, default: 0.5, help: 'leading fraction of the timeline to fit on' },
@@ -374,7 +374,6 @@ async function runFit(argv: string[]): Promise<number> {
   const model = flags.model as ModelName;
   if (!MODELS.includes(model)) throw new UsageError(`aelab detect: --model must be one of ${MODELS.join(', ')}, got '${model}'`);
   if (flags.labels && flags['label-column']) throw new UsageError('aelab detect: give --labels or --label-column, not both');
-  if (model === 'iforest' || model === 'lof' || model === 'knn') throw new UsageError(`aelab detect fit: --model ${model} cannot be saved yet (its detector has no save support); use it with the one-shot 'aelab detect --data …', or fit pca, ae, vae or stackvae-g`);
   if (!flags.data && !flags['train-file']) throw new UsageError('aelab detect fit: --data <series.csv> or --train-file <normal.csv> is required');
   if (flags.out === 'scores.csv' || !flags.out) throw new UsageError('aelab detect fit: --out DETDIR (the folder to save the detector to) is required');
   const ways = ['train-rows', 'train-until', 'train-file', 'train-fraction'].filter((k) => flags[k] !== undefined);
