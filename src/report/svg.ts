@@ -19,6 +19,8 @@ export interface Band {
   start: number;
   end: number;
   label?: string;
+  /** Fill colour (default red, as labelled anomaly windows). */
+  color?: string;
 }
 
 export interface LineChartOptions {
@@ -180,7 +182,7 @@ export function lineChart(o: LineChartOptions): string {
     out.push('<g class="bands">');
     for (const b of o.bands) {
       const a = sx(b.start), e = Math.max(sx(b.end), a + 1);
-      out.push(`<rect x="${fmt(a)}" y="${f.y0}" width="${fmt(e - a)}" height="${f.y1 - f.y0}" fill="#d62728" fill-opacity="0.15"><title>${escapeXml(b.label ?? 'window')}</title></rect>`);
+      out.push(`<rect x="${fmt(a)}" y="${f.y0}" width="${fmt(e - a)}" height="${f.y1 - f.y0}" fill="${b.color ?? '#d62728'}" fill-opacity="0.15"><title>${escapeXml(b.label ?? 'window')}</title></rect>`);
       if (b.label) out.push(`<text x="${fmt(a + 2)}" y="${f.y0 + 12}" font-size="10" fill="#a01010">${escapeXml(b.label)}</text>`);
     }
     out.push('</g>');

@@ -57,6 +57,13 @@ test('detect --model pca writes per-timestamp scores, a well-formed SVG and metr
   assert.match(svg, /anomaly 1/);
   assert.match(svg, /data-name="score"/);
   assert.match(svg, /data-name="a \(z-score\)"/);
+  // Alarms (runs of predicted = 1) are shaded orange under the score, one rectangle each; the time axis has full dates.
+  let runs = 0;
+  rows.forEach((x, i) => { if (x[4] === '1' && (i === 0 || rows[i - 1]![4] !== '1')) runs++; });
+  assert.ok(runs > 0);
+  assert.equal((svg.match(/fill="#f5a623"/g) ?? []).length, runs);
+  assert.match(svg, new RegExp(`${runs} alarms? in orange`));
+  assert.match(svg, />2024-01-0\d \d\d:\d\d</);
 });
 
 test('detect reads NAB windows by key and scores a real joined series with StackVAE-G (JSON output)', () => {

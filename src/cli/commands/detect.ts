@@ -112,17 +112,30 @@ export function readLabelWindows(path: string, keys: string[] | undefined, dataP
   return { windows: windows.sort((a, b) => a.start - b.start), keys: use };
 }
 
-/** A stacked SVG: the standardised series on top, the score and threshold below, labelled windows shaded in both. */
+/**
+ * A stacked SVG: the standardised series on top, the score and threshold below; labelled windows
+ * shaded red in both, the alarms (runs of score > threshold) shaded orange under the score. Time
+ * axes carry the full date and time.
+ */
 export function detectionPlot(o: { x: ArrayLike<number>; names: string[]; Z: Float64Array; C: number; scores: Float64Array; threshold: number; bands: Band[]; title: string; time: boolean; trainEnd: number }): string {
   const T = o.scores.length;
-  const xFormat = o.time ? (v: number) => formatTimestamp(v).slice(5, 16) : undefined;
+  const xFormat = o.time ? (v: number) => formatTimestamp(v).slice(0, 16) : undefined;
+  const alarms: Band[] = [];
+  for (let t = 0; t < T; t++) {
+    if (!(o.scores[t]! > o.threshold)) continue;
+    let e = t;
+    while (e + 1 < T && o.scores[e + 1]! > o.threshold) e++;
+    alarms.push({ start: o.x[t]!, end: o.x[e]!, color: '#f5a623' });
+    t = e;
+  }
   const series = o.names.map((name, c) => ({ name: `${name} (z-score)`, x: o.x, y: Float64Array.from({ length: T }, (_, t) => o.Z[t * o.C + c]!) }));
   const top = lineChart({ title: o.title, yLabel: 'standardised value', series, bands: o.bands, width: 1000, height: 340, xFormat });
   const thr = Float64Array.from({ length: T }, () => o.threshold);
   const bottom = lineChart({
-    title: o.trainEnd > 0 ? `anomaly score (training part: first ${o.trainEnd} of ${T} timestamps)` : 'anomaly score (saved detector; threshold from its training data)', yLabel: 'score', xLabel: o.time ? 'time (UTC)' : 'timestamp index',
+    title: `${o.trainEnd > 0 ? `anomaly score (training part: first ${o.trainEnd} of ${T} timestamps)` : 'anomaly score (saved detector; threshold from its training data)'}; ${alarms.length} alarm${alarms.length === 1 ? '' : 's'} in orange`,
+    yLabel: 'score', xLabel: o.time ? 'time (UTC)' : 'timestamp index',
     series: [{ name: 'score', x: o.x, y: o.scores, color: '#333333' }, { name: 'threshold', x: o.x, y: thr, color: '#d62728' }],
-    bands: o.bands, width: 1000, height: 300, xFormat,
+    bands: [...o.bands, ...alarms], width: 1000, height: 300, xFormat,
   });
   const nest = (svg: string, y: number) => svg.replace('<svg ', `<svg y="${y}" `);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="1000" height="640" viewBox="0 0 1000 640">\n${nest(top, 0)}${nest(bottom, 340)}</svg>\n`;
