@@ -13,18 +13,18 @@ interface Command {
 /** Each command is src/cli/commands/<name>.ts exporting `run(argv): Promise<number> | number`. */
 const commands: Record<string, Command> = {
   info: { summary: 'version, kernel backend, BLAS library and threads' },
-  demo: { summary: 'the main job: train a sparse autoencoder end to end and print a report' },
+  demo: { summary: 'the main job: a language model → harvest → SAE → splice evaluation → latent contexts → report (--synthetic: toy data)' },
   train: { summary: "train a model: 'aelab train sae|ae|vae|…' with a JSON config and/or flags" },
-  eval: { summary: "evaluate a trained model: 'aelab eval sae' (metrics, feature recovery)" },
+  eval: { summary: "evaluate an SAE: 'aelab eval sae' (FVU/L0, feature recovery; --model: CE/KL splice scores)" },
   convert: { summary: 'convert SAE folders between SAELens, sparsify and aelab formats' },
   data: { summary: "make data: 'aelab data superposition' (synthetic activations with known features)" },
   analyze: { summary: "analyses: 'aelab analyze dark-matter' (SAE error decomposition)" },
   embed: { summary: 'codes of a trained encoder for a data file' },
   cluster: { summary: 'k-means on codes, PCA or raw data, with ARI/NMI/silhouette and raster cluster maps' },
-  detect: { summary: 'anomaly detection on tabular data or time series (AE, VAE, StackVAE-G, PCA)' },
-  experiment: { summary: "measured comparisons: 'aelab experiment geology-mnist|nab|vae-mnist|ard-vae|prototype-mnist'" },
+  detect: { summary: 'anomaly detection (AE, VAE, StackVAE-G, PCA, iforest, LOF, kNN); detect fit / detect score to deploy' },
+  experiment: { summary: "measured comparisons: 'aelab experiment geology-mnist|nab|vae-mnist|ard-vae|prototype-mnist|export-mnist|sae-architectures'" },
   harvest: { summary: 'write a language model\'s hook activations on text to safetensors shards (for SAE training)' },
-  lm: { summary: "language models: 'aelab lm tokenizer' (train a byte-level BPE tokenizer)" },
+  lm: { summary: "language models: 'aelab lm tokenizer|train|generate'" },
 };
 
 async function load(name: string): Promise<{ run(argv: string[]): Promise<number> | number }> {
