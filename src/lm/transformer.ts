@@ -12,7 +12,7 @@
  *     z = P v [B, T, H, dh];   x ← x + z W_Oᵀ + b_O                             (resid_mid)
  *     h = norm₂(x);  x ← x + W_out · act(h)   with act = GELU(h W_inᵀ + b_in) or
  *                                              silu(h W_gateᵀ) ⊙ (h W_inᵀ)   (resid_post)
- *   logits = norm_f(x) W_Uᵀ + b_U   (W_U = W_E when tied)                      [B, T, V]
+ *   logits = norm_f(x) W_Uᵀ   (W_U = W_E when tied)                            [B, T, V]
  * Positions are 0..T−1, or with a mask cumsum(m) − 1 clamped at 0 (so left-padded rows start at
  * position 0, as HF does), continuing from the cached length when decoding with a cache.
  *
@@ -98,12 +98,12 @@ class PosEmbed extends Module {
   W_pos: Tensor;
   constructor(n: number, D: number) { super(); this.W_pos = weight([n, D]); }
 }
+/** The unembedding; null when tied to the token embedding (neither supported family has a bias). */
 class Unembed extends Module {
-  W_U: Tensor | null; b_U: Tensor | null;
+  W_U: Tensor | null;
   constructor(cfg: TransformerConfig) {
     super();
     this.W_U = cfg.tiedEmbeddings ? null : weight([cfg.vocabSize, cfg.dModel]);
-    this.b_U = null;
   }
 }
 
@@ -332,7 +332,7 @@ export class Transformer extends Module {
       }
       const hf = hp('ln_final.hook_normalized', this.ln_final.forward(x), null);
       if (cache) cache.length = past + T;
-      return linear(hf, this.unembed.W_U ?? this.embed.W_E, this.unembed.b_U);
+      return linear(hf, this.unembed.W_U ?? this.embed.W_E);
     } catch (e) {
       if (e instanceof StopForward) {
         if (cache) cache.length = past + T;

@@ -196,7 +196,8 @@ export function crossEntropyRows(logits: Tensor, targets: Int32Array): Tensor {
   }
   if (n === 0) throw new Error('crossEntropyRows: every row is ignored');
   const X = logits.f32('crossEntropyRows');
-  const loss = new Float32Array(rows), lse = new Float32Array(rows);
+  // Pooled buffers: a training step reuses them instead of touching fresh pages.
+  const loss = empty([rows]).f32(), lse = empty([rows]).f32();
   K().crossEntropy(X, rows, V, targets, loss, lse);
   let s = 0;
   for (let i = 0; i < rows; i++) s += loss[i]!;
