@@ -117,6 +117,8 @@ results.torch_vae_samples_per_s = sps(torchAe, 'vae');
 results.ratio_ae_vs_torch = ratio(results.ae_samples_per_s, results.torch_ae_samples_per_s);
 results.ratio_vae_vs_torch = ratio(results.vae_samples_per_s, results.torch_vae_samples_per_s);
 results.gemm = gemm;
+results.cpu = gemm?.cpu ?? null;
+results.cpu_vector = gemm?.vector ?? null;
 results.rss = rss;
 
 // Decoder-only LM (bench/lm.ts vs bench/reference/torch_lm.py): training step, harvest, KV-cached generation, harvest RSS.
@@ -141,6 +143,36 @@ results.harvest_ratio_stories260k = ratio(lmTps(lm, 'harvest_stories260k'), lmTp
 results.generate_ratio = ratio(lmTps(lm, 'generate_lm'), lmTps(lmTorch, 'generate_lm'));
 results.generate_ratio_stories260k = ratio(lmTps(lm, 'generate_stories260k'), lmTps(lmTorch, 'generate_stories260k'));
 results.lm_harvest_rss = lm?.rss ?? null;
+
+// Latent cache (model + SAE + cache writing, peak RSS) and the autointerp client against a local server (bench/latents.ts).
+const lat = runJson('latent cache and autointerp client', node, [join(here, 'latents.js'), '--tokens', quick ? '8192' : '32768']);
+results.latents_cache_tokens_per_s = lat?.cache?.tokens_per_s ?? null;
+results.latents_cache_peak_rss_mb = lat?.cache?.peak_rss_mb ?? null;
+results.latents_requests_per_s = lat?.requests?.requests_per_s ?? null;
+results.latents = lat;
+
+// Browser encode (bench/web.ts): the dist/web bundle in headless Chromium vs the same SAE encode in Node.
+const web = runJson('browser encode (Chromium) vs Node', node, [join(here, 'web.js'), '--reps', quick ? '3' : '5']);
+results.web_browser_encode_rows_per_s = web?.browser_rows_per_s ?? null;
+results.web_node_encode_rows_per_s = web?.node_native_rows_per_s ?? null;
+results.web_node_js_encode_rows_per_s = web?.node_js_rows_per_s ?? null;
+results.web_browser_vs_node = web?.browser_vs_node_native ?? null;
+results.web = web;
+
+// Inference server: encode of a 16k-latent TopK SAE on 512-row float32 batches, 32 clients on loopback (bench/serve.ts).
+const srv = runJson('inference server (aelab serve) vs in-process encode', node, [join(here, 'serve.js'), '--requests', quick ? '32' : '128', '--clients', '32']);
+results.serve_rows_per_s = srv?.server_rows_per_s ?? null;
+results.serve_in_process_rows_per_s = srv?.in_process_rows_per_s ?? null;
+results.serve_vs_in_process = srv?.server_vs_in_process ?? null;
+results.serve_p50_ms = srv?.p50_ms ?? null;
+results.serve_p99_ms = srv?.p99_ms ?? null;
+
+// ONNX export (bench/onnx.ts): encode of a 16k-latent TopK SAE, 512-row batches, runSae vs onnxruntime-node on the exported graph.
+const onnxBench = runJson('ONNX export: runSae vs onnxruntime-node encode', node, [join(here, 'onnx.js'), '--seconds', quick ? '1' : '3']);
+results.onnx_encode_aelab_rows_per_s = onnxBench?.aelab_rows_per_s ?? null;
+results.onnx_encode_ort_rows_per_s = onnxBench?.ort_rows_per_s ?? null;
+results.onnx_encode_ort_sparse_rows_per_s = onnxBench?.ort_sparse_rows_per_s ?? null;
+results.onnx = onnxBench;
 
 const out = process.stdout;
 out.write('\nSAE training step, B=1024 d=512 H=4096 k=32, Adam (tokens/s, median)\n');
@@ -170,7 +202,7 @@ for (const m of ['ae', 'vae']) {
   out.write(`  ${m.padEnd(12)} ${String(a ?? '-').padStart(9)} ${String(t ?? '-').padStart(9)} ${String(ratio(a, t) ?? '-').padStart(7)}\n`);
 }
 if (gemm) {
-  out.write(`\nGEMM on the step's shapes (${gemm.backend}, ${gemm.blas ?? 'built-in kernel'}, ${gemm.threads} threads; roofline ${gemm.roofline_gflops ?? '?'} GFLOPS)\n`);
+  out.write(`\nGEMM on the step's shapes (${gemm.backend}, ${gemm.blas ?? 'built-in kernel'}, ${gemm.threads} threads; roofline ${gemm.roofline_gflops ?? '?'} GFLOPS = threads × ${gemm.clock_ghz ?? '?'} GHz (${gemm.clock_source}) × ${gemm.flops_per_cycle} FLOP/cycle: ${gemm.roofline_basis}; CPU ${gemm.cpu})\n`);
   for (const s of gemm.shapes) out.write(`  ${s.name.padEnd(12)} ${String(s.M).padStart(5)}x${String(s.N).padEnd(5)}x${String(s.K).padEnd(5)} ${String(s.gflops).padStart(7)} GFLOPS  ${s.of_roofline ?? '-'} of roofline\n`);
 }
 if (rss) out.write(`\nPeak RSS ${rss.peak_rss_mb} MB (node baseline ${rss.baseline_rss_mb} MB) for ${rss.needed_mb} MB of params+grads+Adam+activations: ${rss.overhead_ratio}x\n`);
@@ -184,4 +216,8 @@ if (lm || lmTorch) {
   row('generate 200 (stories260K)', lmTps(lm, 'generate_stories260k'), lmTps(lmTorch, 'generate_stories260k'));
   if (lm?.rss) out.write(`  harvest RSS: ${lm.rss.rss_mb_after_first} MB after ${lm.rss.tokens_first} tokens, ${lm.rss.rss_mb_end} MB after ${lm.rss.tokens_end}\n`);
 }
+if (lat) out.write(`\nLatent cache (data/aelab-lm + TopK SAE d_sae ${lat.cache.d_sae}, k ${lat.cache.k}): ${lat.cache.tokens_per_s} tokens/s, summary ${lat.cache.summary_seconds} s, peak RSS ${lat.cache.peak_rss_mb} MB; chat client vs local server (${lat.requests.server_latency_ms} ms): ${Object.entries(lat.requests.requests_per_s).map(([n, r]) => `${n} in flight ${r} req/s`).join(', ')}\n`);
+if (srv) out.write(`\nInference server: encode, TopK SAE d_in ${srv.d_in} → ${srv.latents} latents, ${srv.batch_rows}-row float32 batches, ${srv.clients} clients on loopback: ${srv.server_rows_per_s} rows/s served vs ${srv.in_process_rows_per_s} rows/s in-process (${srv.server_vs_in_process}); p50 ${srv.p50_ms} ms, p99 ${srv.p99_ms} ms\n`);
+if (onnxBench) out.write(`\nONNX export, TopK SAE encode (d_in ${onnxBench.d_in}, d_sae ${onnxBench.d_sae}, k ${onnxBench.k}, ${onnxBench.batch}-row batches): aelab runSae ${onnxBench.aelab_rows_per_s} rows/s, onnxruntime-node ${onnxBench.ort_version} ${onnxBench.ort_rows_per_s} rows/s (dense codes), ${onnxBench.ort_sparse_rows_per_s} rows/s (sparse codes); codes parity ${onnxBench.parity_codes_rel}\n`);
+if (web) out.write(`\nBrowser SAE encode (TopK d_in ${web.d_in}, d_sae ${web.d_sae}, k ${web.k}, ${web.rows}-row batches; rows/s): Chromium ${web.browser_rows_per_s ?? '-'} (${web.browser_gemm ?? web.browser_skipped}), Node native ${web.node_native_rows_per_s ?? '-'}, Node pure-TS ${web.node_js_rows_per_s}\n`);
 out.write('\n' + JSON.stringify(results) + '\n');

@@ -50,8 +50,8 @@ export {
 } from './optim/index.js';
 export type { OptimizerStateDict, SGDOptions, AdamOptions, WarmupCosineOptions } from './optim/index.js';
 
-// tasks: checkpoints
-export { saveCheckpoint, loadCheckpoint, latestCheckpoint, type CheckpointState, type LoadedCheckpoint } from './tasks/checkpoint.js';
+// train: checkpoints
+export { saveCheckpoint, loadCheckpoint, latestCheckpoint, type CheckpointState, type LoadedCheckpoint } from './train/checkpoint.js';
 
 // ---------------------------------------------------------------------------------------------
 // Name collisions and renames in the sections below (everything else keeps its source name):
@@ -67,14 +67,14 @@ export { saveCheckpoint, loadCheckpoint, latestCheckpoint, type CheckpointState,
 
 // sae: architectures and configs
 export {
-  createSae, saeFromWeights, SparseAutoencoder, StandardSae, TopKSae, BatchTopKSae, JumpReluSae, MatryoshkaSae,
+  createSae, saeFromWeights, SparseAutoencoder, StandardSae, TopKSae, BatchTopKSae, JumpReluSae, MatryoshkaSae, GatedSae,
   jumpRelu, stepSte, isSparseCode, denseCode,
   resolveSaeConfig, SaeConfigError, SAE_ARCHITECTURES, INPUT_NORMALISATIONS, B_DEC_INITS,
 } from './sae/index.js';
 export { useFastTopK, fastTopKEnabled } from './sae/fast-topk.js';
 export type {
   SaeConfig, SaeConfigInput, SaeCommonConfig, StandardSaeConfig, TopKSaeConfig, BatchTopKSaeConfig, JumpReluSaeConfig,
-  MatryoshkaSaeConfig, AuxKOptions, SaeArchitecture, InputNormalisation, DecoderBiasInit,
+  MatryoshkaSaeConfig, GatedSaeConfig, AuxKOptions, SaeArchitecture, InputNormalisation, DecoderBiasInit,
   SparseCode, SaeCode, SaeForward, SaeLossContext, SaeLossResult, NormalisedInput, EncodeMode, FoldResult,
 } from './sae/index.js';
 
@@ -87,7 +87,7 @@ export type {
 // sae: training
 export { trainSae, resolveTrainConfig, evaluateModule, TrainConfigError } from './sae/trainer.js';
 export type {
-  SaeTrainConfig, SaeTrainSettings, TrainOptions as SaeTrainOptions, TrainResult as SaeTrainResult, TrainProgress as SaeTrainProgress,
+  SaeTrainConfig, SaeTrainSettings, TrainOptions as SaeTrainOptions, TrainResult as SaeTrainResult,
 } from './sae/trainer.js';
 
 // sae: metrics
@@ -101,8 +101,9 @@ export type {
 // sae: SAELens / sparsify folders and array-level inference
 export {
   loadSae, saveSae, detectSaeFormat, loadSaeLens, saveSaeLens, loadSparsify, saveSparsify, encodeSae, decodeSae,
+  reconstructSae, normaliseTokens, saeLensCfg,
 } from './sae/interop.js';
-export type { SaeWeights, SaeArch, SaeFormat, SaveOptions as SaeSaveOptions } from './sae/interop.js';
+export type { SaeWeights, SaeArch, SaeFormat, SaveOptions as SaeSaveOptions, LoadOptions as SaeLoadOptions, TokenNormalization } from './sae/interop.js';
 export { saeToWeights, saveSaeFolder, loadSaeFolder, runSae, SAE_FOLDER_FORMATS } from './sae/convert.js';
 export type { SaeFolderFormat, SaeRun } from './sae/convert.js';
 
@@ -128,21 +129,52 @@ export type {
   DarkMatterAnalysis, DarkMatterPlotData, Block as ReportBlock,
 } from './sae/report.js';
 
-// models: general autoencoders, their training loop, detectors and model folders
+// train: the one training loop, epoch training of modules, checkpoints and progress events
+export { runLoop, resumeCheckpoint, JsonlLog, train, mapBatches, gatherBatch, epochOrder, checkDataset } from './train/index.js';
+export type {
+  LoopConfig, LoopResult, LoopStepOutput, LogWindow, TrainEvent, TrainEventHandler,
+  Dataset, Batch, StepContext, StepOutput, Trainable, TrainOptions, TrainResult,
+} from './train/index.js';
+
+// models: general autoencoders and model folders
 export {
   AutoEncoder, DenoisingAutoEncoder, StackedAutoEncoder, VAE, ARDVAE, PrototypeNetwork, StackVAEG, Flatten, Unflatten,
   corrupt, gaussianNoise, maskingNoise, saltAndPepper, encodeDataset,
-  train, mapBatches, gatherBatch, epochOrder, checkDataset,
-  AEDetector, VAEDetector, StackVAEGDetector, loadDetector,
   saveModel, loadModel, MODEL_TYPES,
 } from './models/index.js';
 export type {
   AutoEncoderConfig, MLPAutoEncoderConfig, ConvAutoEncoderConfig, ReconstructionLoss, Corruption, DenoisingAutoEncoderConfig,
   StackedAutoEncoderConfig, LayerPretrainResult, VAEConfig, VAELossTerms, ARDVAEConfig,
   PrototypeNetworkConfig, PrototypeLossTerms, Explanation as PrototypeExplanation, StackVAEGConfig, StackVAEGTerms,
-  Dataset, Batch, StepContext, StepOutput, Trainable, TrainOptions, TrainResult,
-  NeuralDetectorOptions, AEDetectorOptions, VAEDetectorOptions, StackVAEGDetectorOptions, ModelType, AnyModel, SavableModel,
+  ModelType, AnyModel, SavableModel,
 } from './models/index.js';
+
+// masked autoencoders: ViT blocks, mask generators, MAE
+export {
+  PatchEmbed, ViTEncoder, patchify, unpatchify, patchGrid, sincosPosEmbed2d, gatherTokens,
+} from './nn/vit.js';
+export type { ViTConfig } from './nn/vit.js';
+export {
+  MAE, checkMAEConfig, maskedGrid, randomMasking, blockMasking, tubeMasking, runningCellMasking, colorNoiseMasking, imageMasking,
+  maskFromScores, filterNoise, colorFilter, keepCount, MASK_KINDS, CELL_ORDER,
+} from './models/index.js';
+export { VideoMAE, tubelets, sincosPosEmbed1d, decoderTargets } from './models/index.js';
+export type { MAEConfig, MAEOutput, PatchMask, MaskKind, NoiseColor, VideoMAEConfig, DecoderTargets } from './models/index.js';
+export { movingMnist } from './data/moving-mnist.js';
+export type { MovingMnistOptions, MovingMnist } from './data/moving-mnist.js';
+
+// compression: wavelets, rANS, the entropy bottleneck, the WaLLoC codec (docs/COMPRESSION.md)
+export { BIOR44, dwt1, idwt1, dwt2, idwt2, wpt2, iwpt2, checkWptSize } from './core/wavelet.js';
+export { quantizePmf, checkFreqTable, ransEncode, ransDecode, ransCostBits, type FreqTable, type TableOf } from './core/io/rans.js';
+export { EntropyBottleneck, quantizeLatents, dequantizeLatents, type EntropyBottleneckOptions, type BottleneckOutput } from './nn/entropy-bottleneck.js';
+export {
+  WaLLoC, checkWaLLoCConfig, wallocRunSetup, wallocSummary, imageTensorFromPng, imageBytes, psnr, AELC_HEADER_BYTES,
+} from './models/index.js';
+export type { WaLLoCConfig, WaLLoCOutput, WaLLoCLossTerms, WaLLoCRunOptions } from './models/index.js';
+
+// neural anomaly detectors (pyod-style, on the models above)
+export { AEDetector, VAEDetector, StackVAEGDetector, loadDetector } from './tasks/neural-detectors.js';
+export type { NeuralDetectorOptions, AEDetectorOptions, VAEDetectorOptions, StackVAEGDetectorOptions } from './tasks/neural-detectors.js';
 
 // data: loaders, scaling, windows and synthetic series
 export {
@@ -170,8 +202,11 @@ export type { WindowOptions, Windows } from './data/windows.js';
 export {
   rocAuc, averagePrecision, precisionRecallAt, bestF1, labelSegments, pointAdjust, pointAdjustedF1, POINT_ADJUST_WARNING,
   accuracy, confusionMatrix, adjustedRandIndex, normalizedMutualInfo, silhouetteScore, MetricError,
+  labelledSubset, matchClusters, clusterAccuracy,
 } from './tasks/metrics.js';
-export type { ThresholdMetrics, PointAdjustedResult, ConfusionMatrix } from './tasks/metrics.js';
+export type { ThresholdMetrics, PointAdjustedResult, ConfusionMatrix, ClusterMatching } from './tasks/metrics.js';
+export { linearSumAssignment } from './tasks/hungarian.js';
+export type { Assignment } from './tasks/hungarian.js';
 
 // tasks: clustering, PCA and anomaly detection
 export { kmeans, kmeansPredict, kmeansPlusPlus, assignToCentroids, KMeans, KMeansError } from './tasks/kmeans.js';
@@ -189,8 +224,10 @@ export type { AlarmMetrics, Segment } from './tasks/alarm-metrics.js';
 export { KNNDetector, LOFDetector, IsolationForestDetector, kNearest, averagePathLength } from './tasks/outlier-baselines.js';
 export type { KNNDetectorOptions, KNNMethod, LOFDetectorOptions, IsolationForestDetectorOptions } from './tasks/outlier-baselines.js';
 export type { Detector, DetectorOptions, PCADetectorOptions, DetectorFile } from './tasks/anomaly.js';
-export { clusterRaster, rasterFromArray, renderClusterMap, clusterMapPng, clusterPalette } from './tasks/cluster-map.js';
-export type { Raster, RGB, ClusterRasterOptions, ClusterRasterResult, ClusterMapOptions, ClusterMapLayout } from './tasks/cluster-map.js';
+export { clusterRaster, rasterFromArray, renderClusterMap, clusterMapPng, clusterPalette, renderMatchedMaps, sideBySide } from './tasks/cluster-map.js';
+export type { Raster, RGB, ClusterRasterOptions, ClusterRasterResult, ClusterMapOptions, ClusterMapLayout, MatchedMapsInput, MatchedMaps } from './tasks/cluster-map.js';
+export { loadPreprocessing, writePreprocessing, applyPreprocessing, preprocessingForRun } from './tasks/preprocess.js';
+export type { ModelPreprocessing, LoadedPreprocessing } from './tasks/preprocess.js';
 
 // lm: transformer runtime, hooks, model files
 export {
@@ -244,9 +281,37 @@ export type {
   SpliceHookOptions, SpliceEvalOptions, SpliceMetrics, SpliceBatch, SaeHookName, SaeForwardRows, LatentSummary, LatentExample,
   TopActivationOptions,
 } from './interp/index.js';
+// interp: latent cache and automated interpretability
+export {
+  buildLatentCache, openLatentCache, summarizeLatentCache, readLatentCacheManifest, checkLatentCacheIdentity, encodeSparse, logitEffects, saeFolderHash,
+  LatentCacheError, DEFAULT_SUMMARY, LATENT_CACHE_FORMAT, LATENT_CACHE_VERSION,
+  ChatClient, EndpointError, BudgetExceededError, explainerMessages, scorerMessages, parseExplanation, parsePredictions, predictionProbabilities,
+  scoreMetrics, explainLatents, scoreLatents, tokenListExplanation, explanationTokens, simulateRule, AutointerpError,
+} from './interp/index.js';
+export type {
+  LatentCacheOptions, LatentCacheResult, LatentCacheManifest, LatentCacheEvent, LatentCacheShard, LatentRecord, BlockRef, CacheExample, LatentCache,
+  LatentSummarySettings, LogitEffect, SparseCodes, SaeInfo, ChatClientOptions, ChatMessage, ChatResult, ChatEvent, ChatStats, ScoreMetrics,
+  ExplainOptions, ScoreOptions, RunSummary, ScoreSummary, ScorerName, ExplanationFile, ScoreFile, AutointerpEvent,
+} from './interp/index.js';
 
+// interp: attention-output SAEs, sparse probing, layer skipping
+export {
+  AttentionSaeError, checkAttentionSae, decoderHeadShares, captureAttention, encoderBias, preActivation, headAttribution, sourceAttribution, attentionSaeStudy,
+  POS_CLASSES, coarsePos, posWindows, fitLogistic, predictLogistic, meanDiffTopK, sparseProbeAccuracy, probeStudy, randomProjections,
+  layerChanges, lacTokenHooks, trainFirstRouters, firstDecision, evaluateSkip, greedyReference, layerSkipStudy,
+} from './interp/index.js';
+export type {
+  HeadShares, AttentionCapture, AttentionLatentExample, AttentionLatentReport, AttentionSaeStudyOptions, AttentionSaeStudy,
+  PosClass, PosWindows, LogisticModel, ProbeFeatureSet, ProbeStudyOptions, ProbeResult,
+  SkipMethod, FirstRouters, FirstTrainOptions, SkipRule, SkipEvalOptions, SkipPoint, LayerSkipStudyOptions, LayerSkipEvent, LayerSkipStudy,
+} from './interp/index.js';
 // report: standalone SVG charts
 export { lineChart, histogram, scatter, barChart, binValues } from './report/svg.js';
 export type {
   LineSeries, Band, LineChartOptions, HistogramOptions, ScatterPoint, ScatterOptions, BarChartOptions,
 } from './report/svg.js';
+// serve: dashboard and inference server
+export { serve, isLoopback, scanServed, saeServable, modelServable, detectorServable, RequestError } from './serve/index.js';
+export type { ServeOptions, RunningServer, Servable, Operation, Output, Registry, Entry as ServedEntry, EntryKind as ServedKind } from './serve/index.js';
+export { saeToOnnx, modelToOnnx, detectorToOnnx, exportOnnxFolder, OnnxExportError, ONNX_PARTS } from './serve/onnx.js';
+export type { OnnxPart, OnnxExport, OnnxExportOptions } from './serve/onnx.js';

@@ -17,14 +17,19 @@ const commands: Record<string, Command> = {
   train: { summary: "train a model: 'aelab train sae|ae|vae|…' with a JSON config and/or flags" },
   eval: { summary: "evaluate an SAE: 'aelab eval sae' (FVU/L0, feature recovery; --model: CE/KL splice scores)" },
   convert: { summary: 'convert SAE folders between SAELens, sparsify and aelab formats' },
+  export: { summary: "write a saved SAE, model or detector as an ONNX file: 'aelab export onnx MODEL_DIR --out model.onnx'" },
   data: { summary: "make data: 'aelab data superposition' (synthetic activations with known features)" },
-  analyze: { summary: "analyses: 'aelab analyze dark-matter' (SAE error decomposition)" },
+  analyze: { summary: "analyses: 'aelab analyze dark-matter' (SAE error decomposition), 'layer-skip', 'attention-sae', 'probe'" },
   embed: { summary: 'codes of a trained encoder for a data file' },
   cluster: { summary: 'k-means on codes, PCA or raw data, with ARI/NMI/silhouette and raster cluster maps' },
   detect: { summary: 'anomaly detection (AE, VAE, StackVAE-G, PCA, iforest, LOF, kNN); detect fit / detect score to deploy' },
-  experiment: { summary: "measured comparisons: 'aelab experiment geology-mnist|nab|vae-mnist|ard-vae|prototype-mnist|export-mnist|sae-architectures'" },
+  experiment: { summary: "measured comparisons: 'aelab experiment geology|geology-mnist|nab|vae-mnist|ard-vae|prototype-mnist|export-mnist|sae-architectures|masked'" },
   harvest: { summary: 'write a language model\'s hook activations on text to safetensors shards (for SAE training)' },
   lm: { summary: "language models: 'aelab lm tokenizer|train|generate'" },
+  serve: { summary: 'dashboard for runs (live curves) and an HTTP inference API for saved SAEs, models and detectors (127.0.0.1 by default)' },
+  latents: { summary: "latent cache and automated interpretability: 'aelab latents cache|show|explain|score'" },
+  compress: { summary: "code a PNG with a trained WaLLoC codec: 'aelab compress IMG.png --model DIR --out IMG.aelc' (prints bits per pixel)" },
+  decompress: { summary: "decode an .aelc file: 'aelab decompress IMG.aelc --model DIR --out IMG.png'" },
 };
 
 async function load(name: string): Promise<{ run(argv: string[]): Promise<number> | number }> {

@@ -28,7 +28,7 @@ import { Tensor, fromBuffer, noGrad, scope, shapeStr } from '../core/tensor.js';
 import { linear } from '../core/ops/linalg.js';
 import { topk } from '../core/ops/indexing.js';
 import type { SaeWeights } from '../sae/interop.js';
-import { transpose } from '../sae/interop.js';
+import { normaliseTokens, transpose, type TokenNormalization } from '../sae/interop.js';
 import { checkHookNames, hookRowWidth, type HookFn } from '../lm/hooks.js';
 import type { Transformer } from '../lm/transformer.js';
 
@@ -90,7 +90,8 @@ interface Prepared {
   Wenc: Tensor; // [dSae, dIn]
   benc: Tensor;
   WdecT: Tensor; // [dIn, dSae]
-  layerNorm: boolean;
+  /** SAELens's per-token input normalisation, when the SAE has one (undone on the output). */
+  tokenNorm: TokenNormalization | null;
 }
 
 const prepared = new WeakMap<SaeWeights, Prepared>();
@@ -103,7 +104,7 @@ function prepare(w: SaeWeights): Prepared {
       Wenc: fromBuffer(w.W_enc, [w.dSae, w.dIn]).keep(),
       benc: fromBuffer(w.b_enc, [w.dSae]).keep(),
       WdecT: fromBuffer(transpose(w.W_dec, w.dSae, w.dIn), [w.dIn, w.dSae]).keep(),
-      layerNorm: w.meta.inputNormalization === 'layer_norm',
+      tokenNorm: w.meta.inputNormalization === 'layer_norm' || w.meta.inputNormalization === 'constant_norm_rescale' ? w.meta.inputNormalization : null,
     };
     prepared.set(w, p);
   }
@@ -111,7 +112,7 @@ function prepare(w: SaeWeights): Prepared {
 }
 
 export interface SaeForwardRows {
-  /** SAE input rows (layer-normalised when the SAE normalises). */
+  /** SAE input rows (normalised per token when the SAE's cfg says so: layer_norm, constant_norm_rescale). */
   input: Float32Array;
   pre: Float32Array;
   acts: Float32Array;
@@ -127,19 +128,9 @@ export function saeForwardRows(sae: SaeWeights, x: Float32Array): SaeForwardRows
   const { dIn: d, dSae: H } = sae;
   const N = x.length / d;
   if (!Number.isInteger(N)) throw new RangeError(`saeForwardRows: ${x.length} values are not rows of d_in ${d}`);
-  const input = x.slice();
-  const mean = new Float32Array(N), std = new Float32Array(N);
-  if (p.layerNorm) {
-    for (let t = 0; t < N; t++) {
-      let m = 0, v = 0;
-      for (let j = 0; j < d; j++) m += input[t * d + j]!;
-      m /= d;
-      for (let j = 0; j < d; j++) v += (input[t * d + j]! - m) ** 2;
-      mean[t] = m;
-      std[t] = Math.sqrt(v / d + 1e-5);
-      for (let j = 0; j < d; j++) input[t * d + j] = (input[t * d + j]! - m) / std[t]!;
-    }
-  }
+  // The same per-token normalisation as runSae (SAELens's formulas), undone on x̂ below.
+  const norm = p.tokenNorm ? normaliseTokens(p.tokenNorm, x, d) : null;
+  const input = norm ? norm.x : x.slice();
   const centred = input.slice();
   if (sae.applyBDecToInput) for (let t = 0; t < N; t++) for (let j = 0; j < d; j++) centred[t * d + j]! -= sae.b_dec[j]!;
   return scope(() => noGrad(() => {
@@ -157,6 +148,14 @@ export function saeForwardRows(sae: SaeWeights, x: Float32Array): SaeForwardRows
         for (let h = 0; h < H; h++) { const v = pre[o + h]!; if (v > 0) { acts[o + h] = v; nz++; } }
       } else if (sae.arch === 'topk') {
         for (let i = 0; i < k; i++) { const h = tkIdx![t * k + i]!, v = pre[o + h]!; if (v > 0) { acts[o + h] = v; nz++; } }
+      } else if (sae.arch === 'gated') {
+        // Gate on the shared direction, magnitude exp(r_mag)·(pre − b_gate) + b_mag (Rajamanoharan et al.).
+        if (!sae.r_mag || !sae.b_mag) throw new Error('a gated SAE needs r_mag and b_mag');
+        for (let h = 0; h < H; h++) {
+          const v = pre[o + h]!;
+          const mag = Math.exp(sae.r_mag[h]!) * (v - sae.b_enc[h]!) + sae.b_mag[h]!;
+          if (v > 0 && mag > 0) { acts[o + h] = mag; nz++; }
+        }
       } else {
         const th = sae.threshold;
         if (!th) throw new Error(`a ${sae.arch} SAE needs a threshold`);
@@ -165,7 +164,7 @@ export function saeForwardRows(sae: SaeWeights, x: Float32Array): SaeForwardRows
       nonzero[t] = nz;
     }
     const rec = linear(fromBuffer(acts, [N, H]), p.WdecT, fromBuffer(sae.b_dec, [d])).f32().slice();
-    if (p.layerNorm) for (let t = 0; t < N; t++) for (let j = 0; j < d; j++) rec[t * d + j] = rec[t * d + j]! * std[t]! + mean[t]!;
+    if (norm) for (let t = 0; t < N; t++) for (let j = 0; j < d; j++) rec[t * d + j] = rec[t * d + j]! * norm.scale[t]! + norm.mean[t]!;
     return { input, pre, acts, recons: rec, nonzero };
   }));
 }

@@ -1,6 +1,6 @@
 /**
  * Training aelab's transformer as a language model, on the shared training loop of
- * src/models/train.ts (seeded data order, AdamW, clipping, JSONL metrics, atomic checkpoints and
+ * src/train/fit.ts (seeded data order, AdamW, clipping, JSONL metrics, atomic checkpoints and
  * bit-identical resume all come from there).
  *
  * Data layout ({@link tokenWindows}). Every document is tokenised and the documents are laid end
@@ -44,11 +44,12 @@ import { writeSafetensors } from '../core/io/safetensors.js';
 import { Module } from '../nn/module.js';
 import { crossEntropyRows } from '../nn/transformer-ops.js';
 import { warmupCosine } from '../optim/schedule.js';
-import { epochOrder, train, type Batch, type Dataset, type Trainable, type TrainOptions } from '../models/train.js';
-import { latestCheckpoint } from '../tasks/checkpoint.js';
+import { epochOrder, train, type Batch, type Dataset, type Trainable, type TrainOptions } from '../train/fit.js';
+import { latestCheckpoint } from '../train/checkpoint.js';
 import { resolveTransformerConfig, type MlpKind, type PositionalKind, type TransformerConfig, type TransformerConfigInput } from './config.js';
 import { Transformer } from './transformer.js';
 import type { Tokenizer } from './tokenizer/types.js';
+import type { TrainEvent } from '../train/events.js';
 
 // ---------------------------------------------------------------------------------------------
 // Data
@@ -348,9 +349,10 @@ export interface LmEval {
   valPpl: number;
 }
 
+/** The shared loop's events (start, step, checkpoint, end) plus the LM's own: its set-up and each evaluation. */
 export type LmTrainEvent =
-  | { type: 'start'; config: LmTrainConfig; parameters: number; trainWindows: number; valWindows: number; resuming: boolean }
-  | { type: 'step'; step: number; loss: number; lr: number }
+  | TrainEvent
+  | { type: 'lm-start'; config: LmTrainConfig; parameters: number; trainWindows: number; valWindows: number; resuming: boolean }
   | ({ type: 'eval'; seconds: number } & LmEval);
 
 export interface LmTrainOptions {
@@ -361,8 +363,6 @@ export interface LmTrainOptions {
   /** Continue from outDir's newest checkpoint. */
   resume?: boolean;
   onEvent?: (e: LmTrainEvent) => void;
-  /** Progress bar on stderr. */
-  progress?: boolean;
   /** Stop after this many total steps (an interrupted run). */
   stopAfterStep?: number;
   /**
@@ -481,7 +481,7 @@ export function trainLm(config: LmTrainConfig, o: LmTrainOptions): LmTrainResult
   };
   const resuming = !!o.resume && !!o.outDir && latestCheckpoint(o.outDir) !== null;
   o.onEvent?.({
-    type: 'start', config, parameters: lm.parameters().reduce((s, t) => s + t.size, 0),
+    type: 'lm-start', config, parameters: lm.parameters().reduce((s, t) => s + t.size, 0),
     trainWindows: o.train.n, valWindows: o.val.n, resuming,
   });
   if (o.outDir) {
@@ -502,12 +502,11 @@ export function trainLm(config: LmTrainConfig, o: LmTrainOptions): LmTrainResult
     ...lmLoopOptions(config),
     runDir: o.outDir,
     resume: o.resume,
-    progress: o.progress,
+    onEvent: o.onEvent,
     stopAfterStep: o.stopAfterStep,
     shouldStop: o.shouldStop,
     extra: { lmTrainConfig: config },
-    onStep: (step, m) => {
-      o.onEvent?.({ type: 'step', step, loss: m.loss, lr: lmLearningRate(step - 1, config) });
+    onStep: (step) => {
       if (step % config.evalInterval === 0 || step === config.steps) {
         const e = evaluate(step);
         return { trainLoss: e.trainLoss, valLoss: e.valLoss, valPpl: e.valPpl, tokens: e.tokens };

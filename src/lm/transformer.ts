@@ -20,8 +20,8 @@
  * `blocks.0.attn.W_Q`, `blocks.0.mlp.W_out`, `unembed.W_U`, …) but stored in nn.Linear's [out, in]
  * layout: W_Q is [H·dh, D], W_O is [D, H·dh], W_in [dMlp, D], W_out [D, dMlp], W_U [V, D].
  */
-import { Tensor, empty, intTensor, noGrad, scope, shapeStr, zeros } from '../core/tensor.js';
-import { add } from '../core/ops/elementwise.js';
+import { Tensor, empty, fromBuffer, intTensor, noGrad, scope, shapeStr, zeros } from '../core/tensor.js';
+import { add, where } from '../core/ops/elementwise.js';
 import { embedding } from '../core/ops/indexing.js';
 import { linear } from '../core/ops/linalg.js';
 import { layerNorm } from '../core/ops/nn.js';
@@ -131,6 +131,16 @@ export interface ForwardOptions {
   cache?: KVCache;
   /** Stop right after this hook point ran; forward then returns null (saves the later layers). */
   stopAt?: string;
+  /**
+   * Layer skipping, indexed by block: `true` skips block l at every position, a mask [B·T] (1 =
+   * skip) at those positions only; null/undefined/false runs it. A skipped position leaves block l
+   * with its residual unchanged (resid_post = resid_pre). Keys and values of skipped positions are
+   * still those of the unchanged residual (so later tokens can attend to them): with a mask the
+   * block runs on every position and the skipped rows are put back before `hook_resid_post`; a fully
+   * skipped block runs no hooks and, with a KV cache, only writes its keys and values. Unused, the
+   * forward pass is unchanged.
+   */
+  skip?: ReadonlyArray<boolean | Uint8Array | null | undefined>;
 }
 
 export interface GenerateOptions {
@@ -228,6 +238,7 @@ export class Transformer extends Module {
     const hooks = opts.hooks ?? {};
     for (const name of Object.keys(hooks)) if (!this.validHooks.has(name)) checkHookNames(cfg, [name]);
     if (opts.stopAt !== undefined) checkHookNames(cfg, [opts.stopAt]);
+    const skip = opts.skip ? skipPlan(opts.skip, cfg.nLayers, B, T) : null;
     const mask = opts.attentionMask ?? null;
     if (mask && mask.length !== B * T) throw new Error(`transformer: attention mask has ${mask.length} entries for ${B}×${T} tokens`);
     const cache = opts.cache;
@@ -297,7 +308,13 @@ export class Transformer extends Module {
       const scale = 1 / Math.sqrt(dh);
       for (let l = 0; l < cfg.nLayers; l++) {
         const blk = this.blocks[l]!, a = blk.attn, p = `blocks.${l}`;
+        const skipRows = skip ? skip[l]! : null;
+        if (skipRows === true) {
+          if (cache) this.writeSkippedKv(l, x, positions, past, cache);
+          continue;
+        }
         x = hp(`${p}.hook_resid_pre`, x, l);
+        const xPre = x;
         const h1 = hp(`${p}.ln1.hook_normalized`, blk.ln1.forward(x), l);
         let q = hp(`${p}.attn.hook_q`, reshape(linear(h1, a.W_Q, a.b_Q), [B, T, H, dh]), l);
         let k = hp(`${p}.attn.hook_k`, reshape(linear(h1, a.W_K, a.b_K), [B, T, Hkv, dh]), l);
@@ -328,7 +345,9 @@ export class Transformer extends Module {
           post = hp(`${p}.mlp.hook_post`, geluTanh(pre), l);
         }
         const mlpOut = hp(`${p}.hook_mlp_out`, linear(post, m.W_out, m.b_out), l);
-        x = hp(`${p}.hook_resid_post`, add(x, mlpOut), l);
+        x = add(x, mlpOut);
+        if (skipRows) x = where(skipRows, xPre, x);
+        x = hp(`${p}.hook_resid_post`, x, l);
       }
       const hf = hp('ln_final.hook_normalized', this.ln_final.forward(x), null);
       if (cache) cache.length = past + T;
@@ -340,6 +359,18 @@ export class Transformer extends Module {
       }
       throw e;
     }
+  }
+
+  /** Keys and values of a fully skipped block (from the unchanged residual x), written to the cache. */
+  private writeSkippedKv(l: number, x: Tensor, positions: Int32Array, past: number, cache: KVCache): void {
+    const { nKvHeads: Hkv, dHead: dh } = this.cfg;
+    const [B, T] = x.shape as [number, number, number];
+    const blk = this.blocks[l]!, a = blk.attn;
+    const h1 = blk.ln1.forward(x);
+    let k = reshape(linear(h1, a.W_K, a.b_K), [B, T, Hkv, dh]);
+    if (this.rope) k = rotary(k, positions, this.rope);
+    writeCache(cache.k[l]!, permute(k, [0, 2, 1, 3]), past);
+    writeCache(cache.v[l]!, permute(reshape(linear(h1, a.W_V, a.b_V), [B, T, Hkv, dh]), [0, 2, 1, 3]), past);
   }
 
   /**
@@ -395,6 +426,26 @@ export class Transformer extends Module {
     });
     return out;
   }
+}
+
+/** Per layer: true (skip every position), a [B, T, 1] mask tensor (skip where 1), or null; validated. */
+function skipPlan(skip: ReadonlyArray<boolean | Uint8Array | null | undefined>, L: number, B: number, T: number): (true | Tensor | null)[] {
+  const rows = B * T;
+  if (skip.length > L) throw new Error(`transformer: skip lists ${skip.length} layers, the model has ${L}`);
+  return Array.from({ length: L }, (_, l) => {
+    const s = skip[l];
+    if (!s) return null;
+    if (s === true) return true;
+    if (!(s instanceof Uint8Array)) throw new Error(`transformer: skip[${l}] must be a boolean or a Uint8Array mask, got ${typeof s}`);
+    if (s.length !== rows) throw new Error(`transformer: skip[${l}] has ${s.length} entries for ${rows} positions (B·T)`);
+    let n = 0;
+    for (let i = 0; i < rows; i++) if (s[i]) n++;
+    if (n === 0) return null;
+    if (n === rows) return true;
+    const m = new Float32Array(rows);
+    for (let i = 0; i < rows; i++) m[i] = s[i] ? 1 : 0;
+    return fromBuffer(m, [B, T, 1]);
+  });
 }
 
 function hasPadding(cache: KVCache, past: number): boolean {

@@ -33,7 +33,7 @@ import { add, div, exp, log, mul, square, sub } from '../core/ops/elementwise.js
 import { sum } from '../core/ops/reduce.js';
 import { buffer } from '../nn/module.js';
 import { VAE, type VAEConfig } from './vae.js';
-import { mapBatches, type Dataset } from './train.js';
+import { mapBatches, type Dataset } from '../train/fit.js';
 
 const LOG_2PI = Math.log(2 * Math.PI);
 

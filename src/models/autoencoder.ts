@@ -25,7 +25,7 @@ import { flatten, reshape } from '../core/ops/shape.js';
 import { bceWithLogits, mseLoss } from '../core/ops/loss.js';
 import { Module, type Layer } from '../nn/module.js';
 import { ActivationLayer, Conv2d, ConvTranspose2d, Linear, Sequential, type Activation } from '../nn/layers.js';
-import type { Batch, StepContext, StepOutput, Trainable } from './train.js';
+import type { Batch, StepContext, StepOutput, Trainable } from '../train/fit.js';
 
 export type ReconstructionLoss = 'mse' | 'bce';
 

@@ -13,7 +13,7 @@
 import { Tensor, fromBuffer } from '../core/tensor.js';
 import { Generator } from '../core/random.js';
 import { AutoEncoder, type AutoEncoderConfig } from './autoencoder.js';
-import type { Batch, StepContext, StepOutput } from './train.js';
+import type { Batch, StepContext, StepOutput } from '../train/fit.js';
 
 export type Corruption =
   | { kind: 'gaussian'; std: number }

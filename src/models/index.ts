@@ -1,4 +1,4 @@
-/** Autoencoder model families, their shared training loop, detectors and model files. */
+/** Autoencoder model families and model files (the training loop is in src/train, the detectors in src/tasks). */
 export {
   AutoEncoder, Flatten, Unflatten, buildConvPair, mlpStack, convSides, checkAutoEncoderConfig, sumPerSample,
   type AutoEncoderConfig, type MLPAutoEncoderConfig, type ConvAutoEncoderConfig, type ReconstructionLoss,
@@ -9,12 +9,14 @@ export { VAE, checkVAEConfig, logSumExp64, type VAEConfig, type VAELossTerms } f
 export { ARDVAE, type ARDVAEConfig } from './ardvae.js';
 export { PrototypeNetwork, type PrototypeNetworkConfig, type PrototypeLossTerms, type Explanation } from './prototype.js';
 export { StackVAEG, type StackVAEGConfig, type StackVAEGTerms } from './stackvaeg.js';
+export { MAE, checkMAEConfig, maskedGrid, maeRunSetup, maeSampleGrid, type MAERunOptions, type MAEConfig, type MAEOutput } from './mae.js';
 export {
-  train, mapBatches, gatherBatch, epochOrder, checkDataset,
-  type Dataset, type Batch, type StepContext, type StepOutput, type Trainable, type TrainOptions, type TrainResult,
-} from './train.js';
+  randomMasking, blockMasking, tubeMasking, runningCellMasking, colorNoiseMasking, imageMasking, maskFromScores, filterNoise, colorFilter, keepCount,
+  MASK_KINDS, CELL_ORDER, type PatchMask, type MaskKind, type NoiseColor,
+} from './masking.js';
 export {
-  AEDetector, VAEDetector, StackVAEGDetector, loadDetector,
-  type NeuralDetectorOptions, type AEDetectorOptions, type VAEDetectorOptions, type StackVAEGDetectorOptions,
-} from './detectors.js';
+  WaLLoC, checkWaLLoCConfig, wallocRunSetup, wallocSummary, imageTensorFromPng, imageBytes, psnr, HEADER_BYTES as AELC_HEADER_BYTES,
+  type WaLLoCConfig, type WaLLoCOutput, type WaLLoCLossTerms, type WaLLoCRunOptions,
+} from './walloc.js';
+export { VideoMAE, TubeletEmbed, tubelets, sincosPosEmbed1d, decoderTargets, videoMaeRunSetup, type VideoMAEConfig, type DecoderTargets, type VideoMAERunOptions } from './videomae.js';
 export { saveModel, loadModel, MODEL_TYPES, type ModelType, type AnyModel, type SavableModel } from './io.js';

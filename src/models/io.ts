@@ -18,6 +18,9 @@ import { VAE, type VAEConfig } from './vae.js';
 import { ARDVAE, type ARDVAEConfig } from './ardvae.js';
 import { PrototypeNetwork, type PrototypeNetworkConfig } from './prototype.js';
 import { StackVAEG, type StackVAEGConfig } from './stackvaeg.js';
+import { MAE, type MAEConfig } from './mae.js';
+import { WaLLoC, type WaLLoCConfig } from './walloc.js';
+import { VideoMAE, type VideoMAEConfig } from './videomae.js';
 
 /** Every model type this file can rebuild, by its `type` tag. */
 export const MODEL_TYPES = {
@@ -28,10 +31,13 @@ export const MODEL_TYPES = {
   ardvae: (c: unknown) => new ARDVAE(c as ARDVAEConfig),
   prototype: (c: unknown) => new PrototypeNetwork(c as PrototypeNetworkConfig),
   stackvaeg: (c: unknown) => new StackVAEG(c as StackVAEGConfig),
+  mae: (c: unknown) => new MAE(c as MAEConfig),
+  walloc: (c: unknown) => new WaLLoC(c as WaLLoCConfig),
+  videomae: (c: unknown) => new VideoMAE(c as VideoMAEConfig),
 } as const;
 
 export type ModelType = keyof typeof MODEL_TYPES;
-export type AnyModel = AutoEncoder | DenoisingAutoEncoder | StackedAutoEncoder | VAE | ARDVAE | PrototypeNetwork | StackVAEG;
+export type AnyModel = AutoEncoder | DenoisingAutoEncoder | StackedAutoEncoder | VAE | ARDVAE | PrototypeNetwork | StackVAEG | MAE | VideoMAE | WaLLoC;
 
 /** A model with a type tag and a JSON config (every model class here). */
 export interface SavableModel extends Module {

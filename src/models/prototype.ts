@@ -27,7 +27,7 @@ import { Module, param } from '../nn/module.js';
 import { ActivationLayer, Linear, Sequential, type Activation } from '../nn/layers.js';
 import { init } from '../nn/index.js';
 import { buildConvPair } from './autoencoder.js';
-import { mapBatches, type Batch, type Dataset, type StepContext, type StepOutput, type Trainable } from './train.js';
+import { mapBatches, type Batch, type Dataset, type StepContext, type StepOutput, type Trainable } from '../train/fit.js';
 
 export interface PrototypeNetworkConfig {
   inChannels: number;

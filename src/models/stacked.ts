@@ -20,7 +20,7 @@ import { mean, sum } from '../core/ops/reduce.js';
 import { mseLoss } from '../core/ops/loss.js';
 import { Module } from '../nn/module.js';
 import { Linear, activationFn, type Activation } from '../nn/layers.js';
-import { mapBatches, train, type Batch, type Dataset, type StepContext, type StepOutput, type Trainable, type TrainOptions, type TrainResult } from './train.js';
+import { mapBatches, train, type Batch, type Dataset, type StepContext, type StepOutput, type Trainable, type TrainOptions, type TrainResult } from '../train/fit.js';
 
 export interface StackedAutoEncoderConfig {
   /** [d0 (input), d1, …, dL (code)], at least two entries. */
@@ -40,6 +40,12 @@ export interface LayerPretrainResult {
   initialLoss: number;
   finalLoss: number;
   epochLosses: number[];
+  /** Steps this layer has trained in total (including steps before a resume). */
+  steps: number;
+  /** False when the layer stopped early (shouldStop, or the stopAfterStep budget); later layers were not trained. */
+  complete: boolean;
+  /** True when shouldStop ended it. */
+  interrupted?: boolean;
 }
 
 /** One encoder/decoder pair as a trainable module (used during greedy pre-training). */
@@ -151,21 +157,33 @@ export class StackedAutoEncoder extends Module implements Trainable {
 
   /**
    * Greedy layer-wise pre-training (phase 1 of the file comment). `opts` apply to every layer;
-   * each layer uses seed opts.seed + i. Returns each layer's loss before and after.
+   * each layer uses seed opts.seed + i and, with opts.runDir, its own run folder
+   * `<runDir>/pretrain-<i>` (checkpoints and metrics), so `resume` continues the layer that was
+   * interrupted and restores finished layers from their final checkpoints without training them
+   * again. `stopAfterStep` is a budget over all layers together. Training stops at the first
+   * layer that does not complete (its result has complete: false). Returns each layer's loss
+   * before and after.
    */
   pretrain(data: Dataset, opts: TrainOptions): LayerPretrainResult[] {
     this.checkData(data);
     const results: LayerPretrainResult[] = [];
+    let budget = opts.stopAfterStep;
     for (let i = 0; i < this.depth; i++) {
       const codes = this.codesAt(i, data);
       const pair = new LayerPair(this, i);
       const initialLoss = this.layerLoss(i, codes);
       const r = train(pair, codes, {
-        ...opts, seed: (opts.seed ?? 0) + i,
+        ...opts, seed: (opts.seed ?? 0) + i, stopAfterStep: budget,
         runDir: opts.runDir ? `${opts.runDir}/pretrain-${i}` : undefined,
         logFile: opts.logFile ? `${opts.logFile}.pretrain-${i}` : undefined,
       });
-      results.push({ layer: i, initialLoss, finalLoss: this.layerLoss(i, codes), epochLosses: r.epochLosses });
+      // Steps the layer should take: as train() counts them.
+      const perEpoch = Math.max(1, Math.floor(codes.n / Math.min(opts.batchSize, codes.n)));
+      const total = opts.steps ?? (opts.epochs ?? 0) * perEpoch;
+      const complete = !r.interrupted && r.steps >= total;
+      results.push({ layer: i, initialLoss, finalLoss: this.layerLoss(i, codes), epochLosses: r.epochLosses, steps: r.steps, complete, ...(r.interrupted ? { interrupted: true } : {}) });
+      if (!complete) break;
+      if (budget !== undefined) budget -= r.steps;
     }
     return results;
   }

@@ -35,7 +35,7 @@ import { Linear, Sequential, type Activation } from '../nn/layers.js';
 import { init } from '../nn/index.js';
 import { mlpStack } from './autoencoder.js';
 import { VAE } from './vae.js';
-import type { Batch, StepContext, StepOutput, Trainable } from './train.js';
+import type { Batch, StepContext, StepOutput, Trainable } from '../train/fit.js';
 
 const LOG_2PI = Math.log(2 * Math.PI);
 

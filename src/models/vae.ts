@@ -34,7 +34,7 @@ import { Module, param } from '../nn/module.js';
 import { Linear, Sequential, type Activation } from '../nn/layers.js';
 import { zeros } from '../core/tensor.js';
 import { mlpStack, sumPerSample } from './autoencoder.js';
-import { mapBatches, type Batch, type Dataset, type StepContext, type StepOutput, type Trainable } from './train.js';
+import { mapBatches, type Batch, type Dataset, type StepContext, type StepOutput, type Trainable } from '../train/fit.js';
 
 const LOG_2PI = Math.log(2 * Math.PI);
 

@@ -17,11 +17,19 @@
  *   'none'           x̃ = x.
  *   'constant-norm'  x̃ = s·x with one scalar s = √d / E‖x‖ estimated by initFromData (SAELens's
  *                    "expected_average_only_in"), so hyperparameters transfer across layers/models.
+ *   'centred-norm'   the same with s = √d / E‖x − x̄‖ (x̄ the sample mean): the part of x that the
+ *                    codes must explain has E‖x̃ − x̄̃‖ = √d whatever the data's mean offset, so a
+ *                    penalty coefficient or threshold means the same on any data (an offset 3× the
+ *                    spread made 'constant-norm' shrink the signal 3× and λ = 5 kill every latent).
  *                    foldNormalisation() folds s into the weights (W_enc ← s·W_enc, W_dec ← W_dec/s,
  *                    b_dec ← b_dec/s) so the saved SAE takes raw x and returns raw x̂.
- *   'layer-norm'     x̃ = (x − μ_x)/σ_x per token (σ² = biased variance + ε). This cannot be folded:
- *                    μ and σ depend on the token, and x̂ = x̂̃·σ_x + μ_x needs them again at the
- *                    output. It stays an explicit preprocessing flag in the saved config.
+ *   'layer-norm'     SAELens's 'layer_norm', per token: μ = mean_j x_j, σ = √(Σ_j (x_j − μ)²/(d − 1))
+ *                    (the unbiased standard deviation), x̃ = (x − μ)/(σ + ε), and on the way out
+ *                    x̂ = x̂̃·σ + μ (σ without ε, as SAELens), so files agree with SAELens exactly.
+ *   'constant-norm-rescale'  SAELens's 'constant_norm_rescale', per token: x̃ = x·√d/‖x‖,
+ *                    x̂ = x̂̃·‖x‖/√d.
+ *                    Neither per-token mode can be folded: μ and σ depend on the token and are
+ *                    needed again at the output. They stay explicit preprocessing in the saved cfg.
  * encode/forward/loss take raw x; decode returns the working-space reconstruction; forward's
  * `xhat` and reconstruct() are in raw space.
  *
@@ -178,7 +186,7 @@ export interface NormalisedInput {
   x: Tensor;
   /** The constant-norm scale s (1 otherwise). */
   scale: number;
-  /** Per-token mean and standard deviation (layer-norm only). */
+  /** Per-token shift μ and output scale σ_out of the per-token modes: x̂ = x̂̃·σ_out + μ. */
   mean: Float32Array | null;
   std: Float32Array | null;
 }
@@ -268,8 +276,9 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
   tokens_since_fired: Tensor;
 
   /**
-   * Initialisation: decoder rows uniform on the unit sphere (normalised Gaussians), W_enc = W_dec
-   * (i.e. the encoder matrix in the usual [d, H] layout is W_decᵀ), b_enc = b_dec = 0. Call
+   * Initialisation: decoder rows uniform on the unit sphere (normalised Gaussians), W_enc = c·W_dec
+   * (i.e. the encoder matrix in the usual [d, H] layout is c·W_decᵀ) with c = encoderInitScale
+   * (0.1; 1 for JumpReLU, whose θ₀ is calibrated to unit rows), b_enc = b_dec = 0. Call
    * initFromData before training to set the input scale and b_dec.
    */
   constructor(config: C, gen: Generator) {
@@ -280,7 +289,8 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
     gen.normal(w, 0, 1);
     normaliseRows(w, H, d);
     this.W_dec = param(fromBuffer(w, [H, d]));
-    this.W_enc = param(fromBuffer(w.slice(), [H, d]));
+    const encScale = encoderInitScale(config);
+    this.W_enc = param(fromBuffer(w.map((v) => v * encScale), [H, d]));
     this.b_enc = param(fromBuffer(new Float32Array(H), [H]));
     this.b_dec = param(fromBuffer(new Float32Array(d), [d]));
     this.norm_scale = buffer(fromBuffer(new Float32Array([1]), [1]));
@@ -313,23 +323,32 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
     if (x.rank !== 2 || x.shape[1] !== this.dIn) throw new Error(`${this.constructor.name}: input must be [batch, ${this.dIn}], got [${x.shape.join(', ')}]`);
     const mode = this.config.normalisation;
     if (mode === 'none') return { x, scale: 1, mean: null, std: null };
-    if (mode === 'constant-norm') {
+    if (mode === 'constant-norm' || mode === 'centred-norm') {
       const s = this.norm_scale.data[0]!;
       return { x: s === 1 ? x : noGrad(() => scale(x, s)), scale: s, mean: null, std: null };
     }
     const [B, d] = x.shape as [number, number];
     const xs = x.f32('normalise');
     const out = new Float32Array(B * d), mean = new Float32Array(B), std = new Float32Array(B);
+    const eps = this.config.layerNormEps;
     for (let b = 0; b < B; b++) {
+      if (mode === 'constant-norm-rescale') {
+        let n = 0;
+        for (let j = 0; j < d; j++) n += xs[b * d + j]! ** 2;
+        const c = Math.sqrt(d) / Math.sqrt(n);
+        std[b] = 1 / c;
+        for (let j = 0; j < d; j++) out[b * d + j] = xs[b * d + j]! * c;
+        continue;
+      }
       let m = 0;
       for (let j = 0; j < d; j++) m += xs[b * d + j]!;
       m /= d;
       let v = 0;
       for (let j = 0; j < d; j++) v += (xs[b * d + j]! - m) ** 2;
-      const sd = Math.sqrt(v / d + this.config.layerNormEps);
+      const sd = Math.sqrt(v / Math.max(1, d - 1));
       mean[b] = m;
       std[b] = sd;
-      for (let j = 0; j < d; j++) out[b * d + j] = (xs[b * d + j]! - m) / sd;
+      for (let j = 0; j < d; j++) out[b * d + j] = (xs[b * d + j]! - m) / (sd + eps);
     }
     return { x: tensor(out, [B, d]), scale: 1, mean, std };
   }
@@ -484,7 +503,7 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
 
   /**
    * Sets the data-dependent state from a sample of raw activations x [n, d]: the constant-norm
-   * scale s = √d / mean_b ‖x_b‖ (when normalisation is 'constant-norm'), then b_dec from the
+   * scale s = √d / mean_b ‖x_b‖ ('constant-norm') or √d / mean_b ‖x_b − x̄‖ ('centred-norm'), then b_dec from the
    * normalised sample by config.bDecInit (zeros, mean, or geometric median by Weiszfeld).
    * The median costs maxIter·n·d flops in plain JS: pass a sample of a few thousand rows.
    */
@@ -493,11 +512,13 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
     const raw = sample instanceof Tensor ? sample.f32('initFromData') : sample;
     const n = raw.length / d;
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`initFromData: ${raw.length} values are not rows of d_in = ${d}`);
-    if (this.config.normalisation === 'constant-norm') {
+    const mode = this.config.normalisation;
+    if (mode === 'constant-norm' || mode === 'centred-norm') {
+      const centre = mode === 'centred-norm' ? meanRows(raw, n, d) : new Float64Array(d);
       let total = 0;
       for (let b = 0; b < n; b++) {
         let s = 0;
-        for (let j = 0; j < d; j++) s += raw[b * d + j]! ** 2;
+        for (let j = 0; j < d; j++) s += (raw[b * d + j]! - centre[j]!) ** 2;
         total += Math.sqrt(s);
       }
       const meanNorm = total / n;
@@ -521,7 +542,7 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
    */
   foldNormalisation(): FoldResult {
     const mode = this.config.normalisation;
-    if (mode === 'layer-norm') return { folded: false, scale: 1, note: 'per-token layer norm cannot be folded; it stays a preprocessing step in the config' };
+    if (mode === 'layer-norm' || mode === 'constant-norm-rescale') return { folded: false, scale: 1, note: `per-token ${mode} cannot be folded; it stays a preprocessing step in the config` };
     if (mode === 'none') return { folded: false, scale: 1, note: 'no input normalisation to fold' };
     const s = this.norm_scale.data[0]!;
     const we = this.W_enc.f32(), wd = this.W_dec.f32(), bd = this.b_dec.f32();
@@ -537,7 +558,7 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
   /** The SAE in interop's neutral form (SAELens / sparsify writers). Needs no unfolded normalisation. */
   exportWeights(): SaeWeights {
     if (this.config.normalisation !== 'none') {
-      throw new Error(`exportWeights: normalisation '${this.config.normalisation}' is not in the weights; ${this.config.normalisation === 'constant-norm' ? 'call foldNormalisation() first' : 'per-token layer norm cannot be exported to SAELens/sparsify'}`);
+      throw new Error(`exportWeights: normalisation '${this.config.normalisation}' is not in the weights; ${this.config.normalisation === 'constant-norm' || this.config.normalisation === 'centred-norm' ? 'call foldNormalisation() first' : 'use saeToWeights (convert.ts), which records the per-token normalisation for SAELens'}`);
     }
     const c = this.config as SaeConfig;
     const w: SaeWeights = {
@@ -554,7 +575,13 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
     if ('k' in c) w.k = c.k;
     const th = this.inferenceThreshold();
     if (th) w.threshold = th;
+    Object.assign(w, this.interopExtras());
     return w;
+  }
+
+  /** Architecture-specific tensors of the neutral form (copies; gated: r_mag, b_mag). Default none. */
+  interopExtras(): Partial<SaeWeights> {
+    return {};
   }
 
   /** The interop architecture name. */
@@ -567,6 +594,17 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
 }
 
 // ---- helpers --------------------------------------------------------------------------------------
+
+/**
+ * The scale c of the initial encoder W_enc = c·W_dec. With c = 1 every latent's first code is the
+ * full projection, so the first reconstruction sums hundreds of O(1) terms (measured: FVU 13 for
+ * the standard SAE and 2 for BatchTopK over the first steps) and the L1 penalty then kills most
+ * latents before they learn; c = 0.1 (as SAELens's decoder_init_norm 0.1 with W_enc = W_decᵀ)
+ * starts near x̂ = b_dec. JumpReLU keeps c = 1: its θ₀ is in units of a unit-row projection.
+ */
+export function encoderInitScale(config: { architecture: string }): number {
+  return config.architecture === 'jumprelu' ? 1 : 0.1;
+}
 
 /** Rescales each of the H rows of w [H, d] to unit norm in place (zero rows stay zero; float64 norms). */
 export function normaliseRows(w: Float32Array, H: number, d: number): void {

@@ -9,24 +9,27 @@
  *
  * Shared fields (all architectures)
  *   dIn, dSae             input width d and number of latents H.
- *   normalisation         'none' | 'constant-norm' | 'layer-norm' (see base.ts). Default 'none',
- *                         except 'constant-norm' for standard and jumprelu, whose penalty
- *                         coefficients and thresholds are in units of the normalised input.
+ *   normalisation         'none' | 'constant-norm' | 'layer-norm' | 'constant-norm-rescale' (see
+ *                         base.ts; the last two are SAELens's per-token 'layer_norm' and
+ *                         'constant_norm_rescale'). Default 'none', except 'constant-norm' for
+ *                         standard, jumprelu and gated, whose penalty coefficients and thresholds
+ *                         are in units of the normalised input.
  *   bDecInit              'zeros' | 'mean' | 'geometric-median': how initFromData sets b_dec.
  *   applyBDecToInput      subtract b_dec from the input before encoding (default true).
  *   unitNormDecoder       keep decoder rows at unit norm, removing the gradient's parallel
  *                         component before each step (default true).
  *   layerNormEps          ε of the per-token layer norm (default 1e-5).
  *   deadTokens            a latent is dead when it has not fired for this many tokens
- *                         (default 10_000_000, OpenAI/sparsify's window).
+ *                         (default 10_000_000, OpenAI/sparsify's window; the training config
+ *                         shortens it to min(10M, 10% of the run) so AuxK acts in short runs).
  *   folded                set by foldNormalisation(): the constant input scale was folded into
  *                         the weights; such an SAE is for inference/export, not further training.
  */
 
-export const SAE_ARCHITECTURES = ['standard', 'topk', 'batchtopk', 'jumprelu', 'matryoshka'] as const;
+export const SAE_ARCHITECTURES = ['standard', 'topk', 'batchtopk', 'jumprelu', 'matryoshka', 'gated'] as const;
 export type SaeArchitecture = (typeof SAE_ARCHITECTURES)[number];
 
-export const INPUT_NORMALISATIONS = ['none', 'constant-norm', 'layer-norm'] as const;
+export const INPUT_NORMALISATIONS = ['none', 'constant-norm', 'centred-norm', 'layer-norm', 'constant-norm-rescale'] as const;
 export type InputNormalisation = (typeof INPUT_NORMALISATIONS)[number];
 
 export const B_DEC_INITS = ['zeros', 'mean', 'geometric-median'] as const;
@@ -48,9 +51,10 @@ export interface SaeCommonConfig {
 export interface StandardSaeConfig extends SaeCommonConfig {
   architecture: 'standard';
   /**
-   * λ of λ·Σ_i z_i‖W_dec,i‖ (default 5, for the default constant-norm inputs, E‖x̃‖ = √d; the
-   * standard architecture defaults to normalisation 'constant-norm' so that this λ means the same
-   * on any data: on raw inputs of norm ~1 it would zero every latent).
+   * λ of λ·Σ_i z_i‖W_dec,i‖ (default 3, for the default centred-norm inputs, E‖x̃ − x̄̃‖ = √d; the
+   * standard architecture defaults to normalisation 'centred-norm' so that this λ means the same
+   * on any data: on raw inputs of norm ~1 it would zero every latent, and with 'constant-norm' a
+   * mean offset shrinks the signal and λ with it — measured in docs/SAE.md "Defaults").
    */
   l1Coefficient: number;
   /** λ ramps linearly from 0 to its value over this many steps (default 0: no warm-up). */
@@ -80,8 +84,8 @@ export interface BatchTopKSaeConfig extends SaeCommonConfig, AuxKOptions {
 }
 
 /**
- * JumpReLU. Unlike the other architectures its default `normalisation` is 'constant-norm'
- * (E‖x̃‖ = √d), which fixes the scale of the pre-activations: a unit encoder row that does not
+ * JumpReLU. Like standard and gated its default `normalisation` is 'centred-norm'
+ * (E‖x̃ − x̄̃‖ = √d), which fixes the scale of the pre-activations: a unit encoder row that does not
  * match the token gets a projection of roughly N(0, 1), a matching feature several units. The
  * threshold and bandwidth defaults are in those units. The paper's (and SAELens's) θ₀ = ε = 0.001
  * only move far enough after ~10⁵ steps: Adam changes log θ by about lr per step, so from 0.001 a
@@ -111,12 +115,32 @@ export interface MatryoshkaSaeConfig extends Omit<BatchTopKSaeConfig, 'architect
   prefixReduction: 'sum' | 'mean';
 }
 
-export type SaeConfig = StandardSaeConfig | TopKSaeConfig | BatchTopKSaeConfig | JumpReluSaeConfig | MatryoshkaSaeConfig;
+/**
+ * Gated SAE (Rajamanoharan et al. 2024, "Improving Dictionary Learning with Gated Sparse
+ * Autoencoders"). One encoder direction per latent serves two paths (see gated.ts):
+ *   gate  π_gate = (x̃ − b_dec) W_encᵀ + b_gate,      f_gate = H(π_gate)      (Heaviside)
+ *   mag   π_mag  = exp(r_mag) ⊙ ((x̃ − b_dec) W_encᵀ) + b_mag,  f_mag = ReLU(π_mag)
+ *   z = f_gate ⊙ f_mag
+ *   loss = ‖x̃ − x̂‖² + λ Σ_i ReLU(π_gate,i) ‖W_dec,i‖ + c_aux ‖x̃ − (ReLU(π_gate) sg(W_dec) + sg(b_dec))‖²
+ * (sg = stop-gradient: the auxiliary reconstruction goes through a frozen decoder).
+ */
+export interface GatedSaeConfig extends SaeCommonConfig {
+  architecture: 'gated';
+  /** λ of the gate L1 λ·Σ_i ReLU(π_gate,i)‖W_dec,i‖ (constant-norm units; see docs/SAE.md for how the default was chosen). */
+  l1Coefficient: number;
+  /** λ ramps linearly from 0 over this many steps (default 0). */
+  l1WarmupSteps: number;
+  /** Coefficient of the auxiliary reconstruction through the gating path (default 1, as the paper). */
+  auxCoefficient: number;
+}
+
+export type SaeConfig = StandardSaeConfig | TopKSaeConfig | BatchTopKSaeConfig | JumpReluSaeConfig | MatryoshkaSaeConfig | GatedSaeConfig;
 
 /** A config as a person writes it: architecture, dIn and dSae required, the rest optional. */
 export type SaeConfigInput = { architecture: SaeArchitecture; dIn: number; dSae: number } & Partial<Omit<StandardSaeConfig, 'architecture'>> &
   Partial<Omit<TopKSaeConfig, 'architecture'>> & Partial<Omit<BatchTopKSaeConfig, 'architecture'>> &
-  Partial<Omit<JumpReluSaeConfig, 'architecture'>> & Partial<Omit<MatryoshkaSaeConfig, 'architecture'>>;
+  Partial<Omit<JumpReluSaeConfig, 'architecture'>> & Partial<Omit<MatryoshkaSaeConfig, 'architecture'>> &
+  Partial<Omit<GatedSaeConfig, 'architecture'>>;
 
 /** Thrown for an invalid config; `field` names the offending field. */
 export class SaeConfigError extends Error {
@@ -126,6 +150,11 @@ export class SaeConfigError extends Error {
   }
 }
 
+/** Default λ of the standard SAE's L1 (constant-norm units; chosen in docs/SAE.md "Defaults"). */
+export const STANDARD_DEFAULT_L1 = 3;
+/** Default λ of the gated SAE's gate L1 (constant-norm units; docs/SAE.md "Defaults"). */
+export const GATED_DEFAULT_L1 = 6;
+
 const COMMON_KEYS = ['architecture', 'dIn', 'dSae', 'normalisation', 'bDecInit', 'applyBDecToInput', 'unitNormDecoder', 'layerNormEps', 'deadTokens', 'folded'];
 const KEYS: Record<SaeArchitecture, string[]> = {
   standard: [...COMMON_KEYS, 'l1Coefficient', 'l1WarmupSteps'],
@@ -133,6 +162,7 @@ const KEYS: Record<SaeArchitecture, string[]> = {
   batchtopk: [...COMMON_KEYS, 'k', 'auxKCoefficient', 'kAux', 'thresholdDecay'],
   jumprelu: [...COMMON_KEYS, 'initialThreshold', 'bandwidth', 'l0Coefficient', 'l0WarmupSteps', 'preActCoefficient'],
   matryoshka: [...COMMON_KEYS, 'k', 'auxKCoefficient', 'kAux', 'thresholdDecay', 'prefixes', 'prefixReduction'],
+  gated: [...COMMON_KEYS, 'l1Coefficient', 'l1WarmupSteps', 'auxCoefficient'],
 };
 
 /** The fields an architecture's config has (for CLIs and error messages). */
@@ -200,12 +230,14 @@ export function resolveSaeConfig(input: SaeConfigInput | Record<string, unknown>
   };
   const auxk = { auxKCoefficient: 1 / 32, kAux: Math.max(1, Math.min(dSae, Math.floor(dIn / 2))) };
   const perArch: Record<SaeArchitecture, Record<string, unknown>> = {
-    // Standard and JumpReLU default to constant-norm inputs, so that λ (and θ, ε) have a fixed scale.
-    standard: { normalisation: 'constant-norm', l1Coefficient: 5, l1WarmupSteps: 0 },
+    // Standard, JumpReLU and gated default to centred-norm inputs (E‖x̃ − x̄̃‖ = √d), so that λ (and θ,
+    // ε) have a fixed scale on any data, mean offset or not (docs/SAE.md "Defaults").
+    standard: { normalisation: 'centred-norm', l1Coefficient: STANDARD_DEFAULT_L1, l1WarmupSteps: 0 },
     topk: { ...auxk },
     batchtopk: { ...auxk, thresholdDecay: 0.99 },
-    jumprelu: { normalisation: 'constant-norm', initialThreshold: 2, bandwidth: 1, l0Coefficient: 1, l0WarmupSteps: 0, preActCoefficient: 0 },
+    jumprelu: { normalisation: 'centred-norm', initialThreshold: 2, bandwidth: 1, l0Coefficient: 1, l0WarmupSteps: 0, preActCoefficient: 0 },
     matryoshka: { ...auxk, thresholdDecay: 0.99, prefixes: defaultPrefixes(dSae), prefixReduction: 'sum' },
+    gated: { normalisation: 'centred-norm', l1Coefficient: GATED_DEFAULT_L1, l1WarmupSteps: 0, auxCoefficient: 1 },
   };
   const c: Record<string, unknown> = { architecture: arch, dIn, dSae, ...common, ...perArch[arch], ...given };
 
@@ -216,10 +248,11 @@ export function resolveSaeConfig(input: SaeConfigInput | Record<string, unknown>
   bool(c, 'folded');
   num(c, 'layerNormEps', 0, Infinity, 'lo');
   posInt(c, 'deadTokens');
-  if (arch === 'standard') {
+  if (arch === 'standard' || arch === 'gated') {
     num(c, 'l1Coefficient', 0, Infinity);
     nonNegInt(c, 'l1WarmupSteps');
   }
+  if (arch === 'gated') num(c, 'auxCoefficient', 0, Infinity);
   if (arch === 'topk' || arch === 'batchtopk' || arch === 'matryoshka') {
     if (c.k === undefined) throw new SaeConfigError('k', `'k' (active latents per token) is required for architecture '${arch}'`);
     posInt(c, 'k', dSae);

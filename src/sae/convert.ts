@@ -9,17 +9,18 @@
  *
  * Exporting never mutates the module: the constant-norm input scale s is folded into copies
  * (W_enc·s, W_dec/s, b_dec/s, as SparseAutoencoder.foldNormalisation does in place), so the saved
- * SAE applies to raw activations. Per-token layer norm cannot be folded; such an SAE is exported
- * with its weights as they are and `normalize_activations: 'layer_norm'` in cfg.json (SAELens's
- * name for the same preprocessing), and `runSae` applies the layer norm itself.
+ * SAE applies to raw activations. Per-token normalisations (layer norm, constant_norm_rescale)
+ * cannot be folded; such an SAE is exported with its weights as they are and
+ * `normalize_activations: 'layer_norm' | 'constant_norm_rescale'` in cfg.json (SAELens's names,
+ * and its formulas: see interop.ts), and `runSae` applies the normalisation itself.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Tensor, fromBuffer, linear, noGrad, relu, scope, topk } from '../core/index.js';
 import { FormatError, writeFileAtomic } from '../core/io/index.js';
 import type { SparseAutoencoder } from './base.js';
 import { SAE_ARCHITECTURES } from './config.js';
-import { loadSae, saveSae, type SaeFormat, type SaeWeights, type SaveOptions } from './interop.js';
+import { loadSae, normaliseTokens, saveSae, type LoadOptions, type SaeFormat, type SaeWeights, type SaveOptions, type TokenNormalization } from './interop.js';
 
 /** Formats `aelab convert` and the trainer can write. */
 export type SaeFolderFormat = SaeFormat | 'aelab';
@@ -30,9 +31,10 @@ export function saeToWeights(sae: SparseAutoencoder): SaeWeights {
   const c = sae.config;
   if (c.normalisation === 'none') return sae.exportWeights();
   // exportWeights refuses unfolded normalisation; build the same object from copies.
-  const s = c.normalisation === 'constant-norm' ? sae.norm_scale.data[0]! : 1;
+  const scalar = c.normalisation === 'constant-norm' || c.normalisation === 'centred-norm';
+  const s = scalar ? sae.norm_scale.data[0]! : 1;
   const w: SaeWeights = {
-    arch: c.architecture === 'standard' ? 'relu' : c.architecture === 'topk' ? 'topk' : c.architecture === 'jumprelu' ? 'jumprelu' : 'batchtopk',
+    arch: c.architecture === 'standard' ? 'relu' : c.architecture === 'topk' ? 'topk' : c.architecture === 'jumprelu' ? 'jumprelu' : c.architecture === 'gated' ? 'gated' : 'batchtopk',
     dIn: c.dIn,
     dSae: c.dSae,
     W_enc: Float32Array.from(sae.W_enc.f32(), (v) => v * s),
@@ -40,15 +42,16 @@ export function saeToWeights(sae: SparseAutoencoder): SaeWeights {
     W_dec: Float32Array.from(sae.W_dec.f32(), (v) => v / s),
     b_dec: Float32Array.from(sae.b_dec.f32(), (v) => v / s),
     applyBDecToInput: c.applyBDecToInput,
-    meta: { aelab: { ...c, ...(c.normalisation === 'constant-norm' ? { normalisation: 'none', folded: true } : {}) } },
+    meta: { aelab: { ...c, ...(scalar ? { normalisation: 'none', folded: true } : {}) } },
   };
   if ('k' in c) w.k = c.k;
   const th = sae.inferenceThreshold();
   if (th) w.threshold = th.slice();
-  if (c.normalisation === 'layer-norm') {
-    w.meta.inputNormalization = 'layer_norm';
-    w.meta.saelens = { normalize_activations: 'layer_norm' };
-  }
+  // Gated: r_mag and b_mag act on pre-activations, which folding s leaves unchanged.
+  Object.assign(w, sae.interopExtras());
+  if ((c.architecture === 'batchtopk' || c.architecture === 'matryoshka') && th === null) w.arch = 'topk'; // θ not estimated yet: per-token TopK, as exportWeights
+  if (c.normalisation === 'layer-norm') w.meta.inputNormalization = 'layer_norm';
+  if (c.normalisation === 'constant-norm-rescale') w.meta.inputNormalization = 'constant_norm_rescale';
   return w;
 }
 
@@ -58,6 +61,12 @@ export function saeToWeights(sae: SparseAutoencoder): SaeWeights {
  */
 export function saveSaeFolder(dir: string, w: SaeWeights, format: SaeFolderFormat, extra: Record<string, unknown> = {}, opts: SaveOptions = {}): void {
   mkdirSync(dir, { recursive: true });
+  // Where the SAE attaches: from the harvest manifest of the training data when there is one.
+  const data = (extra.training as { data?: unknown } | undefined)?.data;
+  if (typeof data === 'string' && !w.meta.context) {
+    const ctx = contextFromHarvest(data);
+    if (ctx) w = { ...w, meta: { ...w.meta, context: ctx } };
+  }
   if (format === 'sparsify') return saveSae(dir, w, 'sparsify', opts);
   saveSae(dir, w, 'saelens', opts);
   if (format === 'aelab') {
@@ -66,12 +75,43 @@ export function saveSaeFolder(dir: string, w: SaeWeights, format: SaeFolderForma
   }
 }
 
-const AELAB_ARCHS = ['relu', 'topk', 'batchtopk', 'jumprelu'] as const;
+/**
+ * SAELens context keys (hook_name, model_name, hook_layer, context_size, dataset_path, prepend_bos)
+ * from the manifest.json of an `aelab harvest` folder (`dir` itself, or the folder of a shard
+ * file); null when `dir` is not a harvest. model_name is the harvested model's path as given.
+ */
+export function contextFromHarvest(dir: string): Record<string, unknown> | null {
+  let folder = dir;
+  try {
+    if (existsSync(dir) && !statSync(dir).isDirectory()) folder = dirname(dir);
+  } catch {
+    return null;
+  }
+  const p = join(folder, 'manifest.json');
+  if (!existsSync(p)) return null;
+  let m: Record<string, unknown>;
+  try {
+    m = JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+  if (m?.format !== 'aelab-harvest') return null;
+  const ctx: Record<string, unknown> = {};
+  if (typeof m.hook === 'string') ctx.hook_name = m.hook;
+  const model = m.model as { path?: unknown } | undefined;
+  if (model && typeof model.path === 'string') ctx.model_name = model.path;
+  if (typeof m.context === 'number') ctx.context_size = m.context;
+  if (typeof m.source === 'string') ctx.dataset_path = m.source;
+  if (m.bos_id !== undefined) ctx.prepend_bos = m.bos_id !== null;
+  return ctx;
+}
+
+const AELAB_ARCHS = ['relu', 'topk', 'batchtopk', 'jumprelu', 'gated'] as const;
 const AELAB_ARCHITECTURES = SAE_ARCHITECTURES;
 
 /** Loads any SAE folder (format detected); the aelab.json contents, when present, go to meta.aelabFile. */
-export function loadSaeFolder(dir: string): SaeWeights {
-  const w = loadSae(dir);
+export function loadSaeFolder(dir: string, opts: LoadOptions = {}): SaeWeights {
+  const w = loadSae(dir, undefined, opts);
   const p = join(dir, 'aelab.json');
   if (existsSync(p)) {
     let info: Record<string, unknown>;
@@ -112,7 +152,9 @@ export function runSae(w: SaeWeights, x: Float32Array, block = 4096): SaeRun {
   const { dIn: d, dSae: H } = w;
   const N = x.length / d;
   if (!Number.isInteger(N)) throw new RangeError(`runSae: x has ${x.length} values, not rows of d_in ${d}`);
-  const layerNorm = w.meta.inputNormalization === 'layer_norm';
+  const tn = w.meta.inputNormalization as TokenNormalization | undefined;
+  const tokenNorm = tn === 'layer_norm' || tn === 'constant_norm_rescale' ? tn : null;
+  if (w.arch === 'gated' && (!w.r_mag || !w.b_mag)) throw new TypeError('runSae: a gated SAE needs r_mag and b_mag');
   const xhat = new Float32Array(N * d);
   const k = w.arch === 'topk' ? Math.min(w.k ?? H, H) : 0;
   const dense = k === 0 ? new Float32Array(N * H) : null;
@@ -123,18 +165,13 @@ export function runSae(w: SaeWeights, x: Float32Array, block = 4096): SaeRun {
   const Wdec = w.W_dec;
   for (let s = 0; s < N; s += block) {
     const n = Math.min(block, N - s);
-    const xs = x.slice(s * d, (s + n) * d);
-    const mean = new Float32Array(n), std = new Float32Array(n);
-    if (layerNorm) {
-      for (let t = 0; t < n; t++) {
-        let m = 0, v = 0;
-        for (let j = 0; j < d; j++) m += xs[t * d + j];
-        m /= d;
-        for (let j = 0; j < d; j++) v += (xs[t * d + j] - m) ** 2;
-        mean[t] = m;
-        std[t] = Math.sqrt(v / d + 1e-5);
-        for (let j = 0; j < d; j++) xs[t * d + j] = (xs[t * d + j] - m) / std[t];
-      }
+    let xs: Float32Array = x.slice(s * d, (s + n) * d);
+    let mean: Float64Array | null = null, std: Float64Array | null = null;
+    if (tokenNorm) {
+      const r = normaliseTokens(tokenNorm, xs, d);
+      xs = r.x;
+      mean = r.mean;
+      std = r.scale;
     }
     if (w.applyBDecToInput) for (let t = 0; t < n; t++) for (let j = 0; j < d; j++) xs[t * d + j] -= w.b_dec[j];
     // Codes for this block, then x̂ = c W_dec + b_dec accumulated sparsely.
@@ -152,6 +189,11 @@ export function runSae(w: SaeWeights, x: Float32Array, block = 4096): SaeRun {
           const th = w.threshold;
           for (let i = 0; i < p.length; i++) {
             const h = i % H, val = p[i];
+            if (w.arch === 'gated') {
+              const mag = Math.exp(w.r_mag![h]!) * (val - w.b_enc[h]!) + w.b_mag![h]!;
+              dense![(s * H) + i] = val > 0 && mag > 0 ? mag : 0;
+              continue;
+            }
             const on = w.arch === 'relu' ? val > 0 : val > 0 && val > th![h];
             dense![(s * H) + i] = on ? val : 0;
           }
@@ -169,7 +211,7 @@ export function runSae(w: SaeWeights, x: Float32Array, block = 4096): SaeRun {
       };
       if (k > 0) for (let i = 0; i < k; i++) add(indices![row * k + i], values![row * k + i]);
       else for (let h = 0; h < H; h++) add(h, dense![row * H + h]);
-      for (let j = 0; j < d; j++) xhat[row * d + j] = layerNorm ? rec[j] * std[t] + mean[t] : rec[j];
+      for (let j = 0; j < d; j++) xhat[row * d + j] = std && mean ? rec[j] * std[t]! + mean[t]! : rec[j];
     }
   }
   return { xhat, codes: k > 0 ? { k, indices: indices!, values: values! } : dense!, l0: nnz / Math.max(1, N) };

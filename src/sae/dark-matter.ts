@@ -4,12 +4,16 @@
  *
  * With inputs x [N, d], reconstructions x̂ and errors e = x − x̂:
  *   - linear error prediction: W = argmin_W Σ_t ‖e_t − (x_t − μ_x) W − b‖² + λ‖W‖²_F over a fitting
- *     split (b = μ_e − μ_x W with an intercept, none without), solved from the normal equations
+ *     split (b = μ_e − μ_x W with an intercept; without one — the default, as Engels et al. fit
+ *     e ≈ xW — μ_x = 0 and b = 0), solved from the normal equations
  *     (XᵀX + λ I) W = XᵀE by Cholesky in float64, where λ = ridge · tr(XᵀX)/d (relative, so the
  *     option does not depend on the scale of x). Evaluated on the held-out split:
  *       vector R²  = mean_j R²_j,  R²_j = 1 − Σ_t (e_{tj} − ê_{tj})² / Σ_t (e_{tj} − ē_j)²
  *       pooled R²  = 1 − Σ_t ‖e_t − ê_t‖² / Σ_t ‖e_t − ē‖²
- *       norm R²    = R² of a linear regression (with intercept) of ‖e_t‖² on x_t
+ *       norm R²    = R² of a linear regression of ‖e_t‖ on x_t (the paper's norm figure), and
+ *       norm² R²   = the same for ‖e_t‖²; both use the same intercept setting as the vector fit.
+ *     Every R² is 1 − SS_res/SS_tot with SS_tot about the evaluation split's mean (also without an
+ *     intercept), so a constant prediction of the mean scores 0.
  *       FVU(x̂ + ê) = Σ_t ‖e_t − ê_t‖² / Σ_t ‖x_t − x̄‖²   next to   FVU(x̂) = Σ_t ‖e_t‖² / Σ_t ‖x_t − x̄‖²
  *   - nonlinear error e_nl = e − ê: its share of the error variance Σ_j Var(e_nl,j) / Σ_j Var(e_j),
  *     of the squared norm Σ‖e_nl‖² / Σ‖e‖², and of the norm mean ‖e_nl‖ / mean ‖e‖;
@@ -89,7 +93,7 @@ export function fitLinear(X: Num, p: number, Y: Num, m: number, opts: FitOptions
   const start = opts.start ?? 0;
   const count = opts.count ?? N - start;
   if (count < 1) throw new RangeError('fitLinear: no rows to fit');
-  const intercept = opts.intercept ?? true;
+  const intercept = opts.intercept ?? false;
   const xMean = new Float64Array(p);
   const yMean = new Float64Array(m);
   if (intercept) {
@@ -200,6 +204,7 @@ export interface DarkMatterOptions {
   /** Fraction of tokens (from the start) used to fit. Default 0.5. */
   fitFraction?: number;
   ridge?: number;
+  /** Fit the linear maps with an intercept. Default false (Engels et al.: e ≈ xW, ‖e‖ ≈ x·w). */
   intercept?: boolean;
 }
 
@@ -215,8 +220,12 @@ export interface DarkMatterReport {
   /** 1 − Σ‖e − ê‖² / Σ‖e − ē‖². */
   pooledR2: number;
   r2ByDim: number[];
-  /** R² of predicting ‖e‖² from x. */
+  /** R² of predicting ‖e‖ from x (linear, same intercept setting): Engels et al.'s norm figure. */
+  normR2: number;
+  /** R² of predicting ‖e‖² from x (linear, same intercept setting). */
   normSqR2: number;
+  /** What each figure is, in words (written into reports next to the numbers). */
+  definitions: Record<string, string>;
   fvuSae: number;
   fvuLinearCorrected: number;
   nonlinearVarianceShare: number;
@@ -245,15 +254,16 @@ export function darkMatter(x: Float32Array, xhat: Float32Array, d: number, opts:
   if (fitTokens < 2 || evalTokens < 2) throw new RangeError(`darkMatter: need at least 2 fitting and 2 evaluation tokens, got ${fitTokens} and ${evalTokens}`);
   const e = new Float32Array(N * d);
   for (let i = 0; i < e.length; i++) e[i] = x[i] - xhat[i];
-  const intercept = opts.intercept ?? true;
+  const intercept = opts.intercept ?? false;
   const ridge = opts.ridge ?? 1e-8;
   const fit = fitLinear(x, d, e, d, { ridge, intercept, start: 0, count: fitTokens });
   const pred = predictLinear(fit, x, 0, N);
   const evalPred = pred.subarray(fitTokens * d);
   const r2 = r2Columns(e, evalPred, d, fitTokens);
 
-  // ‖e‖² regressed on x (always with an intercept: the mean error size is not a linear function of x).
+  // ‖e‖ and ‖e‖² regressed on x, with the same intercept setting as the vector fit.
   const sq = new Float64Array(N);
+  const nrm = new Float64Array(N);
   const errorNorms = new Float32Array(N);
   const nonlinearNorms = new Float32Array(N);
   for (let t = 0; t < N; t++) {
@@ -266,11 +276,15 @@ export function darkMatter(x: Float32Array, xhat: Float32Array, d: number, opts:
       q += r * r;
     }
     sq[t] = s;
+    nrm[t] = Math.sqrt(s);
     errorNorms[t] = Math.sqrt(s);
     nonlinearNorms[t] = Math.sqrt(q);
   }
-  const normFit = fitLinear(x, d, sq, 1, { ridge, intercept: true, start: 0, count: fitTokens });
-  const normR2 = r2Columns(sq, predictLinear(normFit, x, fitTokens, evalTokens), 1, fitTokens).pooled;
+  const normSqFit = fitLinear(x, d, sq, 1, { ridge, intercept, start: 0, count: fitTokens });
+  const normSqR2 = r2Columns(sq, predictLinear(normSqFit, x, fitTokens, evalTokens), 1, fitTokens).pooled;
+  const normFit = fitLinear(x, d, nrm, 1, { ridge, intercept, start: 0, count: fitTokens });
+  const normR2 = r2Columns(nrm, predictLinear(normFit, x, fitTokens, evalTokens), 1, fitTokens).pooled;
+  const how = intercept ? 'linear least squares with an intercept' : 'linear least squares without an intercept (as Engels et al.)';
 
   // Evaluation-split sums.
   const xMean = new Float64Array(d);
@@ -319,7 +333,14 @@ export function darkMatter(x: Float32Array, xhat: Float32Array, d: number, opts:
     vectorR2: meanFinite(r2.perColumn),
     pooledR2: r2.pooled,
     r2ByDim: Array.from(r2.perColumn),
-    normSqR2: normR2,
+    normR2,
+    normSqR2,
+    definitions: {
+      vectorR2: `mean over the ${d} error dimensions of R²_j of e_j predicted from x (${how}), held-out tokens`,
+      pooledR2: `1 − Σ‖e − ê‖² / Σ‖e − ē‖² over held-out tokens (${how})`,
+      normR2: `R² of the error norm ‖e‖ predicted from x (${how}); the norm figure of Engels et al.`,
+      normSqR2: `R² of the squared error norm ‖e‖² predicted from x (${how})`,
+    },
     fvuSae: eSq / xVar,
     fvuLinearCorrected: nlSq / xVar,
     nonlinearVarianceShare: nlVar / eVar,
@@ -522,12 +543,14 @@ export function darkMatterMarkdown(
   const lines = [
     `## ${extra.title ?? 'Dark matter of the SAE error'}`,
     '',
-    `Fitted on ${r.fitTokens} tokens, evaluated on ${r.evalTokens} held-out tokens (d = ${r.d}, ${r.intercept ? 'with' : 'no'} intercept).`,
+    `Fitted on ${r.fitTokens} tokens, evaluated on ${r.evalTokens} held-out tokens (d = ${r.d}, ${r.intercept ? 'with an intercept' : 'no intercept, as Engels et al.'}). ` +
+      'Every R² is 1 − SS_res/SS_tot with SS_tot about the held-out mean; the norm figures regress ‖e‖ and ‖e‖² on x with the same intercept setting.',
     '',
     '| quantity | value |',
     '|---|---:|',
     `| vector R² of e from x (mean over dims) | ${f4(r.vectorR2)} |`,
     `| pooled R² of e from x | ${f4(r.pooledR2)} |`,
+    `| R² of ‖e‖ from x (Engels et al.'s norm figure) | ${f4(r.normR2)} |`,
     `| R² of ‖e‖² from x | ${f4(r.normSqR2)} |`,
     `| FVU of x̂ | ${f4(r.fvuSae)} |`,
     `| FVU of x̂ + linear prediction | ${f4(r.fvuLinearCorrected)} |`,

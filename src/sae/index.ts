@@ -8,6 +8,7 @@ import { BatchTopKSae } from './batchtopk.js';
 import { resolveSaeConfig, type SaeConfig, type SaeConfigInput } from './config.js';
 import { JumpReluSae } from './jumprelu.js';
 import { MatryoshkaSae } from './matryoshka.js';
+import { GatedSae } from './gated.js';
 import { StandardSae } from './standard.js';
 import { TopKSae } from './topk.js';
 import type { SaeWeights } from './interop.js';
@@ -19,6 +20,7 @@ export { TopKSae } from './topk.js';
 export { BatchTopKSae } from './batchtopk.js';
 export { JumpReluSae, jumpRelu, stepSte } from './jumprelu.js';
 export { MatryoshkaSae } from './matryoshka.js';
+export { GatedSae } from './gated.js';
 
 /** Builds an SAE; the config is resolved (defaults filled, validated) first. */
 export function createSae(config: SaeConfigInput | SaeConfig, gen: Generator = new Generator(0)): SparseAutoencoder {
@@ -29,21 +31,26 @@ export function createSae(config: SaeConfigInput | SaeConfig, gen: Generator = n
     case 'batchtopk': return new BatchTopKSae(c, gen);
     case 'jumprelu': return new JumpReluSae(c, gen);
     case 'matryoshka': return new MatryoshkaSae(c, gen);
+    case 'gated': return new GatedSae(c, gen);
   }
 }
 
 /**
- * An SAE holding the given weights (copied): relu → standard, topk → topk, jumprelu → jumprelu
+ * An SAE holding the given weights (copied): relu → standard, topk → topk, gated → gated, jumprelu → jumprelu
  * (log_threshold = log threshold), batchtopk → batchtopk when every latent has the same threshold,
  * else jumprelu (the per-latent thresholds are kept exactly). `overrides` sets other config fields.
  */
 export function saeFromWeights(w: SaeWeights, overrides: Partial<SaeConfigInput> = {}): SparseAutoencoder {
-  // Weights from a file act on raw activations: no input normalisation, whatever the architecture's default.
-  const base = { dIn: w.dIn, dSae: w.dSae, applyBDecToInput: w.applyBDecToInput, bDecInit: 'zeros' as const, normalisation: 'none' as const };
+  // Weights from a file act on raw activations: no input normalisation, whatever the architecture's
+  // default, except a per-token one the file asks for (SAELens layer_norm / constant_norm_rescale).
+  const tn = w.meta.inputNormalization;
+  const normalisation = tn === 'layer_norm' ? 'layer-norm' as const : tn === 'constant_norm_rescale' ? 'constant-norm-rescale' as const : 'none' as const;
+  const base = { dIn: w.dIn, dSae: w.dSae, applyBDecToInput: w.applyBDecToInput, bDecInit: 'zeros' as const, normalisation };
   const th = w.threshold;
   const uniform = th !== undefined && th.every((v) => v === th[0]);
   let sae: SparseAutoencoder;
   if (w.arch === 'relu') sae = createSae({ ...base, ...overrides, architecture: 'standard' });
+  else if (w.arch === 'gated') sae = createSae({ ...base, ...overrides, architecture: 'gated' });
   else if (w.arch === 'topk') sae = createSae({ ...base, k: w.k, ...overrides, architecture: 'topk' });
   else if (w.arch === 'batchtopk' && uniform && w.k !== undefined) sae = createSae({ ...base, k: w.k, ...overrides, architecture: 'batchtopk' });
   else sae = createSae({ ...base, ...overrides, architecture: 'jumprelu' });
@@ -56,6 +63,10 @@ export function saeFromWeights(w: SaeWeights, overrides: Partial<SaeConfigInput>
     sae.log_threshold.f32().set(Float32Array.from(th, (v) => Math.log(v)));
   } else if (sae instanceof BatchTopKSae && th) {
     sae.threshold.data[0] = th[0]!;
+  } else if (sae instanceof GatedSae) {
+    if (!w.r_mag || !w.b_mag) throw new Error('saeFromWeights: a gated SAE needs r_mag and b_mag');
+    sae.r_mag.f32().set(w.r_mag);
+    sae.b_mag.f32().set(w.b_mag);
   }
   return sae;
 }

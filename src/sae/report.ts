@@ -92,6 +92,8 @@ export interface ComponentTrainingOptions {
 export interface DarkMatterAnalysisOptions {
   /** Fraction of tokens used to fit the linear maps (the rest evaluates). Default 0.5. */
   fitFraction?: number;
+  /** Fit the linear maps with an intercept. Default false (as Engels et al.). */
+  intercept?: boolean;
   /** Tokens used for the gradient-pursuit comparison (taken from the evaluation part). Default 1000. */
   pursuitTokens?: number;
   /** Train SAEs on the primary SAE's linear and nonlinear error components (null: skip). */
@@ -162,7 +164,7 @@ export function analyseDarkMatter(saes: DarkMatterSaeInput[], x: Float32Array, d
     const w = s.weights;
     if (w.dIn !== d) throw new Error(`SAE ${s.name}: d_in ${w.dIn} does not match the data's ${d}`);
     const run = runSae(w, x);
-    const dm = darkMatter(x, run.xhat, d, { fitFraction });
+    const dm = darkMatter(x, run.xhat, d, { fitFraction, intercept: opts.intercept ?? false });
     const { r2ByDim: _omit, ...report } = dm.report;
     results.push({ name: s.name, arch: w.arch, dSae: w.dSae, k: w.k ?? null, l0: run.l0, fvu: dm.report.fvuSae, report });
     errorNorms.push(dm.errorNorms);
@@ -363,8 +365,12 @@ export function darkMatterBlocks(a: DarkMatterAnalysis, plots: DarkMatterPlotDat
     { kind: 'p', text: `The SAE error e = x − x̂ is regressed linearly on the input x (least squares fitted on ${num(Math.round(a.tokens * a.fitFraction))} tokens, scored on the other ${num(a.tokens - Math.round(a.tokens * a.fitFraction))}). What a linear map predicts is "linear dark matter"; the rest, e − xW, is the nonlinear error.` },
     {
       kind: 'table',
-      head: ['SAE', 'latents', 'L0', 'FVU', 'vector R² of e', 'R² of ‖e‖²', 'FVU of x̂ + xW', 'nonlinear share of error variance'],
-      rows: a.saes.map((s) => [s.name, num(s.dSae), num(s.l0, 2), num(s.fvu), num(s.report.vectorR2), num(s.report.normSqR2), num(s.report.fvuLinearCorrected), pct(s.report.nonlinearVarianceShare)]),
+      head: ['SAE', 'latents', 'L0', 'FVU', 'vector R² of e', 'R² of ‖e‖', 'R² of ‖e‖²', 'FVU of x̂ + xW', 'nonlinear share of error variance'],
+      rows: a.saes.map((s) => [s.name, num(s.dSae), num(s.l0, 2), num(s.fvu), num(s.report.vectorR2), num(s.report.normR2), num(s.report.normSqR2), num(s.report.fvuLinearCorrected), pct(s.report.nonlinearVarianceShare)]),
+    },
+    {
+      kind: 'p',
+      text: `Definitions (${a.saes[0]?.report.intercept ? 'fits with an intercept' : 'fits without an intercept, as Engels et al.'}): vector R² = ${a.saes[0]?.report.definitions.vectorR2 ?? ''}; R² of ‖e‖ = ${a.saes[0]?.report.definitions.normR2 ?? ''}; R² of ‖e‖² = ${a.saes[0]?.report.definitions.normSqR2 ?? ''}.`,
     },
   ];
   if (a.scaling) {

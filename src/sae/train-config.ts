@@ -16,7 +16,7 @@ export interface SaeTrainSettings {
   /** Training tokens (rows); steps = ⌈tokens / batchSize⌉. */
   tokens: number;
   batchSize: number;
-  /** Peak learning rate (Adam). Default 2e-4 / √(dSae / 16384), sparsify's width scaling. */
+  /** Peak learning rate (Adam). Default 2e-4 / √(dSae / 16384), sparsify's width scaling (5× that for standard, jumprelu, gated: defaultLearningRate). */
   lr: number;
   /** Linear warm-up steps from lr/lrWarmupSteps to lr. Default min(1000, 2% of steps). */
   lrWarmupSteps: number;
@@ -101,7 +101,10 @@ export function resolveTrainConfig(input: Record<string, unknown>, dataDIn?: num
 
   const saeInput: Record<string, unknown> = { dIn, dSae };
   for (const k of saeKeys) if (k in raw && k !== 'dIn' && k !== 'dSae') saeInput[k] = raw[k];
-  if (arch === 'standard' && saeInput.l1WarmupSteps === undefined) saeInput.l1WarmupSteps = Math.round(0.05 * steps);
+  if ((arch === 'standard' || arch === 'gated') && saeInput.l1WarmupSteps === undefined) saeInput.l1WarmupSteps = Math.round(0.05 * steps);
+  // The dead-latent window scales with the run, so AuxK (and JumpReLU's pre-activation loss) act in
+  // short runs: min(10M tokens, 10% of the run, at least one batch).
+  if (saeInput.deadTokens === undefined) saeInput.deadTokens = defaultDeadTokens(tokens, batchSize);
   let sae: SaeConfig;
   try {
     sae = resolveSaeConfig(saeInput as Record<string, unknown>);
@@ -116,7 +119,7 @@ export function resolveTrainConfig(input: Record<string, unknown>, dataDIn?: num
     tensor: (raw.tensor as string | undefined) ?? null,
     tokens,
     batchSize,
-    lr: need({ lr: def('lr', 2e-4 / Math.sqrt(sae.dSae / 16384)) }, 'lr', (v) => v > 0, 'a positive number'),
+    lr: need({ lr: def('lr', defaultLearningRate(sae.architecture, sae.dSae)) }, 'lr', (v) => v > 0, 'a positive number'),
     lrWarmupSteps: need({ lrWarmupSteps: def('lrWarmupSteps', Math.min(1000, Math.round(0.02 * steps))) }, 'lrWarmupSteps', (v) => isInt(v) && v >= 0, 'a non-negative integer'),
     lrDecaySteps: need({ lrDecaySteps: def('lrDecaySteps', Math.round(0.2 * steps)) }, 'lrDecaySteps', (v) => isInt(v) && v >= 0, 'a non-negative integer'),
     seed: need({ seed: def('seed', 0) }, 'seed', (v) => isInt(v) && v >= 0, 'a non-negative integer'),
@@ -134,6 +137,22 @@ export function resolveTrainConfig(input: Record<string, unknown>, dataDIn?: num
     throw new TrainConfigError('lrDecaySteps', `'lrWarmupSteps' + 'lrDecaySteps' (${c.lrWarmupSteps} + ${c.lrDecaySteps}) exceed the ${steps} training steps`);
   }
   return c;
+}
+
+/**
+ * The default peak learning rate: sparsify's 2e-4 / √(H / 16384) for the TopK family, and 5× that
+ * for the penalty-based architectures (standard, jumprelu, gated), whose codes must also learn
+ * their own sparsity: at 300k–1M tokens the lower rate left them at FVU 0.6–0.7 (docs/SAE.md
+ * "Defaults" has the measurements).
+ */
+export function defaultLearningRate(architecture: SaeArchitecture, dSae: number): number {
+  const base = 2e-4 / Math.sqrt(dSae / 16384);
+  return architecture === 'standard' || architecture === 'jumprelu' || architecture === 'gated' ? 5 * base : base;
+}
+
+/** The default dead-latent window: min(10M tokens, 10% of the run), at least one batch. */
+export function defaultDeadTokens(tokens: number, batchSize: number): number {
+  return Math.max(batchSize, Math.min(10_000_000, Math.ceil(0.1 * tokens)));
 }
 
 /** Learning rate at a step: linear warm-up, constant, then linear decay to 0 over the last steps. */

@@ -35,7 +35,8 @@ import { noGrad, scope, tensor } from '../core/index.js';
 import { writeFileAtomic } from '../core/io/index.js';
 import { Generator } from '../core/random.js';
 import { Adam } from '../optim/adam.js';
-import { loadCheckpoint, saveCheckpoint } from '../tasks/checkpoint.js';
+import type { TrainEventHandler } from '../train/events.js';
+import { JsonlLog, resumeCheckpoint, runLoop } from '../train/loop.js';
 import { ActivationStream, openActivations, splitRows, type ActivationSource, type ActivationStreamState } from './activations.js';
 import { isSparseCode, type SaeCode, type SparseAutoencoder } from './base.js';
 
@@ -46,19 +47,6 @@ import { SaeMetricsAccumulator, type Codes, type SaeMetrics } from './metrics.js
 export { TrainConfigError, learningRate, resolveTrainConfig, type SaeTrainConfig, type SaeTrainSettings } from './train-config.js';
 import { TrainConfigError, learningRate, type SaeTrainConfig } from './train-config.js';
 
-/** What the trainer reports to a progress display. */
-export interface TrainProgress {
-  step: number;
-  steps: number;
-  tokens: number;
-  totalTokens: number;
-  loss: number;
-  l0: number;
-  fvu: number;
-  deadFraction: number;
-  lr: number;
-}
-
 export interface TrainOptions {
   /** Run folder; without one, nothing is written (in-memory training, no checkpoints). */
   outDir?: string;
@@ -68,7 +56,11 @@ export interface TrainOptions {
   source?: ActivationSource;
   /** Format of the final SAE folder outDir/sae. Default 'aelab'. */
   saveFormat?: SaeFolderFormat;
-  onProgress?: (p: TrainProgress) => void;
+  /**
+   * The loop's progress events; a step's metrics are the batch's loss, its parts, l0 and fvu, and
+   * the loop counts in tokens (perStep = batchSize).
+   */
+  onEvent?: TrainEventHandler;
   /**
    * Checked after each step; when it returns true the loop writes a checkpoint at that step (the
    * same atomic checkpoint as the periodic ones) and returns `interrupted: true` without the
@@ -173,20 +165,6 @@ function firstDifference(a: Record<string, unknown>, b: Record<string, unknown>,
   return null;
 }
 
-/** Keeps the metrics.jsonl lines up to `step` (lines written after the checkpoint are replayed). */
-function truncateLog(path: string, step: number): void {
-  if (!existsSync(path)) return;
-  const kept = readFileSync(path, 'utf8').split('\n').filter((l) => {
-    if (!l.trim()) return false;
-    try {
-      return (JSON.parse(l) as { step: number }).step <= step;
-    } catch {
-      return false; // a line cut by the kill
-    }
-  });
-  writeFileAtomic(path, [new TextEncoder().encode(kept.map((l) => l + '\n').join(''))]);
-}
-
 const round = (v: number) => (Number.isFinite(v) ? Number(v.toPrecision(6)) : null);
 
 /** Trains an SAE; see the file comment. */
@@ -212,21 +190,12 @@ export function trainSae(config: SaeTrainConfig, opts: TrainOptions = {}): Train
     const opt = new Adam(sae.parameters(), { lr: c.lr });
 
     const ckDir = out ? join(out, 'checkpoints') : null;
-    const logPath = out ? join(out, 'metrics.jsonl') : null;
-    let step = 0;
-    let streamState: ActivationStreamState | undefined;
-    let window = emptyWindow();
-    let priorSeconds = 0;
-    const resumed = opts.resume && ckDir ? loadCheckpoint(ckDir, sae, opt) : null;
+    const log = out ? new JsonlLog(join(out, 'metrics.jsonl')) : null;
+    const resumed = opts.resume && ckDir ? resumeCheckpoint(ckDir, sae, opt) : null;
     if (resumed) {
       const saved = resumed.extra?.config as Record<string, unknown>;
       const diff = saved ? firstDifference(configOf(c), saved) : null;
       if (diff) throw new TrainConfigError(diff.split(':')[0]!, `cannot resume: the config differs from the checkpointed run (${diff})`);
-      step = resumed.step;
-      streamState = resumed.data as ActivationStreamState;
-      window = (resumed.extra?.window as LogWindow) ?? emptyWindow();
-      priorSeconds = (resumed.extra?.seconds as number) ?? 0;
-      truncateLog(logPath!, step);
     } else {
       // b_dec (and the constant-norm scale) from a random sample of training rows.
       const sample = new ActivationStream(source, { batchSize: Math.min(c.initRows, train.count), bufferRows: c.bufferRows, rng: sampleGen, start: train.start, count: train.count }).next()!;
@@ -234,75 +203,59 @@ export function trainSae(config: SaeTrainConfig, opts: TrainOptions = {}): Train
       if (out) {
         mkdirSync(out, { recursive: true });
         writeFileSync(join(out, 'config.json'), JSON.stringify(configOf(c), null, 2) + '\n');
-        if (logPath) writeFileSync(logPath, '');
       }
     }
-    const stream = new ActivationStream(source, { batchSize: B, bufferRows: c.bufferRows, rng: streamGen, start: train.start, count: train.count }, streamState);
-    const log = (rec: Record<string, unknown>) => {
-      if (logPath) appendFileSync(logPath, JSON.stringify(rec) + '\n');
-    };
-    const validate = (stepDone: number) => {
-      if (valCount < 1) return null;
-      const m = evaluateModule(sae, source, val.start, valCount, { batchSize: Math.min(B, 4096) });
-      log({ split: 'val', step: stepDone, tokens: stepDone * B, fvu: round(m.fvu), l0: round(m.l0), mse: round(m.mse), cosine: round(m.cosine), deadFraction: round(m.deadFraction), denseFraction: round(m.denseFraction), relativeReconstructionBias: round(m.relativeReconstructionBias) });
-      return m;
-    };
-    const crossed = (every: number, before: number, after: number) => every > 0 && Math.floor(after / every) > Math.floor(before / every);
-
-    const t0 = performance.now();
-    const startStep = step;
+    const stream = new ActivationStream(source, { batchSize: B, bufferRows: c.bufferRows, rng: streamGen, start: train.start, count: train.count }, resumed?.data as ActivationStreamState | undefined);
+    const valLine = (stepDone: number, m: SaeMetrics, final: boolean) =>
+      log?.append({ split: 'val', step: stepDone, tokens: stepDone * B, ...(final ? { final: true } : {}), fvu: round(m.fvu), l0: round(m.l0), mse: round(m.mse), cosine: round(m.cosine), deadFraction: round(m.deadFraction), denseFraction: round(m.denseFraction), relativeReconstructionBias: round(m.relativeReconstructionBias) });
+    const crossed = (every: number, done: number) => every > 0 && Math.floor((done * B) / every) > Math.floor(((done - 1) * B) / every);
     const batch = new Float32Array(B * d);
-    let last = { loss: NaN, l0: NaN, fvu: NaN };
-    sae.train();
-    for (; step < steps; step++) {
-      const xs = stream.next(batch)!;
-      const lr = learningRate(step, c, steps);
-      opt.lr = lr;
-      const r = scope(() => {
-        const res = sae.loss(tensor(xs, [B, d]), { step });
-        res.loss.backward();
-        return { loss: res.loss.item(), parts: res.parts, l0: res.stats.l0 ?? NaN, fvu: batchFvu(res.x.f32(), res.xhat.f32(), d) };
-      });
-      sae.removeParallelGrad();
-      opt.step();
-      sae.normaliseDecoder();
-      opt.zeroGrad();
 
-      const done = step + 1;
-      last = r;
-      window.steps++;
-      window.loss += r.loss;
-      window.l0 += r.l0;
-      window.fvu += r.fvu;
-      for (const [k, v] of Object.entries(r.parts)) window.parts[k] = (window.parts[k] ?? 0) + v;
-      const deadFraction = sae.deadMask().count / sae.dSae;
-      if (done % c.logEverySteps === 0 || done === steps) {
-        const n = window.steps;
-        const parts = Object.fromEntries(Object.entries(window.parts).map(([k, v]) => [k, round(v / n)]));
-        log({ split: 'train', step: done, tokens: done * B, lr: round(lr), loss: round(window.loss / n), ...parts, l0: round(window.l0 / n), fvu: round(window.fvu / n), deadFraction: round(deadFraction) });
-        window = emptyWindow();
-      }
-      if (crossed(c.evalEveryTokens, step * B, done * B) && done < steps) validate(done);
-      const stop = done < steps && !!opts.shouldStop?.();
-      if (ckDir && (crossed(c.checkpointEveryTokens, step * B, done * B) || done === steps || stop)) {
-        saveCheckpoint(ckDir, sae, opt, {
-          step: done, rng: gen.state(), data: stream.state(),
-          extra: { config: configOf(c), window, seconds: priorSeconds + (performance.now() - t0) / 1000 },
-        });
-      }
-      opts.onProgress?.({ step: done, steps, tokens: done * B, totalTokens: steps * B, loss: r.loss, l0: r.l0, fvu: r.fvu, deadFraction, lr });
-      if (stop) {
-        return { sae, config: c, steps: done, tokens: done * B, seconds: (performance.now() - t0) / 1000, val: null, resumedFromStep: startStep, saeDir: null, interrupted: true };
-      }
+    const res = runLoop({
+      name: 'train sae', model: sae, optimizer: opt, steps, resumed, shouldStop: opts.shouldStop,
+      // Progress shows the dead fraction after each update, which the loss does not know.
+      onEvent: opts.onEvent && ((e) => opts.onEvent!(e.type === 'step' ? { ...e, metrics: { ...e.metrics, deadFraction: sae.deadMask().count / sae.dSae } } : e)),
+      unit: { name: 'tok', perStep: B },
+      lr: (step) => learningRate(step, c, steps),
+      forward: (step) => {
+        const r = sae.loss(tensor(stream.next(batch)!, [B, d]), { step });
+        return { loss: r.loss, metrics: { ...r.parts, l0: r.stats.l0 ?? NaN, fvu: batchFvu(r.x.f32(), r.xhat.f32(), d) } };
+      },
+      beforeUpdate: () => sae.removeParallelGrad(),
+      afterUpdate: () => sae.normaliseDecoder(),
+      afterStep: (done) => {
+        if (crossed(c.evalEveryTokens, done) && done < steps && valCount > 0) valLine(done, evaluateModule(sae, source, val.start, valCount, { batchSize: Math.min(B, 4096) }), false);
+      },
+      log: log ? {
+        sink: log, every: c.logEverySteps, reduce: 'mean',
+        line: (done, m, lr) => {
+          const { loss, l0, fvu, ...parts } = m;
+          return {
+            split: 'train', step: done, tokens: done * B, lr: round(lr), loss: round(loss!),
+            ...Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, round(v)])),
+            l0: round(l0!), fvu: round(fvu!), deadFraction: round(sae.deadMask().count / sae.dSae),
+          };
+        },
+      } : undefined,
+      checkpoint: ckDir ? {
+        dir: ckDir,
+        due: (done) => crossed(c.checkpointEveryTokens, done),
+        state: () => ({ rng: gen.state(), data: stream.state(), extra: { config: configOf(c) } }),
+      } : undefined,
+    });
+    const startStep = res.resumedFrom;
+    const last = { loss: res.last.loss ?? NaN, l0: res.last.l0 ?? NaN, fvu: res.last.fvu ?? NaN };
+    if (res.interrupted) {
+      return { sae, config: c, steps: res.steps, tokens: res.steps * B, seconds: res.seconds, val: null, resumedFromStep: startStep, saeDir: null, interrupted: true };
     }
-    const seconds = (performance.now() - t0) / 1000;
+    const seconds = res.seconds;
     const valMetrics = valCount > 0 ? evaluateModule(sae, source, val.start, valCount, { batchSize: Math.min(B, 4096), decoder: true }) : null;
-    if (valMetrics) log({ split: 'val', step, tokens: step * B, final: true, fvu: round(valMetrics.fvu), l0: round(valMetrics.l0), mse: round(valMetrics.mse), cosine: round(valMetrics.cosine), deadFraction: round(valMetrics.deadFraction), denseFraction: round(valMetrics.denseFraction), relativeReconstructionBias: round(valMetrics.relativeReconstructionBias) });
+    if (valMetrics) valLine(steps, valMetrics, true);
     let saeDir: string | null = null;
     if (out) {
       saeDir = join(out, 'sae');
       const summary = {
-        steps, tokens: steps * B, seconds: priorSeconds + seconds, resumedFromStep: startStep,
+        steps, tokens: steps * B, seconds: res.totalSeconds, resumedFromStep: startStep,
         tokensPerSecond: ((steps - startStep) * B) / Math.max(seconds, 1e-9), lastBatch: last,
         val: valMetrics ? { ...valMetrics, explainedVarianceByDim: undefined } : null,
       };

@@ -8,7 +8,7 @@
  *                             (numpy's linear interpolation, as pyod's `threshold_`)
  *   decisionScores / labels   training scores and their 0/1 labels (pyod's decision_scores_, labels_)
  *   save(dir, meta?)          fitted state to a folder (detector.json, atomically; neural weights in
- *                             dir/model); loadDetector(dir) in src/models/detectors.ts reads it back
+ *                             dir/model); loadDetector(dir) in src/tasks/neural-detectors.ts reads it back
  *
  * Inputs are row-major [n, d] arrays (Float32Array/Float64Array/number[]). Standardisation is
  * fitted on the training data inside the detector (per-column z-scores) and reused for scoring,
@@ -40,7 +40,7 @@ export interface DetectorFile {
   meta?: unknown;
 }
 
-/** Reads `<dir>/detector.json` (no model rebuilt; see loadDetector in src/models/detectors.ts). */
+/** Reads `<dir>/detector.json` (no model rebuilt; see loadDetector in src/tasks/neural-detectors.ts). */
 export function readDetectorFile(dir: string): DetectorFile {
   const p = join(dir, 'detector.json');
   if (!existsSync(p)) throw new DetectorError(`${p} does not exist (not a saved detector folder)`);
@@ -168,7 +168,7 @@ export abstract class BaseDetector implements Detector {
   /**
    * Writes the fitted detector to the folder `dir` (created if needed): detector.json (options,
    * scaler, threshold, model state, `meta`) written atomically, plus model weights where the
-   * model has them. Load with loadDetector (src/models/detectors.ts).
+   * model has them. Load with loadDetector (src/tasks/neural-detectors.ts).
    */
   save(dir: string, meta?: unknown): void {
     if (this.nFeatures === 0) throw new DetectorError(`${this.constructor.name}.save: call fit() first`);

@@ -131,6 +131,10 @@ export interface ClusterMapOptions {
   legendScale?: number;
   palette?: RGB[];
   legend?: boolean;
+  /** Text of each legend row (digits and '-'; default the cluster index). */
+  legendLabels?: string[];
+  /** Colour of label −1 (default black: no data). */
+  noData?: RGB;
 }
 
 /** Layout facts of a rendered map, for tests and callers placing annotations. */
@@ -154,7 +158,10 @@ export function renderClusterMap(labels: ArrayLike<number>, H: number, W: number
   const pad = 4 * ls;
   const sw = 7 * ls; // swatch side = glyph height
   const rowH = sw + 3 * ls;
-  const digits = String(Math.max(0, k - 1)).length;
+  const texts = options.legendLabels ?? Array.from({ length: k }, (_, j) => String(j));
+  if (texts.length < k) throw new Error(`cluster map: ${texts.length} legend labels for ${k} clusters`);
+  const digits = Math.max(1, ...texts.slice(0, k).map((t) => t.length));
+  const noData = options.noData ?? [0, 0, 0];
   const legendW = legend ? pad + sw + 2 * ls + digits * 6 * ls + pad : 0;
   const legendH = legend ? pad * 2 + k * rowH - 3 * ls : 0;
   const width = mapW + legendW;
@@ -163,7 +170,7 @@ export function renderClusterMap(labels: ArrayLike<number>, H: number, W: number
   for (let y = 0; y < mapH; y++) for (let x = 0; x < mapW; x++) {
     const l = labels[Math.floor(y / scale) * W + Math.floor(x / scale)];
     if (l >= k) throw new Error(`cluster map: label ${l} is not below k = ${k}`);
-    const c: RGB = l < 0 ? [0, 0, 0] : palette[l];
+    const c: RGB = l < 0 ? noData : palette[l];
     const o = (y * width + x) * 3;
     data[o] = c[0]; data[o + 1] = c[1]; data[o + 2] = c[2];
   }
@@ -177,7 +184,7 @@ export function renderClusterMap(labels: ArrayLike<number>, H: number, W: number
         data[o] = palette[j][0]; data[o + 1] = palette[j][1]; data[o + 2] = palette[j][2];
       }
       swatches.push({ x: x0, y: y0, size: sw });
-      drawText(image, x0 + sw + 2 * ls, y0, String(j), [0, 0, 0], ls);
+      drawText(image, x0 + sw + 2 * ls, y0, texts[j], [0, 0, 0], ls);
     }
   }
   return { image, layout: { mapWidth: mapW, mapHeight: mapH, scale, swatches } };
@@ -186,4 +193,88 @@ export function renderClusterMap(labels: ArrayLike<number>, H: number, W: number
 /** PNG bytes of {@link renderClusterMap}. */
 export function clusterMapPng(labels: ArrayLike<number>, H: number, W: number, k: number, options: ClusterMapOptions = {}): Uint8Array {
   return encodePng(renderClusterMap(labels, H, W, k, options).image);
+}
+
+/** Places RGB images left to right on a white background, `gap` white columns apart (top-aligned). */
+export function sideBySide(images: PngImage[], gap = 16): PngImage {
+  const width = images.reduce((s, im) => s + im.width, 0) + gap * Math.max(0, images.length - 1);
+  const height = Math.max(...images.map((im) => im.height));
+  const data = new Uint8Array(width * height * 3).fill(255);
+  let x0 = 0;
+  for (const im of images) {
+    if (im.channels !== 3) throw new Error('sideBySide: RGB images only');
+    for (let y = 0; y < im.height; y++) data.set(im.data.subarray(y * im.width * 3, (y + 1) * im.width * 3), (y * width + x0) * 3);
+    x0 += im.width + gap;
+  }
+  return { width, height, channels: 3, data };
+}
+
+/** Colour of "no label" pixels in a ground-truth map (grey, unlike black no-data pixels). */
+export const NO_LABEL_COLOR: RGB = [170, 170, 170];
+
+export interface MatchedMapsInput {
+  /** [H·W] cluster of each pixel, −1 = no data. */
+  clusters: ArrayLike<number>;
+  H: number;
+  W: number;
+  k: number;
+  /** [H·W] true class of each pixel (the ignored label and −1 = no label). */
+  truth?: ArrayLike<number>;
+  /** Class ids in legend order (sorted, without the ignored label). */
+  classes?: number[];
+  /** Matched class of each cluster 0..k−1 (null = unmatched), from matchClusters. */
+  classOf?: (number | null)[];
+  /** Label value meaning "no label" in `truth`. */
+  ignore?: number | null;
+  scale?: number;
+}
+
+export interface MatchedMaps {
+  image: PngImage;
+  /** Colour of each cluster 0..k−1 (the colour of its matched class where there is one). */
+  clusterColors: RGB[];
+  /** Colour of each class (order of `classes`). */
+  classColors: RGB[];
+  /** Width of the cluster panel (the ground-truth panel starts gap pixels to its right). */
+  clusterPanelWidth: number;
+  /** Top-left x of the ground-truth map (−1 when there is none) and the scale of both maps. */
+  truthX: number;
+  scale: number;
+}
+
+/**
+ * The cluster map and, with `truth`, the ground-truth map beside it, both with legends, coloured
+ * so that a cluster and the class it is matched to (Hungarian matching of the contingency table)
+ * share one colour: class c (position i in `classes`) gets palette colour i, a cluster gets the
+ * colour of its matched class, and unmatched clusters get the colours after the classes'. So
+ * agreement shows as equal colours, disagreement as different ones. No-data pixels are black,
+ * "no label" pixels of the ground truth grey.
+ */
+export function renderMatchedMaps(o: MatchedMapsInput): MatchedMaps {
+  const { H, W, k } = o;
+  const classes = o.classes ?? [];
+  const nColors = classes.length + k;
+  const pal = clusterPalette(nColors);
+  const classColors = classes.map((_, i) => pal[i]);
+  const pos = new Map(classes.map((c, i) => [c, i]));
+  let extra = classes.length;
+  const clusterColors: RGB[] = [];
+  for (let j = 0; j < k; j++) {
+    const c = o.classOf?.[j];
+    clusterColors.push(c !== null && c !== undefined && pos.has(c) ? classColors[pos.get(c)!] : pal[extra++]);
+  }
+  const scale = o.scale ?? Math.max(1, Math.min(16, Math.ceil(256 / H)));
+  const left = renderClusterMap(o.clusters, H, W, k, { palette: clusterColors, scale });
+  if (!o.truth) return { image: left.image, clusterColors, classColors, clusterPanelWidth: left.image.width, truthX: -1, scale };
+  if (o.truth.length !== H * W) throw new Error(`ground-truth map: ${o.truth.length} labels for a ${H}×${W} raster`);
+  const idx = Int32Array.from({ length: H * W }, (_, p) => {
+    const v = o.truth![p]!;
+    return v === o.ignore || !pos.has(v) ? -1 : pos.get(v)!;
+  });
+  const right = renderClusterMap(idx, H, W, Math.max(1, classes.length), {
+    palette: classColors.length ? classColors : [NO_LABEL_COLOR], scale, noData: NO_LABEL_COLOR,
+    legendLabels: classes.length ? classes.map(String) : ['-'],
+  });
+  const gap = 16;
+  return { image: sideBySide([left.image, right.image], gap), clusterColors, classColors, clusterPanelWidth: left.image.width, truthX: left.image.width + gap, scale };
 }

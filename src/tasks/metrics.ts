@@ -5,6 +5,7 @@
  * anomalous; a point is predicted anomalous when score ≥ threshold unless stated otherwise.
  * Definitions follow scikit-learn where one exists, so numbers are comparable with pyod/sklearn.
  */
+import { linearSumAssignment } from './hungarian.js';
 
 export class MetricError extends Error {
   constructor(message: string) {
@@ -310,6 +311,69 @@ export function normalizedMutualInfo(labelsTrue: ArrayLike<number>, labelsPred: 
   if (mi <= 1e-15) return 0;
   const h = (c: number[]) => -c.reduce((s, v) => s + (v > 0 ? (v / n) * Math.log(v / n) : 0), 0);
   return mi / ((h(rows) + h(cols)) / 2);
+}
+
+/**
+ * Keeps the positions whose true label is not `ignore` (e.g. 0 = "no label" in remote-sensing
+ * ground truth): returns the true and predicted labels of those positions only. `ignore` null
+ * keeps everything.
+ */
+export function labelledSubset(labelsTrue: ArrayLike<number>, labelsPred: ArrayLike<number>, ignore: number | null): { yTrue: Int32Array; yPred: Int32Array } {
+  if (labelsTrue.length !== labelsPred.length) throw new MetricError(`labelledSubset: ${labelsTrue.length} true labels but ${labelsPred.length} predictions`);
+  let n = 0;
+  for (let i = 0; i < labelsTrue.length; i++) if (labelsTrue[i] !== ignore) n++;
+  const yTrue = new Int32Array(n), yPred = new Int32Array(n);
+  for (let i = 0, o = 0; i < labelsTrue.length; i++) {
+    if (labelsTrue[i] === ignore) continue;
+    yTrue[o] = labelsTrue[i]!;
+    yPred[o++] = labelsPred[i]!;
+  }
+  return { yTrue, yPred };
+}
+
+/** A cluster → class matching (Hungarian, maximising the overlap counts). */
+export interface ClusterMatching {
+  /** Sorted distinct cluster ids and class ids seen. */
+  clusters: number[];
+  classes: number[];
+  /** counts[i][j] = points of cluster clusters[i] with class classes[j]. */
+  counts: number[][];
+  /** Matched class of each cluster (index as in `clusters`), or null for clusters left unmatched (more clusters than classes). */
+  classOf: (number | null)[];
+  /** Points on matched (cluster, class) pairs. */
+  matched: number;
+  n: number;
+}
+
+/**
+ * One-to-one matching of clusters to classes maximising Σ n(cluster, class) over matched pairs
+ * (linear sum assignment on the contingency table). With more clusters than classes the extra
+ * clusters stay unmatched; with fewer, some classes do.
+ */
+export function matchClusters(labelsTrue: ArrayLike<number>, labelsPred: ArrayLike<number>): ClusterMatching {
+  if (labelsTrue.length !== labelsPred.length) throw new MetricError(`matchClusters: ${labelsTrue.length} true labels but ${labelsPred.length} predictions`);
+  const clusters = [...new Set(Array.from(labelsPred))].sort((a, b) => a - b);
+  const classes = [...new Set(Array.from(labelsTrue))].sort((a, b) => a - b);
+  const ci = new Map(clusters.map((v, i) => [v, i]));
+  const ki = new Map(classes.map((v, i) => [v, i]));
+  const counts = clusters.map(() => new Array<number>(classes.length).fill(0));
+  for (let i = 0; i < labelsTrue.length; i++) counts[ci.get(labelsPred[i]!)!]![ki.get(labelsTrue[i]!)!]!++;
+  const flat = counts.flat();
+  const a = linearSumAssignment(flat, clusters.length, classes.length, { maximize: true });
+  const classOf: (number | null)[] = clusters.map(() => null);
+  a.rows.forEach((r, t) => (classOf[r] = classes[a.cols[t]!]!));
+  return { clusters, classes, counts, classOf, matched: a.total, n: labelsTrue.length };
+}
+
+/**
+ * Clustering accuracy: the fraction of points whose cluster is matched to their class under the
+ * best one-to-one matching ({@link matchClusters}), as in the deep-clustering literature
+ * (ACC = max_σ Σ_i 1[y_i = σ(c_i)] / n). 1 = a relabelling of the classes.
+ */
+export function clusterAccuracy(labelsTrue: ArrayLike<number>, labelsPred: ArrayLike<number>): number {
+  if (labelsTrue.length === 0) throw new MetricError('clusterAccuracy: empty input');
+  const m = matchClusters(labelsTrue, labelsPred);
+  return m.matched / m.n;
 }
 
 /**

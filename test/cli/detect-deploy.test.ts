@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PCADetector } from '../../src/tasks/anomaly.js';
-import { AEDetector, loadDetector } from '../../src/models/detectors.js';
+import { AEDetector, loadDetector } from '../../src/tasks/neural-detectors.js';
 import { alarmMetrics } from '../../src/tasks/alarm-metrics.js';
 import { aelab, lastJson, tempDir } from './util.js';
 

@@ -72,7 +72,7 @@ describe('aelab lm train / generate', () => {
   });
 
   it('--resume after an interruption gives the same model as an uninterrupted run', () => {
-    const args = ['lm', 'train', '--tokenizer', 'tok', '--text', 'tiny.txt', ...MODEL, '--steps', '9', '--eval-interval', '3', '--checkpoint-every', '3'];
+    const args = ['lm', 'train', '--tokenizer', 'tok', '--text', 'tiny.txt', ...MODEL, '--steps', '9', '--eval-interval', '3', '--checkpoint-every-steps', '3'];
     const full = aelab([...args, '--out', 'full'], dir);
     assert.equal(full.code, 0, full.stderr);
     const cut = aelab([...args, '--out', 'cut', '--stop-after-step', '5'], dir);

@@ -146,7 +146,7 @@ it('aelab train ae refuses a folder holding a run; --overwrite replaces it', () 
 it('aelab train ae: SIGTERM stops with a checkpoint and exit 143; --resume finishes bit-identically', async () => {
   const dir = tempDir();
   tinyNpy(dir);
-  const args = ['train', 'ae', '--data', 'x.npy', '--epochs', '8000', '--latent', '2', '--hidden', '8', '--batch', '16', '--seed', '3', '--quiet', '--checkpoint-every', '0'];
+  const args = ['train', 'ae', '--data', 'x.npy', '--epochs', '8000', '--latent', '2', '--hidden', '8', '--batch', '16', '--seed', '3', '--quiet', '--checkpoint-every-steps', '0'];
   const r = await interrupt([...args, '--out', 'cut'], dir, 'cut/metrics.jsonl', 'SIGTERM');
   assert.equal(r.code, 143, r.stderr);
   assert.match(r.stdout, /interrupted by SIGTERM at step \d+/);

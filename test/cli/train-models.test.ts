@@ -44,7 +44,7 @@ test('train ae stopped and resumed gives bit-identical weights; a changed config
   tinyData(dir);
   const full = aelab(['train', 'ae', '--data', 'x.npy', '--epochs', '3', ...common, '--out', 'full'], dir);
   assert.equal(full.code, 0, full.stderr);
-  const stop = aelab(['train', 'ae', '--data', 'x.npy', '--epochs', '3', ...common, '--checkpoint-every', '2', '--stop-after-step', '5', '--out', 'part'], dir);
+  const stop = aelab(['train', 'ae', '--data', 'x.npy', '--epochs', '3', ...common, '--checkpoint-every-steps', '2', '--stop-after-step', '5', '--out', 'part'], dir);
   assert.equal(stop.code, 0, stop.stderr);
   assert.match(stop.stdout, /stopped after 5 of 9 steps/);
   assert.ok(!existsSync(join(dir, 'part', 'model')));

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadLanguageModel } from '../../src/lm/load.js';
 import { loadSaeFolder } from '../../src/sae/convert.js';
-import { evaluateSplice, saeSpliceHook, type SaeHookName } from '../../src/interp/splice.js';
+import { evaluateSplice, saeForwardRows, saeSpliceHook, type SaeHookName } from '../../src/interp/splice.js';
 import { intTensor, noGrad, type Tensor } from '../../src/core/tensor.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -97,4 +97,20 @@ test('the error term returns the clean activation; hook_z flattens; width mismat
   // hook_z [B, T, H, dh] flattens to H·dh = 48 here (6 heads × 8): the splice runs.
   const m = evaluateSplice(model, sae, 'blocks.0.attn.hook_z', [grid]);
   assert.ok(Number.isFinite(m.ceSpliced) && m.replaced === B * (T - 1));
+});
+
+test("the splice path's SAE forward equals the independent NumPy reconstructions of every SAELens/sparsify folder kind", () => {
+  // Fixtures from scripts/fixtures/gen_sae_semantics_fixtures.py: gated, layer_norm, constant_norm_rescale,
+  // folded scalings, BatchTopK checkpoints, TopK with decoder-norm rescaling.
+  const dir = join(REPO, 'test/fixtures/sae_semantics');
+  const exp = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as { x: number[][]; saes: Record<string, { xhat: number[][] }> };
+  const x = Float32Array.from(exp.x.flat());
+  for (const [name, want] of Object.entries(exp.saes)) {
+    const w = loadSaeFolder(join(dir, name));
+    const got = saeForwardRows(w, x).recons;
+    const flat = want.xhat.flat();
+    let worst = 0;
+    for (let i = 0; i < flat.length; i++) worst = Math.max(worst, Math.abs(got[i]! - flat[i]!) / (1 + Math.abs(flat[i]!)));
+    assert.ok(worst < 1e-4, `${name}: splice reconstruction differs by ${worst}`);
+  }
 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { readNpy } from '../../src/core/io/index.js';
 import { fromBuffer } from '../../src/core/tensor.js';
 import { param } from '../../src/nn/module.js';
-import { train, type Batch } from '../../src/models/train.js';
+import { train, type Batch } from '../../src/train/fit.js';
 import {
   LmTrainModule, lmCrossEntropy, evenlySpaced, exportLmRun, initLm, lmDecays, lmLearningRate, lmLoopOptions, lmModelConfig,
   resolveLmTrainConfig, tokenStream, tokenWindows, trainLm, windowsDataset, type LmTrainConfig, type TokenWindows,

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Generator } from '../../src/core/random.js';
 import { ARDVAE } from '../../src/models/ardvae.js';
-import { train, type Dataset } from '../../src/models/train.js';
+import { train, type Dataset } from '../../src/train/fit.js';
 
 function factorData(seed: number, n: number, factors: number, dim: number, noise: number): Dataset {
   const g = new Generator(seed);

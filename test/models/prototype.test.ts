@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { fromBuffer, noGrad, scope } from '../../src/core/tensor.js';
 import { Generator } from '../../src/core/random.js';
 import { PrototypeNetwork } from '../../src/models/prototype.js';
-import { train, type Dataset } from '../../src/models/train.js';
+import { train, type Dataset } from '../../src/train/fit.js';
 
 function bars(n: number, seed: number): Dataset {
   const g = new Generator(seed);

@@ -6,7 +6,7 @@ import { noGrad, scope, fromBuffer } from '../../src/core/tensor.js';
 import { mean } from '../../src/core/ops/reduce.js';
 import { Generator } from '../../src/core/random.js';
 import { VAE } from '../../src/models/vae.js';
-import { train, type Dataset } from '../../src/models/train.js';
+import { train, type Dataset } from '../../src/train/fit.js';
 
 /** Binary 12-pixel "images": two prototype patterns with 10% of pixels flipped. */
 function binaryData(n: number, seed: number): Dataset {

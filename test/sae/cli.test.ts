@@ -34,7 +34,7 @@ test('data superposition writes activations, features and truth', () => {
 
 const trainArgs = (out: string) => [
   'train', 'sae', '--data', join(data, 'activations.npy'), '--architecture', 'topk', '--latents', '96', '--k', '2',
-  '--tokens', '150000', '--batch', '256', '--checkpoint-every', '10000', '--dead-tokens', '7500', '--seed', '1', '--out', out, '--quiet',
+  '--tokens', '150000', '--batch', '256', '--checkpoint-every-tokens', '10000', '--dead-tokens', '7500', '--seed', '1', '--out', out, '--quiet',
 ];
 
 test('train sae: kill -9 mid-run, then --resume, gives bit-identical weights and logs', async () => {
@@ -123,6 +123,21 @@ test('analyze dark-matter writes Markdown, HTML and JSON reports for several SAE
   assert.ok(j.components.linear.fvu >= 0 && j.components.nonlinear.fvu >= 0);
   const md = readFileSync(out, 'utf8'), html = readFileSync(join(dir, 'dm', 'report.html'), 'utf8');
   assert.match(md, /vector R² of e/);
+  // The paper's definitions by default: no intercept, R² of ‖e‖ and of ‖e‖² both reported and labelled.
+  assert.equal(j.saes[0].report.intercept, false);
+  assert.match(md, /R² of ‖e‖ \|/);
+  assert.match(md, /R² of ‖e‖² \|/);
+  assert.match(md, /fits without an intercept, as Engels et al\./);
+  assert.match(r.stdout, /fits without an intercept, as Engels et al\.: vector R² [-\d.]+, R² of ‖e‖ [-\d.]+, R² of ‖e‖² [-\d.]+/);
+  const out2 = join(dir, 'dm2', 'report.md');
+  const r2 = aelab(['analyze', 'dark-matter', '--sae', join(small, 'sae'), '--data', data, '--out', out2, '--val-fraction', '0.1', '--tokens', '3000', '--component-tokens', '0', '--intercept']);
+  assert.equal(r2.code, 0, r2.stderr);
+  const j2 = JSON.parse(readFileSync(join(dir, 'dm2', 'report.json'), 'utf8'));
+  assert.equal(j2.saes[0].report.intercept, true);
+  assert.match(j2.saes[0].report.definitions.normR2, /with an intercept/);
+  // With an intercept the in-sample optimum can only improve, so held-out R² of ‖e‖ is (almost) never far lower.
+  assert.ok(j2.saes[0].report.normR2 > j.saes[0].report.normR2 - 0.05, `${j2.saes[0].report.normR2} vs ${j.saes[0].report.normR2}`);
+  assert.match(aelab(['analyze', 'dark-matter', '--sae', join(small, 'sae'), '--data', data, '--out', out2, '--intercept', '--no-intercept']).stderr, /not both/);
   assert.match(md, /!\[[^\]]*\]\(report-figures\/dark-matter-r2\.svg\)/);
   assert.ok(existsSync(join(dir, 'dm', 'report-figures', 'dark-matter-r2.svg')));
   assert.ok((html.match(/<svg/g) ?? []).length >= 3);

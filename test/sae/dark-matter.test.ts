@@ -109,12 +109,35 @@ test('R² of ‖e‖² from x is ≈ 1 when ‖e‖² is affine in x and ≈ 0 w
   const sign = g.uniform(new Float32Array(N));
   const e = new Float32Array(N * d);
   for (let t = 0; t < N; t++) e[t * d + 1] = (sign[t] < 0.5 ? -1 : 1) * Math.sqrt(1 + 2 * x[t * d]); // ‖e‖² = 1 + 2x₀
-  const r = darkMatter(x, x.map((v, i) => v - e[i]), d).report;
+  const r = darkMatter(x, x.map((v, i) => v - e[i]), d, { intercept: true }).report;
   assert.ok(r.normSqR2 > 0.999, `norm R² ${r.normSqR2}`);
+  assert.ok(r.normR2 > 0.95 && r.normR2 < 0.9999, `‖e‖ = √(1 + 2x₀) is nearly but not exactly linear: R² ${r.normR2}`);
   assert.ok(Math.abs(r.vectorR2) < 0.05, 'the signed error itself is not linear in x');
   const e2 = randn(g, N * d);
-  const r2 = darkMatter(x, x.map((v, i) => v - e2[i]), d).report;
+  const r2 = darkMatter(x, x.map((v, i) => v - e2[i]), d, { intercept: true }).report;
   assert.ok(Math.abs(r2.normSqR2) < 0.02, `independent norm R² ${r2.normSqR2}`);
+});
+
+test('default is the paper\'s fit without an intercept: an offset the intercept would absorb now costs R², and the report says so', () => {
+  const g = new Generator(6);
+  const N = 4000, d = 4;
+  const x = randn(g, N * d);
+  // e = x·a + 3 (a constant offset in every dimension): linear with an intercept, not without.
+  const e = new Float32Array(N * d);
+  for (let t = 0; t < N; t++) for (let c = 0; c < d; c++) e[t * d + c] = 0.5 * x[t * d + c] + 3;
+  const xhat = x.map((v, i) => v - e[i]);
+  const none = darkMatter(x, xhat, d).report, withB = darkMatter(x, xhat, d, { intercept: true }).report;
+  assert.equal(none.intercept, false);
+  assert.ok(withB.vectorR2 > 0.999, `with intercept ${withB.vectorR2}`);
+  assert.ok(none.vectorR2 < 0.5, `without intercept the offset is unexplained: ${none.vectorR2}`);
+  // R² of ‖e‖ and of ‖e‖² are different numbers, both reported, both defined.
+  assert.notEqual(none.normR2, none.normSqR2);
+  assert.match(none.definitions.normR2, /‖e‖ predicted from x \(linear least squares without an intercept \(as Engels et al\.\)\)/);
+  assert.match(none.definitions.normSqR2, /‖e‖²/);
+  const md = darkMatterMarkdown(none);
+  assert.ok(md.includes(`| R² of ‖e‖ from x (Engels et al.'s norm figure) | ${none.normR2.toFixed(4)} |`));
+  assert.ok(md.includes(`| R² of ‖e‖² from x | ${none.normSqR2.toFixed(4)} |`));
+  assert.match(md, /no intercept, as Engels et al\./);
 });
 
 test('per-token scaling: R² from the smaller SAE error norm and the gain from its nonlinear norm', () => {

@@ -68,14 +68,14 @@ test('an unknown SAELens architecture is refused, naming the value and the suppo
   saveSaeLens(d, weights());
   const cfgPath = join(d, 'cfg.json');
   const cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
-  for (const bad of ['banana', 'gated', 42]) {
+  for (const bad of ['banana', 'crosscoder', 42]) {
     // A topk activation function must not smuggle an unknown architecture through.
     writeFileSync(cfgPath, JSON.stringify({ ...cfg, architecture: bad, activation_fn_str: 'topk', k: 2 }));
     assert.throws(() => loadSae(d), (e: unknown) => {
       assert.ok(e instanceof FormatError);
       assert.match(e.message, /cfg\.json/);
       assert.ok(e.message.includes(`unsupported SAELens architecture ${typeof bad === 'string' ? `'${bad}'` : bad}`), e.message);
-      assert.match(e.message, /supported: standard, topk, jumprelu, batchtopk/);
+      assert.match(e.message, /supported: standard, topk, jumprelu, batchtopk, gated/);
       return true;
     });
   }
@@ -90,7 +90,7 @@ test('aelab.json with an unknown architecture is refused', () => {
   const p = join(d, 'aelab.json');
   const info = JSON.parse(readFileSync(p, 'utf8'));
   writeFileSync(p, JSON.stringify({ ...info, config: { architecture: 'banana' } }));
-  assert.throws(() => loadSaeFolder(d), /aelab\.json: unsupported config\.architecture "banana" \(supported: standard, topk, batchtopk, jumprelu, matryoshka\)/);
+  assert.throws(() => loadSaeFolder(d), /aelab\.json: unsupported config\.architecture "banana" \(supported: standard, topk, batchtopk, jumprelu, matryoshka, gated\)/);
   writeFileSync(p, '{ not json');
   assert.throws(() => loadSaeFolder(d), /aelab\.json: cannot parse JSON/);
 });

@@ -178,7 +178,9 @@ test('malformed folders: shape mismatch and missing k are FormatErrors naming th
     writeFileSync(join(d, 'cfg.json'), JSON.stringify({ ...cfg, architecture: 'topk', activation_fn_kwargs: {} }));
     assert.throws(() => loadSae(d), /needs k/);
     writeFileSync(join(d, 'cfg.json'), JSON.stringify({ ...cfg, architecture: 'gated' }));
-    assert.throws(() => loadSae(d), /unsupported SAELens architecture 'gated'/);
+    assert.throws(() => loadSae(d), /missing tensor 'b_gate'/);
+    writeFileSync(join(d, 'cfg.json'), JSON.stringify({ ...cfg, architecture: 'crosscoder' }));
+    assert.throws(() => loadSae(d), /unsupported SAELens architecture 'crosscoder'/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -3,7 +3,7 @@
  * dimensions (superposition, power-law frequencies from 10% down to ~1.2%, 1.45 features per token
  * on average), SAEs trained with Adam for 600 steps recover the true features at cosine ≥ 0.9.
  *   TopK k=4                           ≥ 90% (measured 100% on seeds 1–6, mean max cosine ≈ 0.996)
- *   standard, defaults (λ=5, const-norm) ≥ 75% (measured 84–89% on seeds 1–3)
+ *   standard, defaults (λ=3, centred-norm) ≥ 75% (measured 84–89% on seeds 1–3 with the earlier λ=5, constant-norm)
  *   JumpReLU, defaults, λ=1            ≥ 75% and L0 < 3 (measured 86–95%, L0 1.7–1.9)
  *   BatchTopK k=2                      ≥ 75% (measured 88–95%), inference L0 within 20% of k
  * and the paper's JumpReLU initialisation (θ₀ = ε = 0.001, raw inputs) is still dense after 600

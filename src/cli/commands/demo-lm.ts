@@ -28,7 +28,7 @@ import { openActivations } from '../../sae/activations.js';
 import { resolveTrainConfig, trainSae } from '../../sae/trainer.js';
 import { evaluateSaeFolder, metricsBlocks, num, pct, toJson, trainingBlocks, writeReport, type Block } from '../../sae/report.js';
 import { helpText, parseArgs, type FlagSpec } from '../args.js';
-import { Progress, duration, fmt } from '../progress.js';
+import { Progress, duration, fmt, saeProgress } from '../progress.js';
 import { loadTextArgs } from './harvest.js';
 
 export const spec: FlagSpec = {
@@ -125,16 +125,7 @@ export async function run(argv: string[]): Promise<number> {
     cfg.dModel,
   );
   const source = openActivations(harvestDir);
-  const bar = flags.quiet ? null : new Progress(Math.ceil(size.trainTokens / size.batch) * size.batch, 'tok');
-  let trained;
-  try {
-    trained = trainSae(tcfg, {
-      source, outDir: saeRun, saveFormat: 'saelens',
-      onProgress: (p) => bar?.update(p.tokens, { loss: p.loss, L0: p.l0, FVU: p.fvu, dead: `${(p.deadFraction * 100).toFixed(0)}%` }, p.step === p.steps),
-    });
-  } finally {
-    if (bar) process.stderr.write('\n');
-  }
+  const trained = trainSae(tcfg, { source, outDir: saeRun, saveFormat: 'saelens', onEvent: flags.quiet ? undefined : saeProgress() });
   say(`3. SAE      TopK, ${size.latents} latents (${size.latents / cfg.dModel}× d_model), k = ${size.k}: ${trained.tokens.toLocaleString()} tokens (${fmt(trained.tokens / rows)} passes over the rows) in ${duration(trained.seconds)}`);
   const ev = evaluateSaeFolder(trained.saeDir!, source, { tokens: 8192, valFraction: 0.05 });
   say(`             held-out rows: FVU ${num(ev.metrics.fvu)}, L0 ${num(ev.metrics.l0, 2)}, dead latents ${pct(ev.metrics.deadFraction)}`);

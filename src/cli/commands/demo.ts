@@ -24,7 +24,7 @@ import {
   analyseDarkMatter, darkMatterBlocks, evaluateSaeFolder, metricsBlocks, num, pct, toJson, trainingBlocks, writeReport, type Block,
 } from '../../sae/report.js';
 import { helpText, parseArgs, type FlagSpec } from '../args.js';
-import { Progress, duration, fmt } from '../progress.js';
+import { duration, fmt, saeProgress } from '../progress.js';
 
 const spec: FlagSpec = {
   out: { type: 'string', help: 'run folder (default runs/demo-<time>)' },
@@ -86,13 +86,7 @@ export async function run(argv: string[]): Promise<number> {
       { data: join(dataDir, 'activations.npy'), architecture: 'topk', dSae: latents, k: size.k, tokens, batchSize: size.batch, seed, deadTokens: Math.round(tokens / 20), valTokens: 5000 },
       size.d,
     );
-    const bar = flags.quiet ? null : new Progress(Math.ceil(tokens / size.batch) * size.batch, 'tok');
-    const res = trainSae(cfg, {
-      outDir: join(runDir, name),
-      onProgress: (p) => bar?.update(p.tokens, { loss: p.loss, L0: p.l0, FVU: p.fvu, dead: `${(p.deadFraction * 100).toFixed(0)}%` }, p.step === p.steps),
-    });
-    if (bar) process.stderr.write('\n');
-    return res;
+    return trainSae(cfg, { outDir: join(runDir, name), onEvent: flags.quiet ? undefined : saeProgress() });
   };
   const mainName = `sae-topk-${size.latents}`;
   say(`2. Training a TopK SAE: ${size.latents} latents, k = ${size.k} active per token, ${size.tokens.toLocaleString()} tokens …`);

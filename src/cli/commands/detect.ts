@@ -31,7 +31,7 @@ import { StandardScaler, type StandardScalerState } from '../../data/standardize
 import { slidingWindows, windowScoresToTimestamps } from '../../data/windows.js';
 import { writeFileAtomic } from '../../core/io/index.js';
 import type { BaseDetector } from '../../tasks/anomaly.js';
-import { loadDetector, StackVAEGDetector } from '../../models/detectors.js';
+import { loadDetector, StackVAEGDetector } from '../../tasks/neural-detectors.js';
 import { averagePrecision, bestF1, rocAuc } from '../../tasks/metrics.js';
 import { alarmMetrics, alarmSegments, type AlarmMetrics, type Segment } from '../../tasks/alarm-metrics.js';
 import { computeThreshold, THRESHOLD_RULES, type ThresholdResult, type ThresholdRule, type ThresholdRuleName } from '../../tasks/threshold.js';
@@ -46,6 +46,7 @@ const MODELS = [...SERIES_MODELS, 'iforest', 'lof', 'knn'] as const;
 type ModelName = (typeof MODELS)[number];
 import { num, seconds, table } from '../../tasks/experiments/report.js';
 import { helpText, parseArgs, UsageError } from '../args.js';
+import { progressRenderer } from '../progress.js';
 
 
 const spec = {
@@ -369,7 +370,7 @@ function makeFactory(flags: Record<string, unknown>, model: ModelName): (window:
   if (model === 'knn') return () => ({ detector: new KNNDetector(common), input: 'windows' });
   return makeDetectorFactory(model as DetectModel, {
     contamination: 0.01, epochs: flags.epochs as number, latent: flags.latent as number,
-    seed: flags.seed as number, components: flags.components as number, stride: flags.stride as number, progress: !flags.json,
+    seed: flags.seed as number, components: flags.components as number, stride: flags.stride as number, onEvent: flags.json ? undefined : progressRenderer(),
   });
 }
 

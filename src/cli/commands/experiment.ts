@@ -3,12 +3,14 @@
  * prints a readable table and then one JSON line with every number (for scripts and notes).
  *
  *   geology-mnist    stacked AE + k-means vs PCA + k-means vs raw k-means on MNIST (ARI, NMI, time)
+ *   geology          the same on a labelled multi-band raster (synthetic scene, or --raster/--labels), mean ± std over seeds
  *   nab              StackVAE-G vs AE vs VAE vs PCA on joined NAB traffic series (ROC-AUC, AP)
  *   vae-mnist        MLP VAE negative ELBO and IS-NLL on MNIST; --torch: the same in PyTorch, side by side
  *   ard-vae          relevant latent axes found by ARD-VAE on data with a known number of factors
  *   prototype-mnist  prototype network test accuracy on MNIST
  *   export-mnist     write the MNIST splits as .npy (--out dir) for external references
  *   sae-architectures  the five SAE architectures on one superposition problem: FVU, L0, recovery
+ *   masked           MAE with random masks vs block and ColorMAE noise masks at the same budget (linear probe, masked PSNR)
  *
  * Budgets: `quick` (default) runs in about two minutes or less on 2 cores; `full` is the
  * larger setting behind the closing-note numbers; `tiny` is for the test suite only.
@@ -19,13 +21,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GEOLOGY_BUDGETS, runGeologyMnist } from '../../tasks/experiments/geology-mnist.js';
+import { runGeologyCommand } from './experiment-geology.js';
 import { NAB_BUDGETS, runNab } from '../../tasks/experiments/nab.js';
 import { ARD_BUDGETS, PROTOTYPE_BUDGETS, VAE_BUDGETS, exportMnist, runArd, runPrototype, runVaeMnist, type VaeMnistOptions } from '../../tasks/experiments/generative.js';
 import { num, seconds, table } from '../../tasks/experiments/report.js';
 import { SAE_ARCHITECTURE_BUDGETS, runSaeArchitectures } from '../../tasks/experiments/sae-architectures.js';
+import { MASKED_BUDGETS, runMaskedExperiment } from '../../tasks/experiments/masked.js';
 import { helpText, parseArgs, UsageError } from '../args.js';
+import { progressRenderer } from '../progress.js';
 
-const NAMES = ['geology-mnist', 'nab', 'vae-mnist', 'ard-vae', 'prototype-mnist', 'export-mnist', 'sae-architectures'] as const;
+const NAMES = ['geology', 'geology-mnist', 'nab', 'vae-mnist', 'ard-vae', 'prototype-mnist', 'export-mnist', 'sae-architectures', 'masked'] as const;
 type Name = (typeof NAMES)[number];
 type Budget = 'tiny' | 'quick' | 'full';
 
@@ -37,11 +42,16 @@ const spec = {
   python: { type: 'string' as const, default: process.env.AELAB_PYTHON ?? '/usr/bin/python3', help: 'python with torch for --torch' },
   k: { type: 'number' as const, help: 'vae-mnist: importance samples K for the NLL' },
   tokens: { type: 'number' as const, help: 'sae-architectures: training tokens per SAE' },
+  steps: { type: 'number' as const, help: 'masked: training steps per MAE' },
   rows: { type: 'string' as const, help: "sae-architectures: comma-separated row labels to run, e.g. 'topk k=2,jumprelu (λ=1)'" },
   out: { type: 'string' as const, help: 'export-mnist: output folder' },
   'train-count': { type: 'number' as const, help: 'export-mnist / vae-mnist: training images' },
   'test-count': { type: 'number' as const, help: 'export-mnist / vae-mnist: held-out images' },
   progress: { type: 'boolean' as const, default: false, help: 'show training progress bars on stderr' },
+  raster: { type: 'string' as const, help: 'geology: a real [H, W, bands] .npy scene instead of the synthetic one (with --labels)' },
+  labels: { type: 'string' as const, help: 'geology: ground truth [H, W] .npy for --raster' },
+  'ignore-label': { type: 'string' as const, help: "geology: label meaning 'no label' (default 0 when present) or 'none'" },
+  seeds: { type: 'string' as const, help: 'geology: seeds to average over, comma-separated (default 0-4; full: 0-9)' },
 };
 
 const w = (s: string) => process.stdout.write(s);
@@ -83,10 +93,13 @@ export async function run(argv: string[]): Promise<number> {
   const seed = flags.seed as number | undefined;
   const epochs = flags.epochs as number | undefined;
   const progress = flags.progress as boolean;
+  const onEvent = progress ? progressRenderer() : undefined;
 
   switch (name) {
+    case 'geology':
+      return runGeologyCommand(flags, budget);
     case 'geology-mnist': {
-      const o = { ...GEOLOGY_BUDGETS[budget], progress };
+      const o = { ...GEOLOGY_BUDGETS[budget], onEvent };
       if (seed !== undefined) o.seed = seed;
       if (epochs !== undefined) o.finetuneEpochs = epochs;
       const r = runGeologyMnist(o);
@@ -109,7 +122,7 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     case 'vae-mnist': {
-      const o = { ...VAE_BUDGETS[budget], progress };
+      const o = { ...VAE_BUDGETS[budget], onEvent };
       if (seed !== undefined) o.seed = seed;
       if (epochs !== undefined) o.epochs = epochs;
       if (flags.k !== undefined) o.K = flags.k as number;
@@ -138,7 +151,7 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     case 'ard-vae': {
-      const o = { ...ARD_BUDGETS[budget], progress };
+      const o = { ...ARD_BUDGETS[budget], onEvent };
       if (seed !== undefined) o.seed = seed;
       if (epochs !== undefined) o.epochs = epochs;
       const r = runArd(o);
@@ -149,7 +162,7 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     case 'prototype-mnist': {
-      const o = { ...PROTOTYPE_BUDGETS[budget], progress };
+      const o = { ...PROTOTYPE_BUDGETS[budget], onEvent };
       if (seed !== undefined) o.seed = seed;
       if (epochs !== undefined) o.epochs = epochs;
       const r = runPrototype(o);
@@ -157,6 +170,22 @@ export async function run(argv: string[]): Promise<number> {
       w(table(['split', 'images', 'accuracy'], [['train', String(o.trainCount), `${(r.trainAccuracy * 100).toFixed(2)}%`], ['test (held out)', String(o.testCount), `${(r.testAccuracy * 100).toFixed(2)}%`]]));
       w(`\n  example: test image 0 (digit ${r.example.label}) predicted ${r.example.predicted}; nearest prototypes ${r.example.nearest.map((p) => `#${p.prototype} (d² ${num(p.distance, 2)})`).join(', ')}\n\n`);
       jsonLine(r);
+      return 0;
+    }
+    case 'masked': {
+      const o = { ...MASKED_BUDGETS[budget], onEvent };
+      if (seed !== undefined) o.seed = seed;
+      if (flags.steps !== undefined) o.steps = flags.steps as number;
+      const r = runMaskedExperiment(o);
+      w(`masked (${budget}): MAE ViT patch ${o.patchSize} on 28×28 MNIST, dim ${o.dim} × depth ${o.depth}, decoder ${o.decoderDim} × ${o.decoderDepth}, mask ratio ${o.maskRatio}, ${o.steps} steps of batch ${o.batchSize} (lr ${o.lr}) on ${o.trainCount.toLocaleString()} digits, seed ${o.seed}; ` +
+        `linear probe (ridge classifier) on frozen mean-pooled features, ${o.testCount.toLocaleString()} held-out digits; PSNR of masked patches under shared random masks\n`);
+      w('  claim (ColorMAE): filtered-noise masks, green (band-pass) best, beat random masks downstream; "held" = probe accuracy above random masking\n\n');
+      w(table(['method', 'probe acc', 'masked PSNR', 'final loss', 'train', 'held'], r.rows.map((x) => [
+        x.method, `${(x.probeAccuracy * 100).toFixed(2)}%`, x.maskedPsnr === null ? '—' : `${num(x.maskedPsnr, 2)} dB`, x.finalLoss === null ? '—' : num(x.finalLoss, 4),
+        x.trainSeconds ? seconds(x.trainSeconds) : '—', x.beatsRandom === null ? '—' : x.beatsRandom ? 'yes' : 'no',
+      ])));
+      w(`\n  command: aelab experiment masked --budget ${budget}${seed !== undefined ? ` --seed ${seed}` : ''}${flags.steps !== undefined ? ` --steps ${flags.steps}` : ''}\n\n`);
+      jsonLine({ experiment: 'masked', budget, ...r });
       return 0;
     }
     case 'sae-architectures': {

@@ -31,7 +31,7 @@ import {
   type LmTrainConfig, type TokenWindows,
 } from '../../lm/train.js';
 import { helpText, parseArgs, UsageError, type FlagSpec } from '../args.js';
-import { duration, fmt } from '../progress.js';
+import { duration, fmt, progressRenderer } from '../progress.js';
 import { runTrainingCommand, shellWord, type BodyResult } from '../../tasks/run-folder.js';
 
 const CMD = 'lm train';
@@ -48,8 +48,8 @@ const spec: FlagSpec = {
   mlp: { type: 'string', default: 'gelu', help: "MLP: 'gelu' (4·D) or 'swiglu' (⌈8D/3⌉ rounded to 8)" },
   positional: { type: 'string', default: 'learned', help: "positions: 'learned' or 'rotary'" },
   batch: { type: 'number', default: 16, help: 'windows per step' },
-  tokens: { type: 'number', help: 'training tokens (rounded up to whole steps; default one pass over the training windows)' },
-  steps: { type: 'number', help: 'optimiser steps (instead of --tokens)' },
+  tokens: { type: 'number', unit: 'tokens', help: 'training tokens (rounded up to whole steps; default one pass over the training windows)' },
+  steps: { type: 'number', unit: 'steps', help: 'optimiser steps (instead of --tokens)' },
   lr: { type: 'number', default: 3e-4, help: 'peak learning rate' },
   warmup: { type: 'number', help: 'linear warm-up steps (default min(100, steps/10))' },
   'min-lr-ratio': { type: 'number', default: 0.1, help: 'cosine decay ends at this fraction of --lr' },
@@ -59,8 +59,8 @@ const spec: FlagSpec = {
   'val-fraction': { type: 'number', default: 0.1, help: 'fraction of documents held out for validation' },
   'split-seed': { type: 'number', default: 0, help: 'seed of the train/validation split by document' },
   'val-windows': { type: 'number', default: 64, help: 'validation (and training) windows per evaluation' },
-  'eval-interval': { type: 'number', default: 100, help: 'evaluate every N steps (and at the end)' },
-  'checkpoint-every': { type: 'number', default: 100, help: 'checkpoint every N steps (0: only at the end)' },
+  'eval-interval': { type: 'number', unit: 'steps', default: 100, help: 'evaluate every N steps (and at the end)' },
+  'checkpoint-every-steps': { type: 'number', unit: 'steps', default: 100, help: 'checkpoint every N optimiser steps (0: only at the end)' },
   dtype: { type: 'string', default: 'f16', help: "weights of the saved model: 'f16', 'bf16' or 'f32'" },
   'export-batches': { type: 'string', help: 'write the exact batches, eval windows, config and initial weights to this folder (for scripts/reference/torch_lm_train.py)' },
   'export-only': { type: 'boolean', help: 'with --export-batches: stop after exporting' },
@@ -72,7 +72,7 @@ const spec: FlagSpec = {
 /** Hidden: stop after this many total steps (tests of interrupted runs). */
 const fullSpec: FlagSpec = { ...spec, 'stop-after-step': { type: 'number', help: 'stop after N steps' } };
 /** Flags that do not define the run (free to differ on --resume). */
-const RUN_FLAGS = new Set(['out', 'resume', 'overwrite', 'quiet', 'help', 'stop-after-step', 'export-batches', 'export-only', 'dtype', 'checkpoint-every']);
+const RUN_FLAGS = new Set(['out', 'resume', 'overwrite', 'quiet', 'help', 'stop-after-step', 'export-batches', 'export-only', 'dtype', 'checkpoint-every-steps']);
 
 const SUMMARY = 'train a GPT-style language model; writes metrics, checkpoints and <out>/model (aelab LM folder + tokenizer)';
 
@@ -114,7 +114,7 @@ function checkFlags(f: Flags): void {
   if (f.tokenizer === undefined) usage('--tokenizer <folder|file> is required');
   if ((f.corpus === undefined) === (f.text === undefined)) usage('give exactly one of --corpus and --text');
   for (const n of ['layers', 'd-model', 'heads', 'context', 'batch', 'val-windows', 'eval-interval']) posInt(f, n);
-  posInt(f, 'checkpoint-every', 0);
+  posInt(f, 'checkpoint-every-steps', 0);
   if ((f['d-model'] as number) % (f.heads as number) !== 0) usage(`--d-model ${f['d-model']} must be a multiple of --heads ${f.heads}`);
   choice(f, 'mlp', ['gelu', 'swiglu']);
   choice(f, 'positional', ['learned', 'rotary']);
@@ -255,7 +255,7 @@ async function body(argv: string[], shouldStop: () => boolean): Promise<BodyResu
     config = resolveLmTrainConfig({
       model, context, batch, steps, tokens: f.tokens as number | undefined, lr: f.lr as number, warmup: f.warmup as number | undefined,
       minLrRatio: f['min-lr-ratio'] as number, weightDecay: f['weight-decay'] as number, clipNorm: f.clip as number, seed: f.seed as number,
-      evalInterval: f['eval-interval'] as number, valWindows: f['val-windows'] as number, checkpointEvery: f['checkpoint-every'] as number,
+      evalInterval: f['eval-interval'] as number, valWindows: f['val-windows'] as number, checkpointEvery: f['checkpoint-every-steps'] as number,
     });
   } catch (e) {
     const m = (e as Error).message;
@@ -279,16 +279,17 @@ async function body(argv: string[], shouldStop: () => boolean): Promise<BodyResu
     for (const [k, v] of Object.entries(f)) if (!RUN_FLAGS.has(k) && v !== undefined) saveFlags[k] = v;
     writeFileSync(cfgPath, JSON.stringify({ flags: saveFlags, config, command } satisfies SavedRun, null, 2) + '\n');
   }
+  const bar = progressRenderer();
   const res = trainLm(config, {
     train: trainW,
     val: valW,
     outDir: out,
     resume: !!flags.resume,
-    progress: !quiet,
     stopAfterStep: f['stop-after-step'] as number | undefined,
     shouldStop,
     onEvent: (e) => {
-      if (e.type === 'start') {
+      if (!quiet && (e.type === 'start' || e.type === 'step' || e.type === 'end')) bar(e);
+      if (e.type === 'lm-start') {
         log(`training ${config.model.nLayers}×${config.model.dModel} ${config.model.mlp}/${config.model.positional} transformer (${e.parameters.toLocaleString()} parameters, vocabulary ${config.model.vocabSize}): ` +
           `${config.steps} steps of ${batch}×${context} tokens = ${config.tokens.toLocaleString()} tokens, lr ${fmt(config.lr)} (warm-up ${config.warmup}, cosine to ${fmt(config.lr * config.minLrRatio)}); run folder ${out}${e.resuming ? ' (resuming)' : ''}`);
       } else if (e.type === 'eval') {

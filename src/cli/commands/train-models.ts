@@ -12,9 +12,12 @@
  * time series and trains on sliding windows [window, C].
  *
  * The run folder gets train-config.json (written at the start; `--resume` reuses it and refuses a
- * changed field, except --epochs and --checkpoint-every), the loop's metrics.jsonl and checkpoints
+ * changed field, except --epochs and --checkpoint-every-steps), the loop's metrics.jsonl and checkpoints
  * (see src/models/train.ts), and the final model folder <out>/model (cfg.json + model.safetensors,
- * readable with loadModel). `stacked` is trained end-to-end (no greedy layer-wise pre-training).
+ * readable with loadModel). `stacked` is trained end to end unless --pretrain-epochs E > 0: then
+ * greedy layer-wise pre-training (E epochs per encoder/decoder pair, checkpoints and metrics in
+ * <out>/checkpoints/pretrain-<i>, resumable) runs first and --finetune-epochs (= --epochs) of
+ * end-to-end fine-tuning follow — the recipe of the geology paper (src/models/stacked.ts).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
@@ -23,10 +26,16 @@ import { DataError, assertFinite, constantColumns, readCsv } from '../../data/cs
 import { StandardScaler } from '../../data/standardize.js';
 import { slidingWindows } from '../../data/windows.js';
 import { MODEL_TYPES, saveModel, type ModelType, type SavableModel } from '../../models/io.js';
-import { train, type Dataset, type Trainable } from '../../models/train.js';
+import { train, type Dataset, type Trainable } from '../../train/fit.js';
 import { helpText, parseArgs, UsageError, type FlagSpec } from '../args.js';
-import { duration, fmt } from '../progress.js';
+import { duration, fmt, progressRenderer } from '../progress.js';
 import { runTrainingCommand, shellWord, type BodyResult } from '../../tasks/run-folder.js';
+import { preprocessingForRun, writePreprocessing } from '../../tasks/preprocess.js';
+import type { StackedAutoEncoder } from '../../models/stacked.js';
+import { maeRunSetup, maeSampleGrid, type MAE } from '../../models/mae.js';
+import type { MaskKind } from '../../models/masking.js';
+import { videoMaeRunSetup } from '../../models/videomae.js';
+import { wallocRunSetup, wallocSummary, type WaLLoC } from '../../models/walloc.js';
 
 /** CLI kinds and the model type each builds. */
 export const TRAIN_KINDS = {
@@ -37,24 +46,36 @@ export const TRAIN_KINDS = {
   'ard-vae': 'ardvae',
   prototype: 'prototype',
   'stackvae-g': 'stackvaeg',
+  mae: 'mae',
+  videomae: 'videomae',
+  walloc: 'walloc',
 } as const satisfies Record<string, ModelType>;
 export type TrainKind = keyof typeof TRAIN_KINDS;
 
 const spec: FlagSpec = {
-  data: { type: 'string', help: 'training data: .npy ([n, d]; prototype [n, H, W] or [n, C, H, W]) or .csv with a header' },
+  data: { type: 'string', help: 'training data: .npy ([n, d]; prototype [n, H, W] or [n, C, H, W]) or .csv with a header; walloc: mnist or a folder of .png images' },
   columns: { type: 'string', help: 'value columns, comma-separated (CSV names or indices; .npy indices)' },
   labels: { type: 'string', help: 'prototype: class labels .npy [n] (integers 0..K-1)' },
   window: { type: 'number', help: 'stackvae-g: window length in rows (default 32)' },
   stride: { type: 'number', help: 'stackvae-g: step between window starts (default 1)' },
   latent: { type: 'number', help: 'latent size (default 8; prototype: number of prototypes, default 15)' },
   hidden: { type: 'string', help: 'hidden layer sizes, comma-separated (default 256,64; prototype: conv channels)' },
-  epochs: { type: 'number', help: 'training epochs (default 20)' },
-  batch: { type: 'number', help: 'batch size (default 64)' },
+  epochs: { type: 'number', unit: 'epochs', help: 'training epochs (default 20)' },
+  batch: { type: 'number', unit: 'rows', help: 'batch size (default 64)' },
   lr: { type: 'number', help: 'learning rate (default 1e-3)' },
   beta: { type: 'number', help: 'vae/ard-vae/stackvae-g: KL weight (default 1)' },
   noise: { type: 'number', help: 'dae: std of the Gaussian corruption on standardised data (default 0.2)' },
+  'pretrain-epochs': { type: 'number', help: 'stacked: greedy layer-wise pre-training epochs per layer before fine-tuning (default 0: end to end only)' },
+  'finetune-epochs': { type: 'number', help: 'stacked: end-to-end fine-tuning epochs (same as --epochs)' },
+  patch: { type: 'number', help: 'mae: patch side (default 7 for 28×28 images, else 4); --latent is the encoder width (default 64), --hidden the decoder width (default 32)' },
+  'mask-ratio': { type: 'number', help: 'mae: fraction of patches masked, in (0, 1) (default 0.75)' },
+  mask: { type: 'string', help: 'mae: mask kind: random, block, red, blue, green, purple (default random)' },
+  depth: { type: 'string', help: 'mae: encoder,decoder depth (default 4,2)' },
+  levels: { type: 'number', help: 'walloc: wavelet packet levels J (default 2); --latent is the latent channels (default 4), --hidden the decoder width (default 64)' },
+  lambda: { type: 'number', help: 'walloc: rate weight λ in loss = MSE + λ·bits per pixel (default 1e-3)' },
+  crop: { type: 'number', help: 'walloc: side of the square tiles cut from a folder of PNGs (default 64); --data mnist uses 28×28 digits' },
   seed: { type: 'number', help: 'random seed (default 0)' },
-  'checkpoint-every': { type: 'number', help: 'checkpoint every N steps (default 0: only at the end)' },
+  'checkpoint-every-steps': { type: 'number', unit: 'steps', help: 'checkpoint every N optimiser steps (default 0: only at the end)' },
   out: { type: 'string', help: 'run folder (required)' },
   resume: { type: 'boolean', help: 'continue the run in --out from its newest checkpoint' },
   overwrite: { type: 'boolean', help: 'replace the run already in --out (its run files only)' },
@@ -81,6 +102,17 @@ export interface TrainModelsConfig {
   noise: number | null;
   seed: number;
   checkpointEvery: number;
+  /** stacked: layer-wise pre-training epochs per layer (0 = none); null for other kinds. Absent in runs saved before it existed. */
+  pretrainEpochs?: number | null;
+  /** mae: patch side, mask ratio, mask kind, [encoder, decoder] depth; null for other kinds. */
+  patch?: number | null;
+  maskRatio?: number | null;
+  mask?: string | null;
+  depth?: number[] | null;
+  /** walloc: wavelet levels, rate weight, tile side; null for other kinds. */
+  levels?: number | null;
+  lambda?: number | null;
+  crop?: number | null;
 }
 
 /** Fields --resume may change. */
@@ -106,8 +138,15 @@ function configFromFlags(kind: TrainKind, f: Record<string, string | number | bo
   if (f.beta !== undefined && !isVae) throw new UsageError(`aelab train ${kind}: --beta applies to vae, ard-vae and stackvae-g only`);
   if (f.noise !== undefined && kind !== 'dae') throw new UsageError(`aelab train ${kind}: --noise applies to dae only`);
   if ((f.window !== undefined || f.stride !== undefined) && kind !== 'stackvae-g') throw new UsageError(`aelab train ${kind}: --window/--stride apply to stackvae-g only`);
+  if ((f.patch !== undefined || f['mask-ratio'] !== undefined || f.mask !== undefined || f.depth !== undefined) && kind !== 'mae' && kind !== 'videomae') throw new UsageError(`aelab train ${kind}: --patch/--mask-ratio/--mask/--depth apply to mae and videomae only`);
+  if (f.mask !== undefined && kind === 'videomae') throw new UsageError('aelab train videomae: --mask does not apply (tube masks for the encoder, running cells for the decoder)');
+  if ((f.levels !== undefined || f.lambda !== undefined || f.crop !== undefined) && kind !== 'walloc') throw new UsageError(`aelab train ${kind}: --levels/--lambda/--crop apply to walloc only`);
   if (kind === 'prototype' && !f.labels) throw new UsageError('aelab train prototype: --labels <y.npy> is required');
   if (f.labels !== undefined && kind !== 'prototype') throw new UsageError(`aelab train ${kind}: --labels applies to prototype only`);
+  if ((f['pretrain-epochs'] !== undefined || f['finetune-epochs'] !== undefined) && kind !== 'stacked') throw new UsageError(`aelab train ${kind}: --pretrain-epochs/--finetune-epochs apply to stacked only`);
+  if (f['finetune-epochs'] !== undefined && f.epochs !== undefined && f.epochs !== f['finetune-epochs']) throw new UsageError(`aelab train stacked: --epochs ${f.epochs} and --finetune-epochs ${f['finetune-epochs']} disagree (they are the same setting; give one)`);
+  const pre = f['pretrain-epochs'] as number | undefined;
+  if (pre !== undefined && !(Number.isInteger(pre) && pre >= 0)) throw new UsageError(`aelab train stacked: --pretrain-epochs must be a non-negative integer, got ${pre}`);
   return {
     kind,
     data: String(f.data),
@@ -115,22 +154,32 @@ function configFromFlags(kind: TrainKind, f: Record<string, string | number | bo
     labels: f.labels !== undefined ? String(f.labels) : null,
     window: kind === 'stackvae-g' ? posInt('window', (f.window as number | undefined) ?? 32) : null,
     stride: kind === 'stackvae-g' ? posInt('stride', (f.stride as number | undefined) ?? 1) : null,
-    latent: posInt('latent', (f.latent as number | undefined) ?? (kind === 'prototype' ? 15 : 8)),
-    hidden: f.hidden !== undefined ? intList('hidden', String(f.hidden)) : kind === 'prototype' ? [32, 32] : [256, 64],
-    epochs: (f.epochs as number | undefined) ?? 20,
+    latent: posInt('latent', (f.latent as number | undefined) ?? (kind === 'prototype' ? 15 : kind === 'mae' || kind === 'videomae' ? 64 : kind === 'walloc' ? 4 : 8)),
+    hidden: f.hidden !== undefined ? intList('hidden', String(f.hidden)) : kind === 'prototype' ? [32, 32] : kind === 'mae' || kind === 'videomae' ? [32] : kind === 'walloc' ? [64] : [256, 64],
+    epochs: (f.epochs as number | undefined) ?? (f['finetune-epochs'] as number | undefined) ?? 20,
     batch: posInt('batch', (f.batch as number | undefined) ?? 64),
     lr: (f.lr as number | undefined) ?? 1e-3,
     beta: isVae ? ((f.beta as number | undefined) ?? 1) : null,
     noise: kind === 'dae' ? ((f.noise as number | undefined) ?? 0.2) : null,
     seed: (f.seed as number | undefined) ?? 0,
-    checkpointEvery: (f['checkpoint-every'] as number | undefined) ?? 0,
+    checkpointEvery: (f['checkpoint-every-steps'] as number | undefined) ?? 0,
+    pretrainEpochs: kind === 'stacked' ? (pre ?? 0) : null,
+    patch: (kind === 'mae' || kind === 'videomae') && f.patch !== undefined ? posInt('patch', f.patch as number) : null,
+    maskRatio: kind === 'mae' || kind === 'videomae' ? ((f['mask-ratio'] as number | undefined) ?? (kind === 'mae' ? 0.75 : 0.9)) : null,
+    mask: kind === 'mae' ? String(f.mask ?? 'random') : null,
+    depth: kind === 'mae' || kind === 'videomae' ? (f.depth !== undefined ? intList('depth', String(f.depth)) : [4, 2]) : null,
+    levels: kind === 'walloc' ? posInt('levels', (f.levels as number | undefined) ?? 2) : null,
+    lambda: kind === 'walloc' ? ((f.lambda as number | undefined) ?? 1e-3) : null,
+    crop: kind === 'walloc' && f.crop !== undefined ? posInt('crop', f.crop as number) : null,
   };
 }
 
 /** Flag name of each config field (for messages). */
 const FIELD_FLAG: Record<keyof TrainModelsConfig, string> = {
   kind: 'kind', data: '--data', columns: '--columns', labels: '--labels', window: '--window', stride: '--stride', latent: '--latent',
-  hidden: '--hidden', epochs: '--epochs', batch: '--batch', lr: '--lr', beta: '--beta', noise: '--noise', seed: '--seed', checkpointEvery: '--checkpoint-every',
+  hidden: '--hidden', epochs: '--epochs', batch: '--batch', lr: '--lr', beta: '--beta', noise: '--noise', seed: '--seed', checkpointEvery: '--checkpoint-every-steps',
+  pretrainEpochs: '--pretrain-epochs', patch: '--patch', maskRatio: '--mask-ratio', mask: '--mask', depth: '--depth',
+  levels: '--levels', lambda: '--lambda', crop: '--crop',
 };
 
 /** On --resume: the saved config, with the flags given checked against it. */
@@ -149,7 +198,7 @@ function resumeConfig(kind: TrainKind, out: string, f: Record<string, string | n
     const a = JSON.stringify(fromFlags[key]), b = JSON.stringify(saved[key]);
     if (a === b) continue;
     if (MUTABLE.includes(key)) (merged as unknown as Record<string, unknown>)[key] = fromFlags[key];
-    else throw new UsageError(`aelab train ${kind} --resume: ${FIELD_FLAG[key]} is ${a}, but the run in ${out} was started with ${b}; a resumed run must keep its config (only --epochs and --checkpoint-every may change)`);
+    else throw new UsageError(`aelab train ${kind} --resume: ${FIELD_FLAG[key]} is ${a}, but the run in ${out} was started with ${b}; a resumed run must keep its config (only --epochs and --checkpoint-every-steps may change)`);
   }
   return merged;
 }
@@ -229,6 +278,18 @@ function readLabels(path: string, n: number): Int32Array {
 
 /** The dataset, the model's (type, config) and the scaler, from a run config. */
 export function prepare(c: TrainModelsConfig): { data: Dataset; type: ModelType; config: object; scaler: object | null; names: string[] } {
+  if (c.kind === 'mae') {
+    const r = maeRunSetup({ data: c.data, patch: c.patch, maskRatio: c.maskRatio, mask: c.mask as MaskKind, dim: c.latent, decoderDim: c.hidden[0], depth: c.depth, seed: c.seed });
+    return { data: r.data, type: 'mae', config: r.config, scaler: null, names: [] };
+  }
+  if (c.kind === 'videomae') {
+    const r = videoMaeRunSetup({ data: c.data, patch: c.patch, maskRatio: c.maskRatio, dim: c.latent, decoderDim: c.hidden[0], depth: c.depth, seed: c.seed });
+    return { data: r.data, type: 'videomae', config: r.config, scaler: null, names: [] };
+  }
+  if (c.kind === 'walloc') {
+    const r = wallocRunSetup({ data: c.data, crop: c.crop, levels: c.levels, latent: c.latent, hidden: c.hidden[0], lambda: c.lambda, seed: c.seed });
+    return { data: r.data, type: 'walloc', config: r.config, scaler: null, names: [] };
+  }
   const L = loadData(c);
   const type = TRAIN_KINDS[c.kind];
   const seed = c.seed;
@@ -306,10 +367,16 @@ async function body(k: TrainKind, argv: string[], shouldStop: () => boolean): Pr
   const out = String(flags.out);
   const f = { ...flags };
   for (const key of ['out', 'resume', 'overwrite', 'quiet', 'help', 'stop-after-step']) delete f[key];
+  // --finetune-epochs is the stacked name of --epochs (also on --resume, where --epochs may change).
+  if (f['finetune-epochs'] !== undefined && k === 'stacked') {
+    if (f.epochs !== undefined && f.epochs !== f['finetune-epochs']) throw new UsageError(`aelab train stacked: --epochs ${f.epochs} and --finetune-epochs ${f['finetune-epochs']} disagree (they are the same setting; give one)`);
+    f.epochs = f['finetune-epochs'];
+    delete f['finetune-epochs'];
+  }
   const cfg = flags.resume ? resumeConfig(k, out, f) : configFromFlags(k, f);
   if (!(Number.isInteger(cfg.epochs) && cfg.epochs >= 1)) throw new UsageError(`aelab train ${k}: --epochs must be a positive integer, got ${cfg.epochs}`);
   if (!(cfg.lr > 0)) throw new UsageError(`aelab train ${k}: --lr must be > 0, got ${cfg.lr}`);
-  if (!(Number.isInteger(cfg.checkpointEvery) && cfg.checkpointEvery >= 0)) throw new UsageError(`aelab train ${k}: --checkpoint-every must be a non-negative integer, got ${cfg.checkpointEvery}`);
+  if (!(Number.isInteger(cfg.checkpointEvery) && cfg.checkpointEvery >= 0)) throw new UsageError(`aelab train ${k}: --checkpoint-every-steps must be a non-negative integer, got ${cfg.checkpointEvery}`);
 
   const t0 = Date.now();
   const p = prepare(cfg);
@@ -322,10 +389,13 @@ async function body(k: TrainKind, argv: string[], shouldStop: () => boolean): Pr
     process.stderr.write(`training ${k} (${p.type}, ${nParams.toLocaleString()} parameters) on ${p.data.n} samples of shape [${p.data.sampleShape.join(', ')}] from ${cfg.data}; ` +
       `${cfg.epochs} epochs, batch ${cfg.batch}, lr ${fmt(cfg.lr)}; run folder ${out}${flags.resume ? ' (resuming)' : ''}\n`);
   }
-  const stop = flags['stop-after-step'] as number | undefined;
+  let stop = flags['stop-after-step'] as number | undefined;
+  const pretrained = k === 'stacked' && (cfg.pretrainEpochs ?? 0) > 0 ? pretrainStacked(model as unknown as StackedAutoEncoder, p.data, cfg, out, !!flags.resume, !!flags.quiet, stop, shouldStop) : null;
+  if (pretrained && !pretrained.done) return pretrained.result;
+  if (pretrained && stop !== undefined) stop -= pretrained.steps;
   const res = train(model, p.data, {
     epochs: cfg.epochs, batchSize: cfg.batch, lr: cfg.lr, seed: cfg.seed, runDir: out, checkpointEvery: cfg.checkpointEvery,
-    resume: !!flags.resume, progress: !flags.quiet, stopAfterStep: stop, extra: { type: p.type, config: p.config }, shouldStop,
+    resume: !!flags.resume, onEvent: flags.quiet ? undefined : progressRenderer(), stopAfterStep: stop, extra: { type: p.type, config: p.config }, shouldStop,
   });
   if (res.interrupted) return { code: 0, interruptedAt: res.steps };
   const perEpoch = Math.max(1, Math.floor(p.data.n / Math.min(cfg.batch, p.data.n)));
@@ -337,10 +407,43 @@ async function body(k: TrainKind, argv: string[], shouldStop: () => boolean): Pr
     lines.push(`stopped after ${res.steps} of ${total} steps${resumed}; last loss ${fmt(res.lastLoss)}; continue with --resume --out ${out}`);
   } else {
     saveModel(modelDir, model);
-    lines.push(`done: ${k}, ${res.steps} steps (${cfg.epochs} epochs)${resumed} in ${duration((Date.now() - t0) / 1000)}; final loss ${fmt(res.lastLoss)}`);
-    lines.push(`model: ${modelDir} (cfg.json + model.safetensors)${p.scaler ? `; standardisation: ${join(out, 'scaler.json')}` : ''}`);
+    // The model folder carries its column selection and scaler, applied by embed / cluster (issue 17).
+    if (k === 'mae') {
+      writeFileSync(join(out, 'reconstructions.png'), maeSampleGrid(model as unknown as MAE, p.data, 8, cfg.seed));
+      lines.push(`reconstructions: ${join(out, 'reconstructions.png')} (rows: masked input | reconstruction | original)`);
+    }
+    if (k === 'walloc') lines.push(wallocSummary(model as unknown as WaLLoC, p.data));
+    if (p.scaler) writePreprocessing(modelDir, preprocessingForRun(cfg.data, cfg.columns, p.scaler as Parameters<typeof preprocessingForRun>[2]));
+    if (pretrained) lines.push(...pretrained.lines);
+    lines.push(`done: ${k}, ${res.steps} steps (${cfg.epochs} epochs${pretrained ? ' of fine-tuning' : ''})${resumed} in ${duration((Date.now() - t0) / 1000)}; final loss ${fmt(res.lastLoss)}`);
+    lines.push(`model: ${modelDir} (cfg.json + model.safetensors${p.scaler ? ' + preprocess.json, applied by embed and cluster' : ''})${p.scaler ? `; standardisation: ${join(out, 'scaler.json')}` : ''}`);
   }
   lines.push(`metrics: ${join(out, 'metrics.jsonl')}; config: ${join(out, 'train-config.json')}`);
   process.stdout.write(lines.join('\n') + '\n');
   return { code: 0 };
+}
+
+/**
+ * `train stacked --pretrain-epochs E`: greedy layer-wise pre-training before fine-tuning. Each
+ * layer's run lives in <out>/checkpoints/pretrain-<i> (so --overwrite clears it with the other
+ * checkpoints); on --resume finished layers are restored from their final checkpoints and the
+ * interrupted one continues. `stop` (the hidden --stop-after-step) counts steps over all phases.
+ */
+function pretrainStacked(model: StackedAutoEncoder, data: Dataset, cfg: TrainModelsConfig, out: string, resume: boolean, quiet: boolean, stop: number | undefined, shouldStop: () => boolean):
+  { done: true; steps: number; lines: string[] } | { done: false; result: BodyResult } {
+  const layers = model.pretrain(data, {
+    epochs: cfg.pretrainEpochs!, batchSize: cfg.batch, lr: cfg.lr, seed: cfg.seed, runDir: join(out, 'checkpoints'), checkpointEvery: cfg.checkpointEvery,
+    resume, onEvent: quiet ? undefined : progressRenderer(), stopAfterStep: stop, shouldStop,
+  });
+  const steps = layers.reduce((s, l) => s + l.steps, 0);
+  const last = layers[layers.length - 1]!;
+  if (last.interrupted) return { done: false, result: { code: 0, interruptedAt: steps } };
+  if (!last.complete) {
+    process.stdout.write(`stopped in layer-wise pre-training of layer ${last.layer} of ${model.depth} after ${steps} steps in all; continue with --resume --out ${out}\n`);
+    return { done: false, result: { code: 0 } };
+  }
+  const sizes = model.config.sizes;
+  const lines = [`pre-training (${cfg.pretrainEpochs} epochs per layer, ${steps} steps): ` +
+    layers.map((l) => `layer ${l.layer} (${sizes[l.layer]}→${sizes[l.layer + 1]}) MSE ${fmt(l.initialLoss)} → ${fmt(l.finalLoss)}`).join(', ')];
+  return { done: true, steps, lines };
 }

@@ -9,7 +9,7 @@ import { resolveTrainConfig, trainSae, TrainConfigError } from '../../sae/traine
 import { SaeConfigError } from '../../sae/config.js';
 import { SAE_FOLDER_FORMATS, type SaeFolderFormat } from '../../sae/convert.js';
 import { helpText, parseArgs, UsageError, type FlagSpec } from '../args.js';
-import { Progress, duration, fmt } from '../progress.js';
+import { duration, fmt, saeProgress } from '../progress.js';
 import { run as runModels } from './train-models.js';
 import { runTrainingCommand, shellWord, type BodyResult } from '../../tasks/run-folder.js';
 
@@ -18,13 +18,14 @@ const spec: FlagSpec = {
   config: { type: 'string', help: 'JSON config file (training keys + SAE keys); flags override it' },
   data: { type: 'string', help: 'activations: .npy, .safetensors or a folder of shards' },
   tensor: { type: 'string', help: 'tensor name inside .safetensors files' },
-  architecture: { type: 'string', help: 'standard | topk | batchtopk | jumprelu | matryoshka' },
+  architecture: { type: 'string', help: 'standard | topk | batchtopk | jumprelu | matryoshka | gated' },
   'd-in': { type: 'number', help: 'input width (default: from the data)' },
   expansion: { type: 'number', help: 'latents per input dimension (default 8)' },
   latents: { type: 'number', help: 'number of latents d_sae (overrides --expansion)' },
   k: { type: 'number', help: 'active latents per token (topk, batchtopk, matryoshka)' },
-  l1: { type: 'number', help: 'L1 coefficient (standard)' },
-  'l1-warmup': { type: 'number', help: 'L1 warm-up steps (standard; default 5% of steps)' },
+  l1: { type: 'number', help: 'L1 coefficient (standard, gated)' },
+  'l1-warmup': { type: 'number', help: 'L1 warm-up steps (standard, gated; default 5% of steps)' },
+  'aux-gate': { type: 'number', help: 'coefficient of the gated SAE\'s auxiliary reconstruction through the gate (default 1)' },
   l0: { type: 'number', help: 'L0 coefficient (jumprelu)' },
   'l0-warmup': { type: 'number', help: 'L0 coefficient warm-up steps (jumprelu; default 0)' },
   'initial-threshold': { type: 'number', help: 'initial JumpReLU threshold θ (jumprelu)' },
@@ -33,19 +34,19 @@ const spec: FlagSpec = {
   'threshold-decay': { type: 'number', help: 'decay β of the inference-threshold average (batchtopk, matryoshka; default 0.99)' },
   prefixes: { type: 'string', help: 'nested dictionary sizes, e.g. 64,128,256,512 (matryoshka; last = latents)' },
   'aux-k': { type: 'number', help: 'AuxK dead-latent loss coefficient (topk family; default 1/32, 0: off)' },
-  normalisation: { type: 'string', help: 'input normalisation: none | constant-norm | layer-norm' },
-  'dead-tokens': { type: 'number', help: 'a latent is dead after this many tokens without firing' },
+  normalisation: { type: 'string', help: 'input normalisation: none | constant-norm | centred-norm | layer-norm | constant-norm-rescale' },
+  'dead-tokens': { type: 'number', unit: 'tokens', help: 'a latent is dead after this many tokens without firing (default min(10M, 10% of --tokens))' },
   lr: { type: 'number', help: 'peak learning rate (default 2e-4/sqrt(latents/16384))' },
-  warmup: { type: 'number', help: 'learning-rate warm-up steps (default 2% of steps, at most 1000)' },
-  decay: { type: 'number', help: 'linear decay to 0 over the last N steps (default 20% of steps)' },
-  batch: { type: 'number', help: 'batch size in tokens (default 4096)' },
-  tokens: { type: 'number', help: 'training tokens' },
+  warmup: { type: 'number', unit: 'steps', help: 'learning-rate warm-up steps (default 2% of steps, at most 1000)' },
+  decay: { type: 'number', unit: 'steps', help: 'linear decay to 0 over the last N steps (default 20% of steps)' },
+  batch: { type: 'number', unit: 'tokens', help: 'batch size in tokens (default 4096)' },
+  tokens: { type: 'number', unit: 'tokens', help: 'training tokens (rounded up to whole batches; the run says so)' },
   seed: { type: 'number', help: 'random seed (default 0)' },
   'val-fraction': { type: 'number', help: 'rows held out for validation, from the end (default 0.05)' },
-  'val-tokens': { type: 'number', help: 'at most this many validation rows are evaluated (default 16384)' },
-  'eval-every': { type: 'number', help: 'validation every N tokens (default tokens/10)' },
-  'log-every': { type: 'number', help: 'a metrics.jsonl line every N steps (default 50)' },
-  'checkpoint-every': { type: 'number', help: 'checkpoint every N tokens (default tokens/10; 0: only at the end)' },
+  'val-tokens': { type: 'number', unit: 'tokens', help: 'at most this many validation rows are evaluated (default 16384)' },
+  'eval-every-tokens': { type: 'number', unit: 'tokens', help: 'validation every N tokens (default tokens/10)' },
+  'log-every': { type: 'number', unit: 'steps', help: 'a metrics.jsonl line every N steps (default 50)' },
+  'checkpoint-every-tokens': { type: 'number', unit: 'tokens', help: 'checkpoint every N tokens (default tokens/10; 0: only at the end)' },
   'buffer-rows': { type: 'number', help: 'shuffle buffer rows (default 65536)' },
   out: { type: 'string', help: 'run folder (default runs/sae-<architecture>-<time>)' },
   format: { type: 'string', help: 'format of the saved SAE: aelab | saelens | sparsify (default aelab)' },
@@ -59,10 +60,10 @@ const FLAG_TO_KEY: Record<string, string> = {
   data: 'data', tensor: 'tensor', architecture: 'architecture', 'd-in': 'dIn', expansion: 'expansion', latents: 'dSae', k: 'k',
   l1: 'l1Coefficient', 'l1-warmup': 'l1WarmupSteps', l0: 'l0Coefficient', 'l0-warmup': 'l0WarmupSteps',
   'initial-threshold': 'initialThreshold', bandwidth: 'bandwidth', 'pre-act': 'preActCoefficient', 'threshold-decay': 'thresholdDecay',
-  'aux-k': 'auxKCoefficient', normalisation: 'normalisation', 'dead-tokens': 'deadTokens',
+  'aux-k': 'auxKCoefficient', 'aux-gate': 'auxCoefficient', normalisation: 'normalisation', 'dead-tokens': 'deadTokens',
   lr: 'lr', warmup: 'lrWarmupSteps', decay: 'lrDecaySteps', batch: 'batchSize', tokens: 'tokens', seed: 'seed',
-  'val-fraction': 'valFraction', 'val-tokens': 'valTokens', 'eval-every': 'evalEveryTokens', 'log-every': 'logEverySteps',
-  'checkpoint-every': 'checkpointEveryTokens', 'buffer-rows': 'bufferRows',
+  'val-fraction': 'valFraction', 'val-tokens': 'valTokens', 'eval-every-tokens': 'evalEveryTokens', 'log-every': 'logEverySteps',
+  'checkpoint-every-tokens': 'checkpointEveryTokens', 'buffer-rows': 'bufferRows',
 };
 
 const KEY_TO_FLAG = new Map(Object.entries(FLAG_TO_KEY).map(([flag, key]) => [key, flag]));
@@ -179,22 +180,19 @@ async function trainSaeBody(argv: string[], shouldStop: () => boolean): Promise<
       process.stderr.write(`note: --tokens ${config.tokens.toLocaleString()} is rounded up to ${trained.toLocaleString()}: training runs whole batches of ${config.batchSize.toLocaleString()} rows\n`);
     }
     const s = config.sae;
-    const extra = 'k' in s ? `k ${s.k}` : s.architecture === 'standard' ? `L1 ${s.l1Coefficient}` : s.architecture === 'jumprelu' ? `L0 coef ${s.l0Coefficient}` : '';
+    const extra = 'k' in s ? `k ${s.k}` : s.architecture === 'standard' || s.architecture === 'gated' ? `L1 ${s.l1Coefficient}` : s.architecture === 'jumprelu' ? `L0 coef ${s.l0Coefficient}` : '';
     process.stderr.write(
       `training a ${s.architecture} SAE: d_in ${s.dIn} → ${s.dSae} latents${extra ? ', ' + extra : ''}; ${config.tokens.toLocaleString()} tokens in batches of ${config.batchSize}, lr ${fmt(config.lr)}\n` +
         `data ${raw.data} (${source.rows.toLocaleString()} rows); run folder ${out}${flags.resume ? ' (resuming)' : ''}\n`,
     );
-    const barTotal = Math.ceil(config.tokens / config.batchSize) * config.batchSize;
-    const progress = flags.quiet ? null : new Progress(barTotal, 'tok');
     const res = trainSae(config, {
       outDir: out,
       resume: !!flags.resume,
       source,
       saveFormat: format as SaeFolderFormat,
-      onProgress: (p) => progress?.update(p.tokens, { loss: p.loss, L0: p.l0, FVU: p.fvu, dead: `${(p.deadFraction * 100).toFixed(1)}%` }, p.step === p.steps),
+      onEvent: flags.quiet ? undefined : saeProgress(),
       shouldStop,
     });
-    if (progress) process.stderr.write('\n');
     if (res.interrupted) return { code: 0, interruptedAt: res.steps };
     const v = res.val;
     const lines = [

@@ -8,6 +8,12 @@
  *
  * Read: '<f4' '<f8' '<f2' → float32; '<i4' '<i8' '<i2' '<u2' '|u1' '|i1' '|b1' → int32 (i8 values
  * must fit int32). Write: '<f4' / '<i4', version 1.0 (2.0 when the header needs it), C order.
+ *
+ * Fortran-order files (`fortran_order: True`, e.g. arrays from MATLAB via scipy.io.loadmat then
+ * np.save) are read and transposed on load, so every reader returns the same shape and C-order
+ * (row-major) values as `np.load(f)` followed by `np.ascontiguousarray`. In Fortran order the
+ * element at index (i_0, …, i_{r−1}) of shape (s_0, …, s_{r−1}) sits at offset
+ * Σ_j i_j · Π_{m<j} s_m (the first index varies fastest), in C order at Σ_j i_j · Π_{m>j} s_m.
  */
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { FormatError, show } from './errors.js';
@@ -42,6 +48,8 @@ export interface NpyHeader {
   shape: number[];
   /** Byte offset of the array data from the start of the file. */
   dataOffset: number;
+  /** True when the file stores the array in Fortran (column-major) order; readers transpose it to C order. */
+  fortranOrder?: boolean;
 }
 
 // ---- a small parser for the Python literal in the header (never eval) ----
@@ -209,10 +217,7 @@ function interpretHeader(headerBytes: Uint8Array, version: number, dataOffset: n
   }
   const kind = describeDescr(d.get('descr'), file);
   const fo = d.get('fortran_order');
-  if (fo === true) {
-    throw new FormatError(file, 'fortran_order', 'Fortran-order arrays are not supported; save with np.ascontiguousarray');
-  }
-  if (fo !== false) throw new FormatError(file, 'fortran_order', `fortran_order must be True or False, got ${show(fo)}`);
+  if (fo !== true && fo !== false) throw new FormatError(file, 'fortran_order', `fortran_order must be True or False, got ${show(fo)}`);
   const shape = d.get('shape');
   if (!Array.isArray(shape) || shape.some((x) => typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0)) {
     throw new FormatError(file, 'shape', `shape must be a tuple of non-negative integers, got ${show(shape)}`);
@@ -228,7 +233,36 @@ function interpretHeader(headerBytes: Uint8Array, version: number, dataOffset: n
   if (numel * itemsize !== dataLen) {
     throw new FormatError(file, 'data', `shape ${shapeText} of '${d.get('descr')}' needs ${numel * itemsize} bytes but ${dataLen} bytes of data follow the header`);
   }
-  return { descr: d.get('descr') as string, kind, shape: dims, dataOffset };
+  return { descr: d.get('descr') as string, kind, shape: dims, dataOffset, ...(fo === true && dims.length > 1 ? { fortranOrder: true } : {}) };
+}
+
+/**
+ * Reorders Fortran-order (column-major) elements of `shape` into C order (row-major); see the
+ * file comment for the two offset formulas. Arrays of rank ≤ 1 are the same in both orders.
+ */
+export function fortranToC<T extends ArrayData['data']>(src: T, shape: readonly number[]): T {
+  const r = shape.length;
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (r <= 1 || n === 0) return src;
+  const out = new (src.constructor as new (n: number) => T)(n);
+  // Fortran strides: the first axis is contiguous.
+  const fs = new Array<number>(r);
+  fs[0] = 1;
+  for (let j = 1; j < r; j++) fs[j] = fs[j - 1]! * shape[j - 1]!;
+  // Walk the C-order output with a multi-index odometer (last axis fastest), tracking the source offset.
+  const idx = new Array<number>(r).fill(0);
+  let off = 0;
+  for (let c = 0; c < n; c++) {
+    out[c] = src[off]!;
+    for (let j = r - 1; j >= 0; j--) {
+      idx[j]!++;
+      off += fs[j]!;
+      if (idx[j]! < shape[j]!) break;
+      off -= fs[j]! * shape[j]!;
+      idx[j] = 0;
+    }
+  }
+  return out;
 }
 
 export function parseNpyHeader(buf: Uint8Array, name = '<buffer>'): NpyHeader {
@@ -244,7 +278,8 @@ function toArray(h: NpyHeader, shape: number[], data: ArrayData['data']): ArrayD
 export function parseNpy(buf: Uint8Array, name = '<buffer>'): ArrayData {
   const h = parseNpyHeader(buf, name);
   const n = h.shape.reduce((a, b) => a * b, 1);
-  return toArray(h, h.shape.slice(), decodeElements(h.kind, buf, h.dataOffset, n, name, 'array'));
+  const data = decodeElements(h.kind, buf, h.dataOffset, n, name, 'array');
+  return toArray(h, h.shape.slice(), h.fortranOrder ? fortranToC(data, h.shape) : data);
 }
 
 export function readNpy(path: string): ArrayData {
@@ -324,6 +359,8 @@ class StreamingNpy implements NpyFile {
   readonly fileDtype: string;
   readonly shape: number[];
   private fd: number | null;
+  /** Fortran-order files only: the whole array in C order, read on first access. */
+  private cOrder: ArrayData['data'] | null = null;
 
   constructor(
     readonly path: string,
@@ -356,6 +393,16 @@ class StreamingNpy implements NpyFile {
       throw new RangeError(`${this.path}: rows [${start}, ${start + count}) are outside [0, ${rows})`);
     }
     const rowElems = this.shape.slice(1).reduce((a, b) => a * b, 1);
+    if (this.h.fortranOrder) {
+      // A row of a Fortran-order array is strided across the whole file: read it all, transpose
+      // once (cached), and slice rows from the C-order copy.
+      if (!this.cOrder) {
+        const n = this.shape.reduce((a, b) => a * b, 1);
+        const all = readExactly(this.handle(), this.h.dataOffset, n * ITEMSIZE[this.h.kind], this.path, 'array');
+        this.cOrder = fortranToC(decodeElements(this.h.kind, all, 0, n, this.path, 'array'), this.shape);
+      }
+      return toArray(this.h, [count, ...this.shape.slice(1)], this.cOrder.slice(start * rowElems, (start + count) * rowElems));
+    }
     const rowBytes = rowElems * ITEMSIZE[this.h.kind];
     const bytes = readExactly(this.handle(), this.h.dataOffset + start * rowBytes, count * rowBytes, this.path, 'array');
     return toArray(this.h, [count, ...this.shape.slice(1)], decodeElements(this.h.kind, bytes, 0, count * rowElems, this.path, 'array'));

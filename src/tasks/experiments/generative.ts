@@ -19,9 +19,10 @@ import { loadMnist, MNIST_DIM, MNIST_SIDE } from '../../data/mnist.js';
 import { VAE } from '../../models/vae.js';
 import { ARDVAE } from '../../models/ardvae.js';
 import { PrototypeNetwork } from '../../models/prototype.js';
-import { train } from '../../models/train.js';
+import { train } from '../../train/fit.js';
 import { accuracy } from '../metrics.js';
 import { fromBuffer as tensorFrom, scope } from '../../core/tensor.js';
+import type { TrainEventHandler } from '../../train/events.js';
 
 // ───────────────────────────── VAE on MNIST ─────────────────────────────
 
@@ -36,7 +37,8 @@ export interface VaeMnistOptions {
   /** Importance samples for the NLL estimate. */
   K: number;
   seed: number;
-  progress?: boolean;
+  /** Training progress events (rendered by the CLI). */
+  onEvent?: TrainEventHandler;
 }
 
 export const VAE_BUDGETS: Record<'tiny' | 'quick' | 'full', VaeMnistOptions> = {
@@ -60,7 +62,7 @@ export function runVaeMnist(o: VaeMnistOptions): VaeMnistResult {
   const { train: tr, test } = loadMnist({ trainCount: o.trainCount, testCount: o.testCount, seed: o.seed });
   const vae = new VAE({ inputDim: MNIST_DIM, hidden: o.hidden, latentDim: o.latentDim, decoder: 'bernoulli', seed: o.seed });
   const t0 = performance.now();
-  const r = train(vae, { x: tr.x, n: tr.n, sampleShape: [MNIST_DIM] }, { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, progress: o.progress });
+  const r = train(vae, { x: tr.x, n: tr.n, sampleShape: [MNIST_DIM] }, { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, onEvent: o.onEvent });
   const t1 = performance.now();
   const ev = vae.evaluate({ x: test.x, n: test.n, sampleShape: [MNIST_DIM] }, { K: o.K, seed: o.seed + 1 });
   const t2 = performance.now();
@@ -97,7 +99,8 @@ export interface ArdOptions {
   batchSize: number;
   lr: number;
   seed: number;
-  progress?: boolean;
+  /** Training progress events (rendered by the CLI). */
+  onEvent?: TrainEventHandler;
 }
 
 export const ARD_BUDGETS: Record<'tiny' | 'quick' | 'full', ArdOptions> = {
@@ -147,7 +150,7 @@ export function runArd(o: ArdOptions): ArdResult {
   const x = factorData(o);
   const m = new ARDVAE({ inputDim: o.dataDim, hidden: o.hidden, latentDim: o.latentDim, decoder: 'gaussian', sigma: 'learned', seed: o.seed });
   const t0 = performance.now();
-  train(m, { x, n: o.n, sampleShape: [o.dataDim] }, { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, progress: o.progress });
+  train(m, { x, n: o.n, sampleShape: [o.dataDim] }, { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, onEvent: o.onEvent });
   const secs = (performance.now() - t0) / 1000;
   const relevant = m.relevantDimensions();
   return {
@@ -172,7 +175,8 @@ export interface PrototypeOptions {
   batchSize: number;
   lr: number;
   seed: number;
-  progress?: boolean;
+  /** Training progress events (rendered by the CLI). */
+  onEvent?: TrainEventHandler;
 }
 
 export const PROTOTYPE_BUDGETS: Record<'tiny' | 'quick' | 'full', PrototypeOptions> = {
@@ -197,7 +201,7 @@ export function runPrototype(o: PrototypeOptions): PrototypeResult {
   const net = new PrototypeNetwork({ inChannels: 1, height: MNIST_SIDE, width: MNIST_SIDE, channels: o.channels, numPrototypes: o.numPrototypes, numClasses: 10, activation: o.activation, lambda1: o.lambda1, lambda2: o.lambda2, seed: o.seed });
   const t0 = performance.now();
   const trainSet = { x: tr.x, n: tr.n, sampleShape: shape, y: tr.y };
-  train(net, trainSet, { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, progress: o.progress });
+  train(net, trainSet, { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, onEvent: o.onEvent });
   const secs = (performance.now() - t0) / 1000;
   const testSet = { x: test.x, n: test.n, sampleShape: shape, y: test.y };
   const pred = net.predict(testSet);

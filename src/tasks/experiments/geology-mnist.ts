@@ -17,6 +17,7 @@ import { StackedAutoEncoder, encodeDataset } from '../../models/stacked.js';
 import { kmeans } from '../kmeans.js';
 import { PCA } from '../pca.js';
 import { adjustedRandIndex, normalizedMutualInfo } from '../metrics.js';
+import type { TrainEventHandler } from '../../train/events.js';
 
 export interface GeologyMnistOptions {
   trainCount: number;
@@ -30,7 +31,8 @@ export interface GeologyMnistOptions {
   lr: number;
   nInit: number;
   seed: number;
-  progress?: boolean;
+  /** Training progress events (rendered by the CLI). */
+  onEvent?: TrainEventHandler;
 }
 
 export const GEOLOGY_BUDGETS: Record<'tiny' | 'quick' | 'full', GeologyMnistOptions> = {
@@ -73,7 +75,7 @@ export function runGeologyMnist(o: GeologyMnistOptions): GeologyMnistResult {
   let t0 = performance.now();
   const sae = new StackedAutoEncoder({ sizes: [MNIST_DIM, ...o.hidden, o.codeDim], activation: 'relu', codeActivation: 'identity', outputActivation: 'sigmoid', seed: o.seed });
   const trainSet = { x: train.x, n: train.n, sampleShape: [MNIST_DIM] };
-  const topts = { epochs: o.pretrainEpochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, progress: o.progress };
+  const topts = { epochs: o.pretrainEpochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, onEvent: o.onEvent };
   sae.pretrain(trainSet, topts);
   const ft = sae.finetune(trainSet, { ...topts, epochs: o.finetuneEpochs });
   const aeSeconds = (performance.now() - t0) / 1000;

@@ -1,10 +1,11 @@
 /**
- * `aelab experiment sae-architectures`: the five SAE architectures on one ground-truth problem.
+ * `aelab experiment sae-architectures`: the SAE architectures on one ground-truth problem.
  *
  * Data: activations in superposition (n true unit features in d dims, power-law frequencies with
  * the most frequent at 5% and exponent 0.5, magnitudes uniform on [0.5, 1.5]; about 1.5 features
- * per token). Each SAE is trained with the trainer's defaults (Adam, lr 2e-4/√(H/16384), warm-up,
- * linear decay) and the architecture's own defaults unless the row says otherwise; then measured
+ * per token). Each SAE is trained with the trainer's defaults (Adam, lr 2e-4/√(H/16384) — 5× that
+ * for standard, jumprelu and gated —, warm-up, linear decay) and the architecture's own defaults
+ * unless the row says otherwise; then measured
  * on held-out tokens (FVU, L0, dead latents with the inference rule) and on its decoder (mean max
  * cosine to the true features and the fraction recovered at cosine ≥ 0.9).
  *
@@ -44,9 +45,9 @@ export const SAE_ARCHITECTURE_ROWS: readonly { label: string; config: Record<str
   { label: 'batchtopk k=8', config: { architecture: 'batchtopk', k: 8 } },
   { label: 'batchtopk k=2', config: { architecture: 'batchtopk', k: 2 } },
   { label: 'matryoshka k=2', config: { architecture: 'matryoshka', k: 2 } },
-  { label: 'standard (λ=5)', config: { architecture: 'standard' } },
-  { label: 'standard (λ=5), lr 4e-3', config: { architecture: 'standard', lr: 4e-3 } },
+  { label: 'standard (λ=3)', config: { architecture: 'standard' } },
   { label: 'jumprelu (λ=1)', config: { architecture: 'jumprelu' } },
+  { label: 'gated (λ=6)', config: { architecture: 'gated' } },
 ];
 
 export interface SaeArchitectureRow {

@@ -19,8 +19,9 @@ import { DataError, constantColumns } from '../../data/csv.js';
 import { StandardScaler } from '../../data/standardize.js';
 import { slidingWindows, windowScoresToTimestamps } from '../../data/windows.js';
 import { PCADetector, type Detector } from '../anomaly.js';
-import { AEDetector, StackVAEGDetector, VAEDetector } from '../../models/detectors.js';
+import { AEDetector, StackVAEGDetector, VAEDetector } from '../neural-detectors.js';
 import { averagePrecision, bestF1, pointAdjustedF1, rocAuc } from '../metrics.js';
+import type { TrainEventHandler } from '../../train/events.js';
 
 export interface SeriesDetectOptions {
   window: number;
@@ -150,7 +151,7 @@ export function detectionMetrics(labels: ArrayLike<number>, scores: ArrayLike<nu
 export const DETECT_MODELS = ['stackvae-g', 'ae', 'vae', 'pca'] as const;
 export type DetectModel = (typeof DETECT_MODELS)[number];
 
-export interface ModelOptions { contamination: number; epochs: number; latent: number; seed: number; components: number; stride: number; progress?: boolean }
+export interface ModelOptions { contamination: number; epochs: number; latent: number; seed: number; components: number; stride: number; onEvent?: TrainEventHandler }
 
 /**
  * The detector for a model name. PCA, AE and VAE score flattened windows; StackVAE-G windows the
@@ -158,7 +159,7 @@ export interface ModelOptions { contamination: number; epochs: number; latent: n
  */
 export function makeDetectorFactory(model: DetectModel, o: ModelOptions): (window: number, C: number) => SeriesDetector {
   const common = { contamination: o.contamination, standardize: false };
-  const neural = { ...common, epochs: o.epochs, seed: o.seed, progress: o.progress };
+  const neural = { ...common, epochs: o.epochs, seed: o.seed, onEvent: o.onEvent };
   switch (model) {
     case 'pca': return () => ({ detector: new PCADetector({ ...common, nComponents: o.components }), input: 'windows' });
     case 'ae': return () => ({ detector: new AEDetector({ ...neural, latentDim: o.latent }), input: 'windows' });

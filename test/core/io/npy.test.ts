@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ArrayData, FormatError, openNpy, parseNpy, parseNpyHeaderDict, readNpy, serializeNpy, writeNpy } from '../../../src/core/io/index.js';
+import { type ArrayData, FormatError, openNpy, parseNpy, parseNpyHeaderDict, parseNpz, readNpy, serializeNpy, writeNpy } from '../../../src/core/io/index.js';
+import { buildZip } from '../../../src/core/io/zip.js';
 
 function pkgRoot(): string {
   let d = dirname(fileURLToPath(import.meta.url));
@@ -88,9 +89,37 @@ test('streaming openNpy matches the full read row by row', () => {
   sc.close();
 });
 
-test('refuses Fortran order, object, big-endian and out-of-range int64 with clear messages', () => {
-  formatError(() => readNpy(join(FIX, 'fortran.npy')), 'fortran_order', /Fortran-order arrays are not supported; save with np.ascontiguousarray/);
-  formatError(() => openNpy(join(FIX, 'fortran.npy')), 'fortran_order');
+test('Fortran-order files (MATLAB data via np.save) read transposed to C order by every reader', () => {
+  // Fixtures from scripts/fixtures/gen_io_fixtures.py and gen_fortran_fixtures.py: C-order values are 0, 1, 2, ….
+  const cases: [string, number[], 'float32' | 'int32'][] = [
+    ['fortran.npy', [2, 3], 'float32'], ['fortran_f8_3d.npy', [2, 3, 4], 'float32'],
+    ['fortran_i4_2d.npy', [5, 3], 'int32'], ['fortran_raster.npy', [4, 5, 6], 'float32'],
+  ];
+  for (const [name, shape, dtype] of cases) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const want = Array.from({ length: n }, (_, i) => i);
+    const a = readNpy(join(FIX, name));
+    assert.deepEqual(a.shape, shape, name);
+    assert.equal(a.dtype, dtype);
+    assert.deepEqual(Array.from(a.data), want, `${name}: readNpy`);
+    assert.deepEqual(Array.from(parseNpy(new Uint8Array(readFileSync(join(FIX, name)))).data), want, `${name}: parseNpy`);
+    const f = openNpy(join(FIX, name));
+    try {
+      assert.deepEqual(Array.from(f.read().data), want, `${name}: openNpy.read`);
+      const per = n / shape[0]!;
+      const rows = f.readRows(1, shape[0]! - 1);
+      assert.deepEqual(rows.shape, [shape[0]! - 1, ...shape.slice(1)]);
+      assert.deepEqual(Array.from(rows.data), want.slice(per), `${name}: openNpy.readRows`);
+    } finally {
+      f.close();
+    }
+  }
+  // Inside an .npz the same transposition applies (npz members go through parseNpy).
+  const z = parseNpz(new Uint8Array(Buffer.concat(buildZip([{ name: 'a.npy', data: new Uint8Array(readFileSync(join(FIX, 'fortran_f8_3d.npy'))) }]))));
+  assert.deepEqual(Array.from(z.get('a')!.data), Array.from({ length: 24 }, (_, i) => i));
+});
+
+test('refuses object, big-endian and out-of-range int64 with clear messages', () => {
   formatError(() => readNpy(join(FIX, 'object.npy')), 'dtype', /object arrays \('\|O'\) are not supported/);
   formatError(() => readNpy(join(FIX, 'bigendian.npy')), 'dtype', /big-endian dtype '>f4'/);
   const e = formatError(() => readNpy(join(FIX, 'i8_overflow.npy')), 'data', /1099511627776/);

@@ -15,7 +15,7 @@ import { ARDVAE } from '../../src/models/ardvae.js';
 import { PrototypeNetwork } from '../../src/models/prototype.js';
 import { StackVAEG } from '../../src/models/stackvaeg.js';
 import { loadModel, saveModel, type SavableModel } from '../../src/models/io.js';
-import { train, type Dataset } from '../../src/models/train.js';
+import { train, type Dataset } from '../../src/train/fit.js';
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'aelab-models-'));

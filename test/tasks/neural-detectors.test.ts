@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Generator } from '../../src/core/random.js';
 import { rocAuc } from '../../src/tasks/metrics.js';
-import { AEDetector, StackVAEGDetector, VAEDetector } from '../../src/models/detectors.js';
+import { AEDetector, StackVAEGDetector, VAEDetector } from '../../src/tasks/neural-detectors.js';
 
 /** n rows of 8-D data: inliers on a noisy 2-D linear subspace, outliers uniform in a box. */
 function tabular(subspaceSeed: number, sampleSeed: number, nIn: number, nOut: number): { X: Float64Array; labels: number[]; n: number } {

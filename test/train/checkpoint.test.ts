@@ -9,7 +9,7 @@ import { sum } from '../../src/core/ops/reduce.js';
 import { square } from '../../src/core/ops/elementwise.js';
 import { Linear } from '../../src/nn/layers.js';
 import { Adam } from '../../src/optim/adam.js';
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from '../../src/tasks/checkpoint.js';
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
 
 function setup(seed: number) {
   const model = new Linear(4, 3, new Generator(seed));

@@ -15,15 +15,16 @@
  */
 import { join } from 'node:path';
 import { Generator } from '../core/random.js';
-import { BaseDetector, DetectorError, PCADetector, readDetectorFile, type DetectorOptions } from '../tasks/anomaly.js';
-import { IsolationForestDetector, KNNDetector, LOFDetector } from '../tasks/outlier-baselines.js';
-import { loadModel, saveModel, type AnyModel } from './io.js';
+import { BaseDetector, DetectorError, PCADetector, readDetectorFile, type DetectorOptions } from './anomaly.js';
+import { IsolationForestDetector, KNNDetector, LOFDetector } from './outlier-baselines.js';
+import { loadModel, saveModel, type AnyModel } from '../models/io.js';
 import { positionScoresToTimestamps, slidingWindows } from '../data/windows.js';
 import type { Activation } from '../nn/layers.js';
-import { AutoEncoder } from './autoencoder.js';
-import { VAE } from './vae.js';
-import { StackVAEG, type StackVAEGConfig } from './stackvaeg.js';
-import { mapBatches, train, type Dataset, type TrainOptions } from './train.js';
+import { AutoEncoder } from '../models/autoencoder.js';
+import { VAE } from '../models/vae.js';
+import { StackVAEG, type StackVAEGConfig } from '../models/stackvaeg.js';
+import { mapBatches, train, type Dataset, type TrainOptions } from '../train/fit.js';
+import type { TrainEventHandler } from '../train/events.js';
 
 /** Training settings shared by the neural detectors. */
 export interface NeuralDetectorOptions extends DetectorOptions {
@@ -31,17 +32,17 @@ export interface NeuralDetectorOptions extends DetectorOptions {
   batchSize?: number;
   lr?: number;
   seed?: number;
-  /** Show a progress bar while fitting. */
-  progress?: boolean;
+  /** Training progress events (the CLI renders them). */
+  onEvent?: TrainEventHandler;
 }
 
 function trainOpts(o: NeuralDetectorOptions, epochs: number, batchSize: number): TrainOptions {
-  return { epochs: o.epochs ?? epochs, batchSize: o.batchSize ?? batchSize, lr: o.lr ?? 1e-3, seed: o.seed ?? 0, progress: o.progress };
+  return { epochs: o.epochs ?? epochs, batchSize: o.batchSize ?? batchSize, lr: o.lr ?? 1e-3, seed: o.seed ?? 0, onEvent: o.onEvent };
 }
 
-/** Options as JSON, without the progress flag. */
+/** Options as JSON, without the event handler. */
 function jsonOptions(base: Record<string, unknown>, o: object): Record<string, unknown> {
-  const { progress: _p, ...rest } = o as Record<string, unknown>;
+  const { onEvent: _e, ...rest } = o as Record<string, unknown>;
   return { ...rest, ...base };
 }
 

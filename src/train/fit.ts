@@ -1,10 +1,11 @@
 /**
- * The training loop every model in src/models shares.
+ * Epoch training of any `Trainable` module (every model in src/models, and the LMs) on the shared
+ * loop (`loop.ts`).
  *
  * One step is: draw the next mini-batch → `model.trainStep(batch, ctx)` returns a scalar loss →
  * `loss.backward()` → optional gradient clipping → `optimizer.step()`, all inside `scope()` so the
- * step's temporaries return to the buffer pool. Around that loop sit the usual chores: a progress
- * bar, a JSONL metrics log, atomic checkpoints every N steps and `resume`.
+ * step's temporaries return to the buffer pool. The loop around it brings the rest: progress
+ * events, a JSONL metrics log, atomic checkpoints every N steps and `resume`.
  *
  * Determinism: a run is a pure function of (initial weights, data, options). The order of the
  * samples in epoch e is a permutation drawn from a generator keyed by (seed, e) — so it can be
@@ -23,14 +24,12 @@
  * `betas`/`eps` set Adam's constants; `onStep` runs after each update (e.g. an evaluation) and may
  * add numbers to that step's log line (a line is then always written).
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { Tensor, fromBuffer, scope, shapeStr } from '../core/tensor.js';
+import { Tensor, fromBuffer, shapeStr } from '../core/tensor.js';
 import { Generator, type GeneratorState } from '../core/random.js';
 import type { Module } from '../nn/module.js';
 import { Adam, AdamW, SGD, clipGradNorm, type Optimizer } from '../optim/index.js';
-import { loadCheckpoint, saveCheckpoint } from '../tasks/checkpoint.js';
-import { Progress } from '../cli/progress.js';
+import type { TrainEventHandler } from './events.js';
+import { JsonlLog, resumeCheckpoint, runLoop } from './loop.js';
 
 /** A dataset of n samples of shape sampleShape, row-major in `x`; optional class labels `y`. */
 export interface Dataset {
@@ -108,8 +107,8 @@ export interface TrainOptions {
   logFile?: string;
   /** Log every this many steps (default 10); the last step is always logged. */
   logEvery?: number;
-  /** Show a progress bar on stderr (default false). */
-  progress?: boolean;
+  /** Progress events (the CLI renders them as a bar; nothing here prints). */
+  onEvent?: TrainEventHandler;
   /** Stop after this many total steps (simulates an interrupted run; checkpoints still follow checkpointEvery). */
   stopAfterStep?: number;
   /** Extra JSON saved with each checkpoint (e.g. the model config). */
@@ -194,19 +193,6 @@ function makeOptimizer(model: Module, o: TrainOptions): Optimizer {
   }
 }
 
-/** Keeps the log lines up to `step` (lines logged after the checkpoint we resume from are made again). */
-function truncateLog(path: string, step: number): void {
-  if (!existsSync(path)) return;
-  const kept = readFileSync(path, 'utf8').split('\n').filter((l) => {
-    try {
-      return l.trim() !== '' && (JSON.parse(l) as { step: number }).step <= step;
-    } catch {
-      return false; // a line cut by a kill
-    }
-  });
-  writeFileSync(path, kept.map((l) => l + '\n').join(''));
-}
-
 /** Trains `model` on `data`; see the file comment for the loop, logging and checkpoint rules. */
 export function train(model: Trainable, data: Dataset, o: TrainOptions): TrainResult {
   checkDataset(data);
@@ -214,103 +200,66 @@ export function train(model: Trainable, data: Dataset, o: TrainOptions): TrainRe
     if (!(Number.isInteger(o.steps) && o.steps >= 0)) throw new Error(`train: steps must be a non-negative integer, got ${o.steps}`);
   } else if (!(Number.isInteger(o.epochs) && o.epochs! >= 0)) throw new Error(`train: epochs must be a non-negative integer, got ${o.epochs}`);
   if (!(Number.isInteger(o.batchSize) && o.batchSize >= 1)) throw new Error(`train: batchSize must be a positive integer, got ${o.batchSize}`);
+  if (o.resume && !o.runDir) throw new Error('train: resume needs runDir');
   const seed = o.seed ?? 0;
   const bs = Math.min(o.batchSize, data.n);
   const perEpoch = Math.max(1, Math.floor(data.n / bs));
   const total = o.steps ?? o.epochs! * perEpoch;
   const optimizer = makeOptimizer(model, o);
-  let noise = new Generator(BigInt(seed >>> 0) + 0x5eedn);
-  let step = 0;
+  const resumed = o.resume ? resumeCheckpoint(o.runDir!, model, optimizer) : null;
+  // The model's noise (VAE ε, corruption) continues from the checkpointed generator state.
+  const noise = resumed ? Generator.fromState(resumed.rng as GeneratorState) : new Generator(BigInt(seed >>> 0) + 0x5eedn);
   const logFile = o.logFile ?? (o.runDir ? `${o.runDir}/metrics.jsonl` : undefined);
-  if (o.resume) {
-    if (!o.runDir) throw new Error('train: resume needs runDir');
-    const ck = loadCheckpoint(o.runDir, model, optimizer);
-    if (ck) {
-      step = ck.step;
-      noise = Generator.fromState(ck.rng as GeneratorState);
-    }
-  }
-  const resumedFrom = step;
-  if (logFile) {
-    mkdirSync(dirname(logFile), { recursive: true });
-    if (!o.resume || step === 0) writeFileSync(logFile, '');
-    else truncateLog(logFile, step);
-  }
-  const save = () => {
-    if (o.runDir) saveCheckpoint(o.runDir, model, optimizer, { step, rng: noise.state(), extra: o.extra });
-  };
-  const bar = o.progress ? new Progress(total, 'step') : null;
   const every = o.checkpointEvery ?? 0;
-  const logEvery = o.logEvery ?? 10;
-  const stopAt = Math.min(total, o.stopAfterStep ?? total);
   const epochLosses: number[] = [];
-  let lastLoss = NaN;
   let epochSum = 0, epochCount = 0;
   let order: Int32Array | null = null;
   let orderEpoch = -1;
-  model.train();
-  const started = Date.now();
-  while (step < stopAt) {
-    const epoch = Math.floor(step / perEpoch);
-    const pos = step % perEpoch;
-    if (orderEpoch !== epoch) {
-      order = epochOrder(data.n, seed, epoch);
-      orderEpoch = epoch;
-    }
-    const batch = gatherBatch(data, order!.subarray(pos * bs, pos * bs + bs));
-    const ctx: StepContext = { noise, step, epoch };
-    if (o.lrSchedule) {
-      const lr = o.lrSchedule(step);
-      if (!(lr >= 0 && Number.isFinite(lr))) throw new Error(`train: lrSchedule gave ${lr} for step ${step}`);
-      optimizer.lr = lr;
-    }
-    const metrics: { loss: number } & Record<string, number> = scope(() => {
-      optimizer.zeroGrad();
-      const out = model.trainStep(batch, ctx);
-      if (out.loss.size !== 1) throw new Error(`train: trainStep returned a loss of shape ${shapeStr(out.loss.shape)}, expected a scalar`);
-      const l = out.loss.item();
-      if (!Number.isFinite(l)) throw new Error(`train: the loss became ${l} at step ${step} (epoch ${epoch}); lower the learning rate or check the data`);
-      out.loss.backward();
-      const gradNorm = o.clipNorm !== undefined ? clipGradNorm(model.parameters(), o.clipNorm) : undefined;
-      optimizer.step();
-      return { loss: l, ...(out.metrics ?? {}), ...(gradNorm !== undefined ? { gradNorm } : {}) };
-    });
-    step++;
-    const added = o.onStep ? o.onStep(step, metrics) : undefined;
-    if (added) {
-      Object.assign(metrics, added);
-      model.train();
-    }
-    lastLoss = metrics.loss;
-    epochSum += metrics.loss;
-    epochCount++;
-    if (logFile && (step % logEvery === 0 || step === stopAt || (added && Object.keys(added).length > 0))) {
-      appendFileSync(logFile, JSON.stringify({ step, epoch, ...metrics, lr: optimizer.lr, seconds: (Date.now() - started) / 1000 }) + '\n');
-    }
-    const endOfEpoch = step % perEpoch === 0;
-    if (endOfEpoch) {
-      // Only epochs run from their first step here get a mean (a resumed epoch's mean would be partial).
-      epochLosses.push(epochCount === perEpoch ? epochSum / epochCount : NaN);
-      epochSum = 0;
-      epochCount = 0;
-      if (model.onEpochEnd) {
-        model.onEpochEnd(data, { epoch, step });
-        model.train();
+  const epochOf = (step: number) => Math.floor(step / perEpoch);
+  const res = runLoop({
+    model, optimizer, steps: total, resumed, stopAfterStep: o.stopAfterStep, shouldStop: o.shouldStop, onEvent: o.onEvent,
+    unit: { name: 'step', perStep: 1 },
+    lr: o.lrSchedule,
+    forward: (step) => {
+      const epoch = epochOf(step);
+      if (orderEpoch !== epoch) {
+        order = epochOrder(data.n, seed, epoch);
+        orderEpoch = epoch;
       }
-    }
-    bar?.update(step, { loss: metrics.loss, epoch });
-    if (every > 0 && step % every === 0) save();
-    if (step < total && o.shouldStop?.()) {
-      if (!(every > 0 && step % every === 0)) save();
-      bar?.finish(step, { loss: lastLoss });
-      model.eval();
-      return { steps: step, epochLosses, lastLoss, resumedFrom, optimizer, interrupted: true };
-    }
-  }
-  if (o.runDir && step === total && (every === 0 || step % every !== 0)) save();
-  bar?.finish(step, { loss: lastLoss });
-  model.eval();
-  return { steps: step, epochLosses, lastLoss, resumedFrom, optimizer };
+      const pos = step % perEpoch;
+      const batch = gatherBatch(data, order!.subarray(pos * bs, pos * bs + bs));
+      return model.trainStep(batch, { noise, step, epoch });
+    },
+    beforeUpdate: o.clipNorm !== undefined ? () => ({ gradNorm: clipGradNorm(model.parameters(), o.clipNorm!) }) : undefined,
+    afterStep: (done, metrics) => {
+      epochSum += metrics.loss!;
+      epochCount++;
+      const added = o.onStep ? o.onStep(done, metrics) : undefined;
+      if (done % perEpoch === 0) {
+        // Only epochs run from their first step here get a mean (a resumed epoch's mean would be partial).
+        epochLosses.push(epochCount === perEpoch ? epochSum / epochCount : NaN);
+        epochSum = 0;
+        epochCount = 0;
+        if (model.onEpochEnd) {
+          model.onEpochEnd(data, { epoch: epochOf(done - 1), step: done });
+          model.train();
+        }
+      }
+      return added ?? undefined;
+    },
+    log: logFile ? {
+      sink: new JsonlLog(logFile), every: o.logEvery ?? 10, reduce: 'last',
+      line: (done, m, lr, seconds) => ({ step: done, epoch: epochOf(done - 1), ...m, lr, seconds }),
+    } : undefined,
+    checkpoint: o.runDir ? {
+      dir: o.runDir,
+      due: (done) => every > 0 && done % every === 0,
+      state: () => ({ rng: noise.state(), extra: o.extra }),
+    } : undefined,
+  });
+  const r: TrainResult = { steps: res.steps, epochLosses, lastLoss: res.last.loss ?? NaN, resumedFrom: res.resumedFrom, optimizer };
+  if (res.interrupted) r.interrupted = true;
+  return r;
 }
 
 /** Runs fn over the dataset in chunks of `batchSize` rows (no grad, eval mode); returns fn's results. */
