@@ -120,6 +120,9 @@ results.gemm = gemm;
 results.cpu = gemm?.cpu ?? null;
 results.cpu_vector = gemm?.vector ?? null;
 results.rss = rss;
+// ReLU / JumpReLU at ~2% code density, H 4096 and 16384 (bench/sae-scaling.ts: sparse-aware step vs PyTorch dense).
+const scaling = runJson('SAE scaling: relu/jumprelu at 2% density vs PyTorch dense', node, [join(here, 'sae-scaling.js'), '--runs', quick ? '2' : '3', ...(torchOk ? [] : ['--no-torch'])]);
+results.sae_scaling = scaling;
 
 // Decoder-only LM (bench/lm.ts vs bench/reference/torch_lm.py): training step, harvest, KV-cached generation, harvest RSS.
 const lmStories = join(root, 'test', 'fixtures', 'lm', 'stories260K', 'stories260K.bin');
@@ -204,6 +207,12 @@ for (const m of ['ae', 'vae']) {
 if (gemm) {
   out.write(`\nGEMM on the step's shapes (${gemm.backend}, ${gemm.blas ?? 'built-in kernel'}, ${gemm.threads} threads; roofline ${gemm.roofline_gflops ?? '?'} GFLOPS = threads × ${gemm.clock_ghz ?? '?'} GHz (${gemm.clock_source}) × ${gemm.flops_per_cycle} FLOP/cycle: ${gemm.roofline_basis}; CPU ${gemm.cpu})\n`);
   for (const s of gemm.shapes) out.write(`  ${s.name.padEnd(12)} ${String(s.M).padStart(5)}x${String(s.N).padEnd(5)}x${String(s.K).padEnd(5)} ${String(s.gflops).padStart(7)} GFLOPS  ${s.of_roofline ?? '-'} of roofline\n`);
+}
+if (scaling) {
+  out.write(`\nSAE step at ~${(scaling.density * 100).toFixed(0)}% code density, B=${scaling.batch} d=${scaling.d_in}, Adam (tokens/s; aelab sparse-aware step vs PyTorch dense; CPU ${scaling.cpu})\n`);
+  for (const [H, w] of Object.entries(scaling.widths as Record<string, Record<string, any>>)) {
+    for (const m of ['relu', 'jumprelu']) out.write(`  ${`${m} H=${H}`.padEnd(16)} ${String(w[m]?.aelab_tokens_per_s ?? '-').padStart(9)} ${String(w[m]?.torch_tokens_per_s ?? '-').padStart(9)} ${String(w[m]?.ratio_vs_torch ?? '-').padStart(7)}  (${w[m]?.aelab_path ?? '?'}, density ${w[m]?.code_density ?? '?'}; ${w[m]?.speedup_vs_dense ?? '-'}x aelab dense; target >= 2.5)\n`);
+  }
 }
 if (rss) out.write(`\nPeak RSS ${rss.peak_rss_mb} MB (node baseline ${rss.baseline_rss_mb} MB) for ${rss.needed_mb} MB of params+grads+Adam+activations: ${rss.overhead_ratio}x\n`);
 if (lm || lmTorch) {

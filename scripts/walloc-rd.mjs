@@ -2,7 +2,7 @@
 // Rate–distortion table of the WaLLoC codec against JPEG (docs/COMPRESSION.md).
 //
 //   npx tsc -p tsconfig.json && node scripts/walloc-rd.mjs [--steps 1500] [--lambdas 0.0003,0.001,0.003,0.01]
-//       [--skimage /usr/lib/python3/dist-packages/skimage/data] [--save DIR | --models DIR]
+//       [--skimage /usr/lib/python3/dist-packages/skimage/data] [--save DIR | --models DIR] [--clip N] [--cosine]
 //
 // --save DIR keeps each trained codec as DIR/walloc-lambda-<λ>; --models DIR evaluates such saved
 // codecs instead of training.
@@ -32,6 +32,8 @@ const STEPS = Number(arg('steps', 1500));
 const LAMBDAS = String(arg('lambdas', '0.0003,0.001,0.003,0.01')).split(',').map(Number);
 const SAVE = arg('save', null);
 const MODELS = arg('models', null);
+const CLIP = arg('clip', null); // e.g. 1: clip the global gradient norm
+const COSINE = process.argv.includes('--cosine'); // cosine learning-rate decay to 0 over --steps
 const TRAIN = ['astronaut', 'chelsea', 'ihc'];
 const TEST = [['coffee', 600, 400], ['motorcycle_left', 740, 500]];
 
@@ -127,7 +129,11 @@ for (const lambda of LAMBDAS) {
     model = new WaLLoC(config);
     tiles = data.n;
     const t0 = Date.now();
-    train(model, data, { steps: STEPS, batchSize: 16, lr: 2e-3, seed: 0 });
+    train(model, data, {
+      steps: STEPS, batchSize: 16, lr: 2e-3, seed: 0,
+      clipNorm: CLIP === null ? undefined : Number(CLIP),
+      lrSchedule: COSINE ? (st) => 1e-3 * (1 + Math.cos((Math.PI * st) / STEPS)) : undefined,
+    });
     trainS = (Date.now() - t0) / 1000;
     model.eval();
     if (SAVE) saveModel(join(SAVE, `walloc-lambda-${lambda}`), model);

@@ -159,6 +159,8 @@ export {
   maskFromScores, filterNoise, colorFilter, keepCount, MASK_KINDS, CELL_ORDER,
 } from './models/index.js';
 export { VideoMAE, tubelets, sincosPosEmbed1d, decoderTargets } from './models/index.js';
+export { CAE, checkCAEConfig, DeepLinearSSL } from './models/index.js';
+export type { CAEConfig, DeepLinearConfig } from './models/index.js';
 export type { MAEConfig, MAEOutput, PatchMask, MaskKind, NoiseColor, VideoMAEConfig, DecoderTargets } from './models/index.js';
 export { movingMnist } from './data/moving-mnist.js';
 export type { MovingMnistOptions, MovingMnist } from './data/moving-mnist.js';

@@ -18,5 +18,7 @@ export {
   WaLLoC, checkWaLLoCConfig, wallocRunSetup, wallocSummary, imageTensorFromPng, imageBytes, psnr, HEADER_BYTES as AELC_HEADER_BYTES,
   type WaLLoCConfig, type WaLLoCOutput, type WaLLoCLossTerms, type WaLLoCRunOptions,
 } from './walloc.js';
+export { CAE, CrossAttentionBlock, checkCAEConfig, maskedIndices, caeRunSetup, type CAEConfig, type CAEOutput } from './cae.js';
+export { DeepLinearSSL, type DeepLinearConfig, type ViewMoments, type SSLObjective } from './jepa.js';
 export { VideoMAE, TubeletEmbed, tubelets, sincosPosEmbed1d, decoderTargets, videoMaeRunSetup, type VideoMAEConfig, type DecoderTargets, type VideoMAERunOptions } from './videomae.js';
 export { saveModel, loadModel, MODEL_TYPES, type ModelType, type AnyModel, type SavableModel } from './io.js';

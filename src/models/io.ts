@@ -21,6 +21,7 @@ import { StackVAEG, type StackVAEGConfig } from './stackvaeg.js';
 import { MAE, type MAEConfig } from './mae.js';
 import { WaLLoC, type WaLLoCConfig } from './walloc.js';
 import { VideoMAE, type VideoMAEConfig } from './videomae.js';
+import { CAE, type CAEConfig } from './cae.js';
 
 /** Every model type this file can rebuild, by its `type` tag. */
 export const MODEL_TYPES = {
@@ -34,10 +35,11 @@ export const MODEL_TYPES = {
   mae: (c: unknown) => new MAE(c as MAEConfig),
   walloc: (c: unknown) => new WaLLoC(c as WaLLoCConfig),
   videomae: (c: unknown) => new VideoMAE(c as VideoMAEConfig),
+  cae: (c: unknown) => new CAE(c as CAEConfig),
 } as const;
 
 export type ModelType = keyof typeof MODEL_TYPES;
-export type AnyModel = AutoEncoder | DenoisingAutoEncoder | StackedAutoEncoder | VAE | ARDVAE | PrototypeNetwork | StackVAEG | MAE | VideoMAE | WaLLoC;
+export type AnyModel = AutoEncoder | DenoisingAutoEncoder | StackedAutoEncoder | VAE | ARDVAE | PrototypeNetwork | StackVAEG | MAE | VideoMAE | WaLLoC | CAE;
 
 /** A model with a type tag and a JSON config (every model class here). */
 export interface SavableModel extends Module {

@@ -32,7 +32,7 @@ import { Module, param } from '../nn/module.js';
 import { normal_ } from '../nn/init.js';
 import { LayerNorm, Linear } from '../nn/layers.js';
 import { TransformerBlock } from '../nn/attention.js';
-import { ViTEncoder, gatherTokens, imageHW, patchify, sincosPosEmbed2d, unpatchify } from '../nn/vit.js';
+import { ViTEncoder, asImages, gatherTokens, imageHW, patchify, sincosPosEmbed2d, unpatchify } from '../nn/vit.js';
 import { MASK_KINDS, imageMasking, keepCount, type MaskKind, type PatchMask } from './masking.js';
 import { existsSync } from 'node:fs';
 import { readNpy } from '../core/io/index.js';
@@ -133,10 +133,7 @@ export class MAE extends Module implements Trainable {
 
   /** Images [B, C, H, W] or flat [B, C·H·W] (MNIST rows) -> [B, C, H, W]; other shapes are errors. */
   images(x: Tensor): Tensor {
-    const { channels: C, height: H, width: W } = this;
-    if (x.rank === 2 && x.shape[1] === C * H * W) return reshape(x, [x.shape[0]!, C, H, W]);
-    if (x.rank === 4 && x.shape[1] === C && x.shape[2] === H && x.shape[3] === W) return x;
-    throw new Error(`MAE: expected images [B, ${C}, ${H}, ${W}] (or rows [B, ${C * H * W}]), got ${shapeStr(x.shape)}`);
+    return asImages(x, this.channels, this.height, this.width, 'MAE');
   }
 
   /** Draws a training mask of the configured kind and ratio for a batch of B. */

@@ -1,5 +1,5 @@
 /**
- * WaLLoC (Sivaraman et al. 2025, "Wavelet Latent Lossy Codec"): a wavelet packet transform, a
+ * WaLLoC (Wavelet Learned Lossy Compression, from "Learned Compression for Compressed Learning"): a wavelet packet transform, a
  * shallow asymmetric autoencoder (linear encoder, deeper decoder) and an entropy bottleneck whose
  * integer latents are coded losslessly with rANS.
  *

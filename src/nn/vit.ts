@@ -211,3 +211,13 @@ export class ViTEncoder extends Module {
     return this.norm.forward(h);
   }
 }
+
+/**
+ * Images [B, C, H, W], or flat rows [B, C·H·W] (MNIST rows) reshaped to them; any other shape is an
+ * error naming the model (`who`) and the expected shape.
+ */
+export function asImages(x: Tensor, C: number, H: number, W: number, who: string): Tensor {
+  if (x.rank === 2 && x.shape[1] === C * H * W) return reshape(x, [x.shape[0]!, C, H, W]);
+  if (x.rank === 4 && x.shape[1] === C && x.shape[2] === H && x.shape[3] === W) return x;
+  throw new Error(`${who}: expected images [B, ${C}, ${H}, ${W}] (or rows [B, ${C * H * W}]), got ${shapeStr(x.shape)}`);
+}

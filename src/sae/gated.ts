@@ -22,11 +22,12 @@
  * gate down, the auxiliary term asks ReLU(π_gate) itself to reconstruct x so the gate stays
  * informative. λ_t = λ·min(1, t/N) over N = l1WarmupSteps (λ when N = 0).
  */
-import { Tensor, add, exp, fromBuffer, gt, matmul, mul, relu, scale, square, sub, sum } from '../core/index.js';
+import { Tensor, add, exp, fromBuffer, gt, linear, matmul, mul, relu, scale, square, sub, sum } from '../core/index.js';
 import type { Generator } from '../core/random.js';
 import { param } from '../nn/module.js';
-import { SparseAutoencoder, decoderNorms, type EncodeMode, type LossState, type SaeCode } from './base.js';
+import { SparseAutoencoder, decodeSparse, decoderNorms, type EncodeMode, type LossState, type SaeCode } from './base.js';
 import type { GatedSaeConfig } from './config.js';
+import { gatherVec, linearAt, selectReluSet, sparseStepLimit, weightedSumAt, type SparseStepMode } from './sparse-step.js';
 import type { SaeArch, SaeWeights } from './interop.js';
 
 export class GatedSae extends SparseAutoencoder<GatedSaeConfig> {
@@ -34,6 +35,13 @@ export class GatedSae extends SparseAutoencoder<GatedSaeConfig> {
   r_mag: Tensor;
   /** [H] magnitude path bias (init 0). b_enc is the gate bias b_gate. */
   b_mag: Tensor;
+  /**
+   * The sparse-aware training step (src/sae/sparse-step.ts): 'auto' takes it when the batch's gate
+   * density is below the measured crossover, 'on' always, 'off' never; null follows setSparseStep.
+   */
+  sparseStep: SparseStepMode | null = null;
+  /** The current loss() call's sparse state (set by encodeForLoss, read by lossTerms). */
+  private sparse: { p: Tensor; idx: Tensor } | null = null;
 
   constructor(config: GatedSaeConfig, gen: Generator) {
     super(config, gen);
@@ -56,7 +64,30 @@ export class GatedSae extends SparseAutoencoder<GatedSaeConfig> {
     return mul(relu(this.magnitudePreActivation(pre)), gt(pre, 0));
   }
 
+  /**
+   * Training encoder: the dense gate pre-activation (one GEMM), then, below the crossover density,
+   * everything at each token's open gates S_b = {π_gate > 0} only (the code, the L1 and the auxiliary
+   * reconstruction all vanish off S_b, with zero gradient): p = π_gate[S] (linearAt),
+   * π_mag[S] = (p − b_gate[S])·exp(r_mag)[S] + b_mag[S], z = ReLU(π_mag[S])·H(p).
+   */
+  protected override encodeForLoss(xNorm: Tensor): { pre: Tensor; code: SaeCode } {
+    this.sparse = null;
+    const limit = sparseStepLimit(this.sparseStep, this.dSae);
+    if (limit === 0) return super.encodeForLoss(xNorm);
+    const xIn = this.config.applyBDecToInput ? sub(xNorm, this.b_dec) : xNorm;
+    const pre = linear(xIn, this.W_enc, this.b_enc);
+    const idx = selectReluSet(pre, limit);
+    if (!idx) return { pre, code: this.activate(pre, 'train') };
+    const p = linearAt(xIn, this.W_enc, this.b_enc, pre, idx);
+    const mag = add(mul(sub(p, gatherVec(this.b_enc, idx)), gatherVec(exp(this.r_mag), idx)), gatherVec(this.b_mag, idx));
+    this.sparse = { p, idx };
+    return { pre, code: { values: mul(relu(mag), gt(p, 0)), indices: idx, width: this.dSae } };
+  }
+
   protected override lossTerms(s: LossState): void {
+    const sp = this.sparse;
+    this.sparse = null;
+    if (sp) return this.sparseLossTerms(s, sp);
     const B = s.x.shape[0]!;
     const gate = relu(s.pre);
     const lambda = this.l1CoefficientAt(s.step);
@@ -65,6 +96,20 @@ export class GatedSae extends SparseAutoencoder<GatedSaeConfig> {
     const c = this.config.auxCoefficient;
     if (c > 0) {
       const viaGate = add(matmul(gate, this.W_dec.detach()), this.b_dec.detach());
+      s.terms.aux = scale(sum(square(sub(viaGate, s.x))), c / B);
+    }
+  }
+
+  /** lossTerms on the sparse step: the L1 and the auxiliary term from the open gates only. */
+  private sparseLossTerms(s: LossState, sp: { p: Tensor; idx: Tensor }): void {
+    const B = s.x.shape[0]!;
+    const gate = relu(sp.p);
+    const lambda = this.l1CoefficientAt(s.step);
+    s.terms.l1 = scale(weightedSumAt(gate, decoderNorms(this.W_dec), sp.idx), lambda / B);
+    s.stats.l1Coefficient = lambda;
+    const c = this.config.auxCoefficient;
+    if (c > 0) {
+      const viaGate = decodeSparse(gate, sp.idx, this.W_dec.detach(), this.b_dec.detach());
       s.terms.aux = scale(sum(square(sub(viaGate, s.x))), c / B);
     }
   }

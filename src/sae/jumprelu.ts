@@ -18,12 +18,13 @@
  *   preact = c · (1/B) Σ_b Σ_{i∈D} ReLU(θ_i − pre_{b,i}) · ‖W_dec,i‖
  * pushes a dead latent's pre-activations up towards its threshold so it can fire again.
  */
-import { Tensor, customOp, empty, exp, fromBuffer, mul, relu, scale, sub, sum, zeros } from '../core/index.js';
+import { Tensor, customOp, empty, exp, fromBuffer, linear, mul, relu, scale, sub, sum, zeros } from '../core/index.js';
 import type { Generator } from '../core/random.js';
 import { param } from '../nn/module.js';
 import { SparseAutoencoder, decoderNorms, type EncodeMode, type LossState, type SaeCode } from './base.js';
 import type { SaeArch } from './interop.js';
 import type { JumpReluSaeConfig } from './config.js';
+import { gatherVec, jumpReluAt, linearAt, selectJumpReluSet, sparseStepLimit, stepAt, weightedSumAt, type SparseStepMode } from './sparse-step.js';
 
 function checkShapes(op: string, pre: Tensor, theta: Tensor): [number, number] {
   if (pre.rank !== 2 || theta.rank !== 1 || theta.shape[0] !== pre.shape[1]) {
@@ -108,6 +109,13 @@ export function stepSte(pre: Tensor, theta: Tensor, bandwidth: number): Tensor {
 export class JumpReluSae extends SparseAutoencoder<JumpReluSaeConfig> {
   /** [H] learned log θ (SAELens's name; exported as threshold = exp(log_threshold)). */
   log_threshold: Tensor;
+  /**
+   * The sparse-aware training step (src/sae/sparse-step.ts): 'auto' takes it when the batch's code
+   * is below the measured crossover density, 'on' always, 'off' never; null follows setSparseStep.
+   */
+  sparseStep: SparseStepMode | null = null;
+  /** The current loss() call's sparse state (set by encodeForLoss, read by lossTerms). */
+  private sparse: { p: Tensor; idx: Tensor; theta: Tensor } | null = null;
 
   constructor(config: JumpReluSaeConfig, gen: Generator) {
     super(config, gen);
@@ -130,7 +138,31 @@ export class JumpReluSae extends SparseAutoencoder<JumpReluSaeConfig> {
     return jumpRelu(pre, this.thresholds(), this.config.bandwidth);
   }
 
+  /**
+   * Training encoder: the dense pre-activation (one GEMM), then, below the crossover density, the
+   * code at each token's selected latents (active, within the STE's rectangle, and dead ones below θ
+   * when the pre-activation loss is on: see sparse-step.ts), differentiable through those entries only.
+   */
+  protected override encodeForLoss(xNorm: Tensor): { pre: Tensor; code: SaeCode } {
+    this.sparse = null;
+    const limit = sparseStepLimit(this.sparseStep, this.dSae);
+    if (limit === 0) return super.encodeForLoss(xNorm);
+    const xIn = this.config.applyBDecToInput ? sub(xNorm, this.b_dec) : xNorm;
+    const pre = linear(xIn, this.W_enc, this.b_enc);
+    const theta = this.thresholds();
+    const eps = this.config.bandwidth;
+    const dead = this.config.preActCoefficient > 0 ? this.deadMask() : null;
+    const idx = selectJumpReluSet(pre, theta.f32(), eps, dead && dead.count > 0 ? dead.mask : null, limit);
+    if (!idx) return { pre, code: jumpRelu(pre, theta, eps) };
+    const p = linearAt(xIn, this.W_enc, this.b_enc, pre, idx);
+    this.sparse = { p, idx, theta };
+    return { pre, code: { values: jumpReluAt(p, theta, idx, eps), indices: idx, width: this.dSae } };
+  }
+
   protected override lossTerms(s: LossState): void {
+    const sp = this.sparse;
+    this.sparse = null;
+    if (sp) return this.sparseLossTerms(s, sp);
     const B = s.x.shape[0]!;
     const theta = this.thresholds();
     const lambda = this.l0CoefficientAt(s.step);
@@ -144,6 +176,25 @@ export class JumpReluSae extends SparseAutoencoder<JumpReluSaeConfig> {
       const gap = relu(sub(theta, s.pre));
       const w = mul(decoderNorms(this.W_dec), fromBuffer(dead, [this.dSae]));
       s.terms.preact = scale(sum(mul(gap, w)), c / B);
+    } else if (c > 0) {
+      s.terms.preact = zeros([]);
+    }
+  }
+
+  /** lossTerms on the sparse step: the same terms from the selected entries (sparse-step.ts). */
+  private sparseLossTerms(s: LossState, sp: { p: Tensor; idx: Tensor; theta: Tensor }): void {
+    const B = s.x.shape[0]!;
+    const lambda = this.l0CoefficientAt(s.step);
+    s.terms.l0 = scale(stepAt(sp.p, sp.theta, sp.idx, this.config.bandwidth), lambda / B);
+    s.stats.l0Coefficient = lambda;
+    const c = this.config.preActCoefficient;
+    if (c > 0 && s.deadCount > 0) {
+      const dead = new Float32Array(this.dSae);
+      for (let i = 0; i < dead.length; i++) dead[i] = s.dead[i]!;
+      // Every dead latent's entries with pre < θ are selected; others get weight 0 or relu(θ − p) = 0.
+      const gap = relu(sub(gatherVec(sp.theta, sp.idx), sp.p));
+      const w = mul(decoderNorms(this.W_dec), fromBuffer(dead, [this.dSae]));
+      s.terms.preact = scale(weightedSumAt(gap, w, sp.idx), c / B);
     } else if (c > 0) {
       s.terms.preact = zeros([]);
     }

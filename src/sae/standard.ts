@@ -11,13 +11,21 @@
  * (relevant when unitNormDecoder is off; with unit rows the weight is 1 but its gradient, which
  * is parallel to the row, is still recorded and then removed by removeParallelGrad).
  */
-import { Tensor, mul, relu, scale, sum } from '../core/index.js';
+import { Tensor, linear, mul, relu, scale, sub, sum } from '../core/index.js';
+import { sparseEncodeAt } from '../core/ops/sparse.js';
 import type { Generator } from '../core/random.js';
-import { SparseAutoencoder, decoderNorms, type EncodeMode, type LossState, type SaeCode } from './base.js';
+import { SparseAutoencoder, decoderNorms, isSparseCode, type EncodeMode, type LossState, type SaeCode } from './base.js';
+import { selectReluSet, sparseStepLimit, weightedSumAt, type SparseStepMode } from './sparse-step.js';
 import type { SaeArch } from './interop.js';
 import type { StandardSaeConfig } from './config.js';
 
 export class StandardSae extends SparseAutoencoder<StandardSaeConfig> {
+  /**
+   * The sparse-aware training step (src/sae/sparse-step.ts): 'auto' takes it when the batch's code
+   * is below the measured crossover density, 'on' always, 'off' never; null follows setSparseStep.
+   */
+  sparseStep: SparseStepMode | null = null;
+
   constructor(config: StandardSaeConfig, gen: Generator) {
     super(config, gen);
   }
@@ -32,11 +40,28 @@ export class StandardSae extends SparseAutoencoder<StandardSaeConfig> {
     return relu(pre);
   }
 
+  /**
+   * Training encoder: the dense pre-activation (one GEMM), then, below the crossover density, the
+   * sparse code relu(pre) at each token's active latents (sparseEncodeAt: backward through those
+   * entries only), which loss() decodes with the embedding-bag kernel. Else the dense path.
+   */
+  protected override encodeForLoss(xNorm: Tensor): { pre: Tensor; code: SaeCode } {
+    const limit = sparseStepLimit(this.sparseStep, this.dSae);
+    if (limit === 0) return super.encodeForLoss(xNorm);
+    const xIn = this.config.applyBDecToInput ? sub(xNorm, this.b_dec) : xNorm;
+    const pre = linear(xIn, this.W_enc, this.b_enc);
+    const idx = selectReluSet(pre, limit);
+    if (!idx) return { pre, code: this.activate(pre, 'train') };
+    return { pre, code: { values: sparseEncodeAt(xIn, this.W_enc, this.b_enc, pre, idx), indices: idx, width: this.dSae } };
+  }
+
   protected override lossTerms(s: LossState): void {
-    const z = s.code as Tensor;
     const lambda = this.l1CoefficientAt(s.step);
-    const weighted = sum(mul(z, decoderNorms(this.W_dec)));
-    s.terms.l1 = scale(weighted, lambda / z.shape[0]!);
+    const B = s.x.shape[0]!;
+    const weighted = isSparseCode(s.code)
+      ? weightedSumAt(s.code.values, decoderNorms(this.W_dec), s.code.indices)
+      : sum(mul(s.code, decoderNorms(this.W_dec)));
+    s.terms.l1 = scale(weighted, lambda / B);
     s.stats.l1Coefficient = lambda;
   }
 

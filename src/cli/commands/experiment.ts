@@ -10,13 +10,14 @@
  *   prototype-mnist  prototype network test accuracy on MNIST
  *   export-mnist     write the MNIST splits as .npy (--out dir) for external references
  *   sae-architectures  the five SAE architectures on one superposition problem: FVU, L0, recovery
+ *   jepa             deep linear JEPA vs MAE: which features (high influence ρ vs high covariance λ) are learned first
  *   masked           MAE with random masks vs block and ColorMAE noise masks at the same budget (linear probe, masked PSNR)
  *
  * Budgets: `quick` (default) runs in about two minutes or less on 2 cores; `full` is the
  * larger setting behind the closing-note numbers; `tiny` is for the test suite only.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,10 +28,11 @@ import { ARD_BUDGETS, PROTOTYPE_BUDGETS, VAE_BUDGETS, exportMnist, runArd, runPr
 import { num, seconds, table } from '../../tasks/experiments/report.js';
 import { SAE_ARCHITECTURE_BUDGETS, runSaeArchitectures } from '../../tasks/experiments/sae-architectures.js';
 import { MASKED_BUDGETS, runMaskedExperiment } from '../../tasks/experiments/masked.js';
+import { JEPA_BUDGETS, jepaCurvesSvg, runJepaStudy } from '../../tasks/experiments/jepa.js';
 import { helpText, parseArgs, UsageError } from '../args.js';
 import { progressRenderer } from '../progress.js';
 
-const NAMES = ['geology', 'geology-mnist', 'nab', 'vae-mnist', 'ard-vae', 'prototype-mnist', 'export-mnist', 'sae-architectures', 'masked'] as const;
+const NAMES = ['geology', 'geology-mnist', 'nab', 'vae-mnist', 'ard-vae', 'prototype-mnist', 'export-mnist', 'sae-architectures', 'masked', 'jepa'] as const;
 type Name = (typeof NAMES)[number];
 type Budget = 'tiny' | 'quick' | 'full';
 
@@ -44,7 +46,7 @@ const spec = {
   tokens: { type: 'number' as const, help: 'sae-architectures: training tokens per SAE' },
   steps: { type: 'number' as const, help: 'masked: training steps per MAE' },
   rows: { type: 'string' as const, help: "sae-architectures: comma-separated row labels to run, e.g. 'topk k=2,jumprelu (λ=1)'" },
-  out: { type: 'string' as const, help: 'export-mnist: output folder' },
+  out: { type: 'string' as const, help: 'export-mnist: output folder; jepa: folder for jepa-feature-curves.svg (default .)' },
   'train-count': { type: 'number' as const, help: 'export-mnist / vae-mnist: training images' },
   'test-count': { type: 'number' as const, help: 'export-mnist / vae-mnist: held-out images' },
   progress: { type: 'boolean' as const, default: false, help: 'show training progress bars on stderr' },
@@ -179,13 +181,38 @@ export async function run(argv: string[]): Promise<number> {
       const r = runMaskedExperiment(o);
       w(`masked (${budget}): MAE ViT patch ${o.patchSize} on 28×28 MNIST, dim ${o.dim} × depth ${o.depth}, decoder ${o.decoderDim} × ${o.decoderDepth}, mask ratio ${o.maskRatio}, ${o.steps} steps of batch ${o.batchSize} (lr ${o.lr}) on ${o.trainCount.toLocaleString()} digits, seed ${o.seed}; ` +
         `linear probe (ridge classifier) on frozen mean-pooled features, ${o.testCount.toLocaleString()} held-out digits; PSNR of masked patches under shared random masks\n`);
-      w('  claim (ColorMAE): filtered-noise masks, green (band-pass) best, beat random masks downstream; "held" = probe accuracy above random masking\n\n');
+      w('  claim (ColorMAE): filtered-noise masks, green (band-pass) best, beat random masks downstream; "held" = probe accuracy above random masking\n');
+      if (o.cae) w('  claim (CAE): encoder–regressor–decoder with latent alignment gives better linear-probe features than MAE; "held" = probe accuracy above the MAE baseline\n');
+      w('\n');
       w(table(['method', 'probe acc', 'masked PSNR', 'final loss', 'train', 'held'], r.rows.map((x) => [
         x.method, `${(x.probeAccuracy * 100).toFixed(2)}%`, x.maskedPsnr === null ? '—' : `${num(x.maskedPsnr, 2)} dB`, x.finalLoss === null ? '—' : num(x.finalLoss, 4),
         x.trainSeconds ? seconds(x.trainSeconds) : '—', x.beatsRandom === null ? '—' : x.beatsRandom ? 'yes' : 'no',
       ])));
       w(`\n  command: aelab experiment masked --budget ${budget}${seed !== undefined ? ` --seed ${seed}` : ''}${flags.steps !== undefined ? ` --steps ${flags.steps}` : ''}\n\n`);
       jsonLine({ experiment: 'masked', budget, ...r });
+      return 0;
+    }
+    case 'jepa': {
+      const o = { ...JEPA_BUDGETS[budget] };
+      if (seed !== undefined) o.seed = seed;
+      const r = runJepaStudy(o);
+      w(`jepa (${budget}): deep linear encoders (depths ${o.depths.join(', ')}) with a linear head, gradient descent (lr ${o.lr}) from a balanced init of scale ${o.initScale} per layer, ${o.samples === null ? 'exact moments' : `${o.samples} sampled pairs`}, seed ${o.seed}; ` +
+        `JEPA = predict the ${o.ema > 0 ? `EMA (τ ${o.ema})` : 'stop-gradient'} target encoder's embedding of view y from view x, MAE = reconstruct view y from x\n`);
+      w('  claim (Littwin et al. 2024): MAE learns high-covariance (λ) features first, JEPA high-influence (ρ, regression coefficient) features first, more so with depth\n\n');
+      w(table(['feature', 'λ (cross-view cov.)', 'ρ (influence)', 'variance λ/ρ'], r.features.map((f) => [`#${f.index}`, num(f.lambda, 3), num(f.rho, 3), num(f.variance, 3)])));
+      w('\n');
+      w(table(['objective', 'depth', ...r.features.map((f) => `t½ #${f.index}`), 'order learned', 'Spearman(speed, ρ)', 'steps'], r.runs.map((x) => [
+        x.objective.toUpperCase(), String(x.depth), ...x.halfTimes.map((h) => (h === null ? 'never' : num(h, 2))), x.order.map((j) => `#${j}`).join(' → '), num(x.rankCorrRho, 2), String(x.steps),
+      ])));
+      const dir = (flags.out as string | undefined) ?? '.';
+      mkdirSync(dir, { recursive: true });
+      const svg = join(dir, 'jepa-feature-curves.svg');
+      writeFileSync(svg, jepaCurvesSvg(r));
+      w(`\n  t½: training time at which the feature's encoder projection ‖W q_j‖ is half learned. MAE learns the highest-λ feature first: ${r.maeFollowsLambda ? 'held' : 'NOT held'}; ` +
+        `JEPA at depth ${Math.max(...o.depths)} learns the highest-ρ feature first: ${r.jepaFollowsRho ? 'held' : 'NOT held'}\n`);
+      w(`  learning curves: ${svg}\n  command: aelab experiment jepa --budget ${budget}${seed !== undefined ? ` --seed ${seed}` : ''}${flags.out !== undefined ? ` --out ${flags.out}` : ''}\n\n`);
+      jsonLine({ experiment: 'jepa', budget, svg, features: r.features, maeFollowsLambda: r.maeFollowsLambda, jepaFollowsRho: r.jepaFollowsRho,
+        runs: r.runs.map(({ t: _t, fractions: _f, ...x }) => x) });
       return 0;
     }
     case 'sae-architectures': {

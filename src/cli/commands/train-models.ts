@@ -35,6 +35,7 @@ import type { StackedAutoEncoder } from '../../models/stacked.js';
 import { maeRunSetup, maeSampleGrid, type MAE } from '../../models/mae.js';
 import type { MaskKind } from '../../models/masking.js';
 import { videoMaeRunSetup } from '../../models/videomae.js';
+import { caeRunSetup, caeSampleGrid, type CAE } from '../../models/cae.js';
 import { wallocRunSetup, wallocSummary, type WaLLoC } from '../../models/walloc.js';
 
 /** CLI kinds and the model type each builds. */
@@ -47,6 +48,7 @@ export const TRAIN_KINDS = {
   prototype: 'prototype',
   'stackvae-g': 'stackvaeg',
   mae: 'mae',
+  cae: 'cae',
   videomae: 'videomae',
   walloc: 'walloc',
 } as const satisfies Record<string, ModelType>;
@@ -70,9 +72,9 @@ const spec: FlagSpec = {
   patch: { type: 'number', help: 'mae: patch side (default 7 for 28×28 images, else 4); --latent is the encoder width (default 64), --hidden the decoder width (default 32)' },
   'mask-ratio': { type: 'number', help: 'mae: fraction of patches masked, in (0, 1) (default 0.75)' },
   mask: { type: 'string', help: 'mae: mask kind: random, block, red, blue, green, purple (default random)' },
-  depth: { type: 'string', help: 'mae: encoder,decoder depth (default 4,2)' },
+  depth: { type: 'string', help: 'mae: encoder,decoder depth (default 4,2); cae: encoder,regressor,decoder depth (default 4,2,2)' },
   levels: { type: 'number', help: 'walloc: wavelet packet levels J (default 2); --latent is the latent channels (default 4), --hidden the decoder width (default 64)' },
-  lambda: { type: 'number', help: 'walloc: rate weight λ in loss = MSE + λ·bits per pixel (default 1e-3)' },
+  lambda: { type: 'number', help: 'walloc: rate weight λ in loss = MSE + λ·bits per pixel (default 1e-3); cae: alignment weight λ in loss = reconstruction + λ·alignment (default 2)' },
   crop: { type: 'number', help: 'walloc: side of the square tiles cut from a folder of PNGs (default 64); --data mnist uses 28×28 digits' },
   seed: { type: 'number', help: 'random seed (default 0)' },
   'checkpoint-every-steps': { type: 'number', unit: 'steps', help: 'checkpoint every N optimiser steps (default 0: only at the end)' },
@@ -138,9 +140,9 @@ function configFromFlags(kind: TrainKind, f: Record<string, string | number | bo
   if (f.beta !== undefined && !isVae) throw new UsageError(`aelab train ${kind}: --beta applies to vae, ard-vae and stackvae-g only`);
   if (f.noise !== undefined && kind !== 'dae') throw new UsageError(`aelab train ${kind}: --noise applies to dae only`);
   if ((f.window !== undefined || f.stride !== undefined) && kind !== 'stackvae-g') throw new UsageError(`aelab train ${kind}: --window/--stride apply to stackvae-g only`);
-  if ((f.patch !== undefined || f['mask-ratio'] !== undefined || f.mask !== undefined || f.depth !== undefined) && kind !== 'mae' && kind !== 'videomae') throw new UsageError(`aelab train ${kind}: --patch/--mask-ratio/--mask/--depth apply to mae and videomae only`);
+  if ((f.patch !== undefined || f['mask-ratio'] !== undefined || f.mask !== undefined || f.depth !== undefined) && kind !== 'mae' && kind !== 'videomae' && kind !== 'cae') throw new UsageError(`aelab train ${kind}: --patch/--mask-ratio/--mask/--depth apply to mae and videomae only (plus cae)`);
   if (f.mask !== undefined && kind === 'videomae') throw new UsageError('aelab train videomae: --mask does not apply (tube masks for the encoder, running cells for the decoder)');
-  if ((f.levels !== undefined || f.lambda !== undefined || f.crop !== undefined) && kind !== 'walloc') throw new UsageError(`aelab train ${kind}: --levels/--lambda/--crop apply to walloc only`);
+  if ((f.levels !== undefined || (f.lambda !== undefined && kind !== 'cae') || f.crop !== undefined) && kind !== 'walloc') throw new UsageError(`aelab train ${kind}: --levels/--lambda/--crop apply to walloc only`);
   if (kind === 'prototype' && !f.labels) throw new UsageError('aelab train prototype: --labels <y.npy> is required');
   if (f.labels !== undefined && kind !== 'prototype') throw new UsageError(`aelab train ${kind}: --labels applies to prototype only`);
   if ((f['pretrain-epochs'] !== undefined || f['finetune-epochs'] !== undefined) && kind !== 'stacked') throw new UsageError(`aelab train ${kind}: --pretrain-epochs/--finetune-epochs apply to stacked only`);
@@ -154,7 +156,7 @@ function configFromFlags(kind: TrainKind, f: Record<string, string | number | bo
     labels: f.labels !== undefined ? String(f.labels) : null,
     window: kind === 'stackvae-g' ? posInt('window', (f.window as number | undefined) ?? 32) : null,
     stride: kind === 'stackvae-g' ? posInt('stride', (f.stride as number | undefined) ?? 1) : null,
-    latent: posInt('latent', (f.latent as number | undefined) ?? (kind === 'prototype' ? 15 : kind === 'mae' || kind === 'videomae' ? 64 : kind === 'walloc' ? 4 : 8)),
+    latent: posInt('latent', (f.latent as number | undefined) ?? (kind === 'prototype' ? 15 : kind === 'mae' || kind === 'videomae' || kind === 'cae' ? 64 : kind === 'walloc' ? 4 : 8)),
     hidden: f.hidden !== undefined ? intList('hidden', String(f.hidden)) : kind === 'prototype' ? [32, 32] : kind === 'mae' || kind === 'videomae' ? [32] : kind === 'walloc' ? [64] : [256, 64],
     epochs: (f.epochs as number | undefined) ?? (f['finetune-epochs'] as number | undefined) ?? 20,
     batch: posInt('batch', (f.batch as number | undefined) ?? 64),
@@ -164,12 +166,12 @@ function configFromFlags(kind: TrainKind, f: Record<string, string | number | bo
     seed: (f.seed as number | undefined) ?? 0,
     checkpointEvery: (f['checkpoint-every-steps'] as number | undefined) ?? 0,
     pretrainEpochs: kind === 'stacked' ? (pre ?? 0) : null,
-    patch: (kind === 'mae' || kind === 'videomae') && f.patch !== undefined ? posInt('patch', f.patch as number) : null,
-    maskRatio: kind === 'mae' || kind === 'videomae' ? ((f['mask-ratio'] as number | undefined) ?? (kind === 'mae' ? 0.75 : 0.9)) : null,
-    mask: kind === 'mae' ? String(f.mask ?? 'random') : null,
-    depth: kind === 'mae' || kind === 'videomae' ? (f.depth !== undefined ? intList('depth', String(f.depth)) : [4, 2]) : null,
+    patch: (kind === 'mae' || kind === 'videomae' || kind === 'cae') && f.patch !== undefined ? posInt('patch', f.patch as number) : null,
+    maskRatio: kind === 'mae' || kind === 'videomae' || kind === 'cae' ? ((f['mask-ratio'] as number | undefined) ?? (kind === 'mae' ? 0.75 : kind === 'cae' ? 0.5 : 0.9)) : null,
+    mask: kind === 'mae' || kind === 'cae' ? String(f.mask ?? 'random') : null,
+    depth: kind === 'mae' || kind === 'videomae' || kind === 'cae' ? (f.depth !== undefined ? intList('depth', String(f.depth)) : kind === 'cae' ? [4, 2, 2] : [4, 2]) : null,
     levels: kind === 'walloc' ? posInt('levels', (f.levels as number | undefined) ?? 2) : null,
-    lambda: kind === 'walloc' ? ((f.lambda as number | undefined) ?? 1e-3) : null,
+    lambda: kind === 'walloc' ? ((f.lambda as number | undefined) ?? 1e-3) : kind === 'cae' ? ((f.lambda as number | undefined) ?? 2) : null,
     crop: kind === 'walloc' && f.crop !== undefined ? posInt('crop', f.crop as number) : null,
   };
 }
@@ -281,6 +283,10 @@ export function prepare(c: TrainModelsConfig): { data: Dataset; type: ModelType;
   if (c.kind === 'mae') {
     const r = maeRunSetup({ data: c.data, patch: c.patch, maskRatio: c.maskRatio, mask: c.mask as MaskKind, dim: c.latent, decoderDim: c.hidden[0], depth: c.depth, seed: c.seed });
     return { data: r.data, type: 'mae', config: r.config, scaler: null, names: [] };
+  }
+  if (c.kind === 'cae') {
+    const r = caeRunSetup({ data: c.data, patch: c.patch, maskRatio: c.maskRatio, mask: c.mask as MaskKind, dim: c.latent, depth: c.depth, alignWeight: c.lambda, seed: c.seed });
+    return { data: r.data, type: 'cae', config: r.config, scaler: null, names: [] };
   }
   if (c.kind === 'videomae') {
     const r = videoMaeRunSetup({ data: c.data, patch: c.patch, maskRatio: c.maskRatio, dim: c.latent, decoderDim: c.hidden[0], depth: c.depth, seed: c.seed });
@@ -410,6 +416,10 @@ async function body(k: TrainKind, argv: string[], shouldStop: () => boolean): Pr
     // The model folder carries its column selection and scaler, applied by embed / cluster (issue 17).
     if (k === 'mae') {
       writeFileSync(join(out, 'reconstructions.png'), maeSampleGrid(model as unknown as MAE, p.data, 8, cfg.seed));
+      lines.push(`reconstructions: ${join(out, 'reconstructions.png')} (rows: masked input | reconstruction | original)`);
+    }
+    if (k === 'cae') {
+      writeFileSync(join(out, 'reconstructions.png'), caeSampleGrid(model as unknown as CAE, p.data, 8, cfg.seed));
       lines.push(`reconstructions: ${join(out, 'reconstructions.png')} (rows: masked input | reconstruction | original)`);
     }
     if (k === 'walloc') lines.push(wallocSummary(model as unknown as WaLLoC, p.data));

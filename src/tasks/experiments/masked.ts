@@ -14,11 +14,15 @@
  * The claims checked: ColorMAE (Hinojosa et al. 2024) reports green (band-pass) noise masks beating
  * random masks on downstream tasks, and all filtered-noise masks differing from random; here each
  * row's "held" says whether that row's probe accuracy beats random masking's at this budget.
+ * With `cae`, a CAE row (Chen et al. 2022 report CAE's representations beating MAE's under linear
+ * probing) trained with random masks at the same budget; its "held" compares it with the MAE baseline.
  */
 import { Generator } from '../../core/random.js';
 import { fromBuffer, noGrad, scope } from '../../core/tensor.js';
 import { loadMnist } from '../../data/mnist.js';
 import { MAE, type MAEConfig } from '../../models/mae.js';
+import { CAE } from '../../models/cae.js';
+import { gatherTokens } from '../../nn/vit.js';
 import { randomMasking, type MaskKind } from '../../models/masking.js';
 import { train } from '../../train/fit.js';
 import type { TrainEventHandler } from '../../train/events.js';
@@ -37,13 +41,15 @@ export interface MaskedExperimentOptions {
   maskRatio: number;
   masks: MaskKind[];
   seed: number;
+  /** Also train a CAE (src/models/cae.ts) with random masks at the same budget (same width, depths, steps, mask ratio; λ = 2). */
+  cae?: boolean;
   onEvent?: TrainEventHandler;
 }
 
 export const MASKED_BUDGETS: Record<'tiny' | 'quick' | 'full', MaskedExperimentOptions> = {
   tiny: { trainCount: 256, testCount: 128, steps: 8, batchSize: 32, lr: 2e-3, patchSize: 4, dim: 16, depth: 1, decoderDim: 16, decoderDepth: 1, maskRatio: 0.75, masks: ['random', 'green'], seed: 0 },
-  quick: { trainCount: 4000, testCount: 1000, steps: 300, batchSize: 64, lr: 2e-3, patchSize: 4, dim: 32, depth: 2, decoderDim: 32, decoderDepth: 1, maskRatio: 0.75, masks: ['random', 'block', 'red', 'blue', 'green', 'purple'], seed: 0 },
-  full: { trainCount: 8000, testCount: 2000, steps: 2000, batchSize: 128, lr: 1.5e-3, patchSize: 4, dim: 64, depth: 4, decoderDim: 32, decoderDepth: 2, maskRatio: 0.75, masks: ['random', 'block', 'red', 'blue', 'green', 'purple'], seed: 0 },
+  quick: { trainCount: 4000, testCount: 1000, steps: 300, batchSize: 64, lr: 2e-3, patchSize: 4, dim: 32, depth: 2, decoderDim: 32, decoderDepth: 1, maskRatio: 0.75, masks: ['random', 'block', 'red', 'blue', 'green', 'purple'], seed: 0, cae: true },
+  full: { trainCount: 8000, testCount: 2000, steps: 2000, batchSize: 128, lr: 1.5e-3, patchSize: 4, dim: 64, depth: 4, decoderDim: 32, decoderDepth: 2, maskRatio: 0.75, masks: ['random', 'block', 'red', 'blue', 'green', 'purple'], seed: 0, cae: true },
 };
 
 export interface MaskedRow {
@@ -110,7 +116,7 @@ export function ridgeProbeAccuracy(xTr: Float32Array, yTr: Int32Array, xTe: Floa
   return correct / m;
 }
 
-function featuresOf(model: MAE, x: Float32Array, n: number, batch = 250): Float32Array {
+function featuresOf(model: MAE | CAE, x: Float32Array, n: number, batch = 250): Float32Array {
   const D = model.config.dim, out = new Float32Array(n * D);
   for (let s = 0; s < n; s += batch) {
     const e = Math.min(n, s + batch);
@@ -146,6 +152,23 @@ function maskedPsnr(model: MAE, x: Float32Array, n: number, seed: number): numbe
   return 10 * Math.log10(1 / (se / cnt));
 }
 
+/** As maskedPsnr for a CAE (its predictions cover the masked patches only), same masks. */
+function caeMaskedPsnr(model: CAE, x: Float32Array, n: number, seed: number): number {
+  const gen = new Generator(seed + 7777);
+  let se = 0, cnt = 0;
+  for (let s = 0; s < n; s += 250) {
+    const e = Math.min(n, s + 250), B = e - s;
+    const m = randomMasking(B, model.numPatches, model.config.maskRatio ?? 0.5, gen);
+    noGrad(() => scope(() => {
+      const imgs = fromBuffer(x.slice(s * 784, e * 784), [B, 784]);
+      const out = model.forwardMasked(imgs, m);
+      const t = gatherTokens(model.targets(imgs), out.masked).data, p = out.pred.data;
+      for (let i = 0; i < p.length; i++) { se += (Math.min(1, Math.max(0, p[i]!)) - t[i]!) ** 2; cnt++; }
+    }));
+  }
+  return 10 * Math.log10(1 / (se / cnt));
+}
+
 /** Runs the comparison; rows: raw pixels, untrained encoder, then one MAE per mask kind. */
 export function runMaskedExperiment(o: MaskedExperimentOptions): { rows: MaskedRow[]; config: MAEConfig; options: Omit<MaskedExperimentOptions, 'onEvent'> } {
   const { train: tr, test: te } = loadMnist({ trainCount: o.trainCount, testCount: o.testCount, seed: o.seed });
@@ -173,6 +196,15 @@ export function runMaskedExperiment(o: MaskedExperimentOptions): { rows: MaskedR
       method: kind === 'random' ? 'MAE, random masks (baseline)' : `MAE, ${kind} masks`, probeAccuracy: acc, maskedPsnr: maskedPsnr(model, te.x, te.n, o.seed),
       trainSeconds: secs, finalLoss: res.lastLoss, beatsRandom: kind === 'random' || randomAcc === null ? null : acc > randomAcc,
     });
+  }
+  if (o.cae) {
+    const model = new CAE({ imageSize: 28, channels: 1, patchSize: o.patchSize, dim: o.dim, depth: o.depth, heads: 4, regressorDepth: o.decoderDepth, decoderDepth: o.decoderDepth, maskRatio: o.maskRatio, mask: 'random', alignWeight: 2, seed: o.seed });
+    const t0 = Date.now();
+    const res = train(model, { x: tr.x, n: tr.n, sampleShape: [784] }, { steps: o.steps, batchSize: o.batchSize, lr: o.lr, seed: o.seed, onEvent: o.onEvent });
+    const secs = (Date.now() - t0) / 1000;
+    model.eval();
+    const acc = ridgeProbeAccuracy(featuresOf(model, tr.x, tr.n), tr.y, featuresOf(model, te.x, te.n), te.y, o.dim);
+    rows.push({ method: 'CAE (λ = 2), random masks', probeAccuracy: acc, maskedPsnr: caeMaskedPsnr(model, te.x, te.n, o.seed), trainSeconds: secs, finalLoss: res.lastLoss, beatsRandom: randomAcc === null ? null : acc > randomAcc });
   }
   const { onEvent: _e, ...options } = o;
   return { rows, config, options };

@@ -1,0 +1,240 @@
+/**
+ * SAE training steps at realistic widths and sparsity (issue 16, items 1 and 4, the ReLU/JumpReLU part):
+ * the real StandardSae / JumpReluSae loss step (sae.loss → backward → Adam) at H ∈ --latents with the
+ * pre-activations arranged so that about --density of the latents fire, against PyTorch running the same
+ * architecture dense (bench/reference/torch_sae_step.py modes relu-sparse-density and jumprelu, as SAELens
+ * trains them). Prints one JSON line with tokens/s, ratios and the CPU model.
+ *
+ *   node dist/bench/sae-scaling.js [--latents 4096,16384] [--batch 1024] [--d-in 512] [--density 0.02]
+ *                                  [--bandwidth 0.05] [--warmup 1] [--runs 3] [--no-torch] [--no-dense]
+ *   node dist/bench/sae-scaling.js --sweep [--latents 4096]   the crossover: sparse vs dense step time
+ *                                  of the standard SAE as the density grows (sets SPARSE_STEP_CROSSOVER)
+ *
+ * Setup (identical on both sides; x uniform in [-1, 1]^d so a projection on a unit row has s.d. 1/√3):
+ * decoder rows unit Gaussians, W_enc = c·W_dec (c = 0.1 standard, 1 JumpReLU), per-latent pre-activation
+ * s.d. s = c/√3, cut at the (1 − density) normal quantile z_q: b_enc = −z_q·s (standard) or θ = z_q·s
+ * (JumpReLU, b_enc = 0). L1 / L0 coefficient 1e-3, Adam lr 1e-4, no unit-norm constraint (SAELens's
+ * standard weights its L1 by ‖W_dec,i‖ instead), normalisation none. Each aelab mode runs the default
+ * rule ('auto': sparse below the crossover) and, unless --no-dense, the dense path ('off') for the speed-up.
+ * The driver runs each width's PyTorch reference and aelab child back to back with the same environment
+ * as bench/main.ts (threads, malloc tunables).
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { backend } from '../src/core/backend/index.js';
+import { Generator } from '../src/core/random.js';
+import { empty, scope, type Tensor } from '../src/core/tensor.js';
+import { Adam } from '../src/optim/adam.js';
+import { createSae } from '../src/sae/index.js';
+import { isSparseCode, type SparseAutoencoder } from '../src/sae/base.js';
+import type { SparseStepMode } from '../src/sae/sparse-step.js';
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : def;
+}
+const flag = (n: string) => process.argv.includes(`--${n}`);
+
+const B = Number(arg('batch', '1024')), D = Number(arg('d-in', '512'));
+const widths = arg('latents', '4096,16384').split(',').map(Number);
+const density = Number(arg('density', '0.02')), bandwidth = Number(arg('bandwidth', '0.05'));
+const warmup = Number(arg('warmup', '1')), runs = Number(arg('runs', '3'));
+
+/** The normal quantile Φ⁻¹(p) (Acklam's rational approximation, |error| < 1.2e-9). */
+function normalQuantile(p: number): number {
+  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239];
+  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
+  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const q = p < 0.5 ? p : 1 - p;
+  let x: number;
+  if (q < 0.02425) {
+    const r = Math.sqrt(-2 * Math.log(q));
+    x = (((((c[0]! * r + c[1]!) * r + c[2]!) * r + c[3]!) * r + c[4]!) * r + c[5]!) / ((((d[0]! * r + d[1]!) * r + d[2]!) * r + d[3]!) * r + 1);
+  } else {
+    const r = q - 0.5, t = r * r;
+    x = ((((((a[0]! * t + a[1]!) * t + a[2]!) * t + a[3]!) * t + a[4]!) * t + a[5]!) * r) / (((((b[0]! * t + b[1]!) * t + b[2]!) * t + b[3]!) * t + b[4]!) * t + 1);
+  }
+  // x is the lower-tail quantile of q = min(p, 1 − p).
+  return p < 0.5 ? x : -x;
+}
+
+type Arch = 'relu' | 'jumprelu';
+
+function makeSae(arch: Arch, H: number, dens: number): SparseAutoencoder & { sparseStep: SparseStepMode | null } {
+  const zq = normalQuantile(1 - dens);
+  const common = { dIn: D, dSae: H, normalisation: 'none' as const, unitNormDecoder: false, bDecInit: 'zeros' as const };
+  if (arch === 'relu') {
+    const sae = createSae({ architecture: 'standard', ...common, l1Coefficient: 1e-3 }, new Generator(1)) as SparseAutoencoder & { sparseStep: SparseStepMode | null };
+    sae.b_enc.f32().fill(-zq * 0.1 / Math.sqrt(3));
+    return sae;
+  }
+  return createSae({ architecture: 'jumprelu', ...common, l0Coefficient: 1e-3, bandwidth, initialThreshold: zq / Math.sqrt(3) }, new Generator(1)) as SparseAutoencoder & { sparseStep: SparseStepMode | null };
+}
+
+interface Timing { step_ms: number; tokens_per_s: number; runs_ms: number[]; path: string; code_density: number; padded_density: number; first_loss: number; last_loss: number }
+
+function timeStep(arch: Arch, H: number, mode: SparseStepMode, x: Tensor, dens = density): Timing {
+  const sae = makeSae(arch, H, dens);
+  sae.sparseStep = mode;
+  const opt = new Adam(sae.parameters(), { lr: 1e-4 });
+  let path = '', l0 = 0, padded = 0;
+  const step = (i: number): number => {
+    const loss = scope(() => {
+      const r = sae.loss(x, { step: i });
+      r.loss.backward();
+      path = isSparseCode(r.code) ? 'sparse' : 'dense';
+      // The sparse step's work is set by the padded width k = most selected latents of any token.
+      padded = isSparseCode(r.code) ? r.code.values.shape[1]! / H : 1;
+      l0 = r.stats.l0!;
+      return r.loss.item();
+    });
+    opt.step();
+    opt.zeroGrad();
+    return loss;
+  };
+  const losses: number[] = [];
+  for (let i = 0; i < warmup; i++) losses.push(step(i));
+  const ts: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    losses.push(step(warmup + i));
+    ts.push(performance.now() - t0);
+  }
+  const ms = [...ts].sort((a, b) => a - b)[Math.floor(ts.length / 2)]!;
+  return {
+    step_ms: +ms.toFixed(1), tokens_per_s: Math.round(B / (ms / 1e3)), runs_ms: ts.map((t) => +t.toFixed(1)), path,
+    code_density: +(l0 / H).toFixed(4), padded_density: +padded.toFixed(4), first_loss: +losses[0]!.toFixed(4), last_loss: +losses[losses.length - 1]!.toFixed(4),
+  };
+}
+
+function input(): Tensor {
+  const x = empty([B, D]).keep();
+  new Generator(0).uniform(x.f32(), -1, 1);
+  return x;
+}
+
+function cpuModel(): string {
+  try {
+    const m = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    return m ? m[1]!.trim() : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Child: the aelab timings at one width. */
+function child(): void {
+  const H = widths[0]!;
+  const x = input();
+  const out: Record<string, unknown> = { impl: 'aelab', backend: backend().name, threads: backend().threads(), batch: B, d_in: D, latents: H, density, bandwidth, modes: {} };
+  const modes = out.modes as Record<string, Timing>;
+  for (const arch of ['relu', 'jumprelu'] as const) {
+    modes[arch] = timeStep(arch, H, 'auto', x);
+    if (!flag('no-dense')) modes[`${arch}-dense`] = timeStep(arch, H, 'off', x);
+  }
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+/**
+ * --sweep: the crossover. For each density, a sparse-step ('on') and a dense-step ('off') SAE train
+ * side by side, their steps interleaved (A B A B …) so that load on a shared machine hits both alike;
+ * the speed-up is the median over the pairs of dense ms / sparse ms.
+ */
+function sweep(): void {
+  const H = widths[0]!;
+  const x = input();
+  const rows: Record<string, unknown>[] = [];
+  const pairs = Math.max(3, runs);
+  for (const dens of arg('densities', '0.01,0.02,0.05,0.1,0.15,0.2,0.3').split(',').map(Number)) {
+    const row: Record<string, unknown> = { target_density: dens };
+    for (const arch of ['relu', 'jumprelu'] as const) {
+      const mk = (mode: SparseStepMode) => {
+        const sae = makeSae(arch, H, dens);
+        sae.sparseStep = mode;
+        const opt = new Adam(sae.parameters(), { lr: 1e-4 });
+        let padded = 0, l0 = 0;
+        const step = (i: number): number => {
+          const t0 = performance.now();
+          scope(() => {
+            const r = sae.loss(x, { step: i });
+            r.loss.backward();
+            padded = isSparseCode(r.code) ? r.code.values.shape[1]! / H : 1;
+            l0 = r.stats.l0! / H;
+          });
+          opt.step();
+          opt.zeroGrad();
+          return performance.now() - t0;
+        };
+        return { step, stats: () => ({ padded, l0 }) };
+      };
+      const sp = mk('on'), dn = mk('off');
+      sp.step(0); dn.step(0);
+      const ratios: number[] = [], sms: number[] = [], dms: number[] = [];
+      for (let i = 1; i <= pairs; i++) {
+        const a = sp.step(i), b = dn.step(i);
+        sms.push(a); dms.push(b); ratios.push(b / a);
+      }
+      const med = (v: number[]) => [...v].sort((p, q) => p - q)[Math.floor(v.length / 2)]!;
+      row[`${arch}_density`] = +sp.stats().l0.toFixed(4);
+      row[`${arch}_padded`] = +sp.stats().padded.toFixed(4);
+      row[`${arch}_sparse_ms`] = +med(sms).toFixed(1);
+      row[`${arch}_dense_ms`] = +med(dms).toFixed(1);
+      row[`${arch}_speedup`] = +med(ratios).toFixed(2);
+    }
+    rows.push(row);
+    process.stderr.write(JSON.stringify(row) + '\n');
+  }
+  process.stdout.write(JSON.stringify({ sweep: rows, latents: H, batch: B, d_in: D, cpu: cpuModel() }) + '\n');
+}
+
+/** Driver: per width, PyTorch then aelab, in child processes with bench/main.ts's environment. */
+function driver(): void {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const root = join(here, '..', '..');
+  const threads = process.env.AELAB_THREADS ?? '2';
+  const env: NodeJS.ProcessEnv = {
+    ...process.env, OPENBLAS_NUM_THREADS: threads, OMP_NUM_THREADS: threads, AELAB_THREADS: threads, OMP_WAIT_POLICY: 'PASSIVE',
+    GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=2147483647:glibc.malloc.trim_threshold=4294967295',
+  };
+  const run = (cmd: string, args: string[]): Record<string, any> | null => {
+    const r = spawnSync(cmd, args, { cwd: root, env, encoding: 'utf8', maxBuffer: 1 << 24 });
+    const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+    if (r.status !== 0 || !line) {
+      process.stderr.write(`sae-scaling: ${cmd} ${args.join(' ')} failed (exit ${r.status}): ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}\n`);
+      return null;
+    }
+    return JSON.parse(line) as Record<string, any>;
+  };
+  const common = ['--batch', String(B), '--d-in', String(D), '--density', String(density), '--bandwidth', String(bandwidth), '--warmup', String(warmup), '--runs', String(runs)];
+  const torchOk = !flag('no-torch') && spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
+  const script = join(root, 'bench', 'reference', 'torch_sae_step.py');
+  const out: Record<string, any> = { bench: 'sae-scaling', cpu: cpuModel(), threads: Number(threads), batch: B, d_in: D, density, bandwidth, widths: {} };
+  for (const H of widths) {
+    process.stderr.write(`sae-scaling: H=${H} …\n`);
+    const torch = torchOk ? run('/usr/bin/python3', [script, '--threads', threads, '--latents', String(H), '--modes', 'relu-sparse-density,jumprelu', ...common]) : null;
+    const ours = run(process.execPath, [fileURLToPath(import.meta.url), '--child', '--latents', String(H), ...common, ...(flag('no-dense') ? ['--no-dense'] : [])]);
+    const w: Record<string, unknown> = {};
+    for (const [arch, tmode] of [['relu', 'relu-sparse-density'], ['jumprelu', 'jumprelu']] as const) {
+      const a = ours?.modes?.[arch], dn = ours?.modes?.[`${arch}-dense`], t = torch?.modes?.[tmode];
+      w[arch] = {
+        aelab_tokens_per_s: a?.tokens_per_s ?? null, aelab_path: a?.path ?? null, code_density: a?.code_density ?? null,
+        aelab_dense_tokens_per_s: dn?.tokens_per_s ?? null, torch_tokens_per_s: t?.tokens_per_s ?? null,
+        ratio_vs_torch: a && t ? +(a.tokens_per_s / t.tokens_per_s).toFixed(3) : null,
+        speedup_vs_dense: a && dn ? +(a.tokens_per_s / dn.tokens_per_s).toFixed(3) : null,
+        aelab_runs_ms: a?.runs_ms ?? null, torch_runs_ms: t?.runs_ms ?? null,
+      };
+    }
+    out.widths[String(H)] = w;
+  }
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+if (process.argv[1]?.endsWith('sae-scaling.js')) {
+  if (flag('child')) child();
+  else if (flag('sweep')) sweep();
+  else driver();
+}
