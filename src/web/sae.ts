@@ -6,31 +6,7 @@
  */
 import { fromBuffer, linear, noGrad, relu, scope, topk, type Tensor } from '../core/index.js';
 import type { SaeWeights } from '../sae/interop.js';
-
-/** SAELens's per-token input normalisations (interop.ts's normaliseTokens, float64 per token). */
-function normaliseRows(kind: string, x: Float32Array, d: number, eps = 1e-5): Float32Array {
-  const B = x.length / d, out = new Float32Array(x.length);
-  for (let t = 0; t < B; t++) {
-    const o = t * d;
-    if (kind === 'layer_norm') {
-      let m = 0;
-      for (let j = 0; j < d; j++) m += x[o + j]!;
-      m /= d;
-      let v = 0;
-      for (let j = 0; j < d; j++) v += (x[o + j]! - m) ** 2;
-      const sd = Math.sqrt(v / Math.max(1, d - 1));
-      for (let j = 0; j < d; j++) out[o + j] = (x[o + j]! - m) / (sd + eps);
-    } else if (kind === 'constant_norm_rescale') {
-      let n = 0;
-      for (let j = 0; j < d; j++) n += x[o + j]! ** 2;
-      const c = Math.sqrt(d) / Math.sqrt(n);
-      for (let j = 0; j < d; j++) out[o + j] = x[o + j]! * c;
-    } else {
-      throw new RangeError(`encodeRows: unknown input normalisation '${kind}'`);
-    }
-  }
-  return out;
-}
+import { normaliseTokens } from '../sae/token-norm.js';
 
 /** Dense codes [B, dSae] for x [B, dIn], in blocks of `block` rows. */
 export function encodeRows(w: SaeWeights, x: Float32Array, block = 1024): Float32Array {
@@ -47,7 +23,10 @@ export function encodeRows(w: SaeWeights, x: Float32Array, block = 1024): Float3
   for (let s = 0; s < N; s += block) {
     const n = Math.min(block, N - s);
     let xs: Float32Array = x.slice(s * d, (s + n) * d);
-    if (typeof tn === 'string' && tn !== 'none') xs = normaliseRows(tn, xs, d);
+    if (typeof tn === 'string' && tn !== 'none') {
+      if (tn !== 'layer_norm' && tn !== 'constant_norm_rescale') throw new RangeError(`encodeRows: unknown input normalisation '${tn}'`);
+      xs = normaliseTokens(tn, xs, d).x;
+    }
     if (w.applyBDecToInput) for (let t = 0; t < n; t++) for (let j = 0; j < d; j++) xs[t * d + j]! -= w.b_dec[j]!;
     scope(() => noGrad(() => {
       const pre = linear(fromBuffer(xs, [n, d]), Wenc, benc);
