@@ -67,14 +67,14 @@ export { saveCheckpoint, loadCheckpoint, latestCheckpoint, type CheckpointState,
 
 // sae: architectures and configs
 export {
-  createSae, saeFromWeights, SparseAutoencoder, StandardSae, TopKSae, BatchTopKSae, JumpReluSae, MatryoshkaSae, GatedSae,
+  createSae, saeFromWeights, SparseAutoencoder, StandardSae, TopKSae, BatchTopKSae, JumpReluSae, MatryoshkaSae, GatedSae, SwitchSae,
   jumpRelu, stepSte, isSparseCode, denseCode,
   resolveSaeConfig, SaeConfigError, SAE_ARCHITECTURES, INPUT_NORMALISATIONS, B_DEC_INITS,
 } from './sae/index.js';
 export { useFastTopK, fastTopKEnabled } from './sae/fast-topk.js';
 export type {
   SaeConfig, SaeConfigInput, SaeCommonConfig, StandardSaeConfig, TopKSaeConfig, BatchTopKSaeConfig, JumpReluSaeConfig,
-  MatryoshkaSaeConfig, GatedSaeConfig, AuxKOptions, SaeArchitecture, InputNormalisation, DecoderBiasInit,
+  MatryoshkaSaeConfig, GatedSaeConfig, SwitchSaeConfig, AuxKOptions, SaeArchitecture, InputNormalisation, DecoderBiasInit,
   SparseCode, SaeCode, SaeForward, SaeLossContext, SaeLossResult, NormalisedInput, EncodeMode, FoldResult,
 } from './sae/index.js';
 
@@ -160,7 +160,17 @@ export {
 } from './models/index.js';
 export { VideoMAE, tubelets, sincosPosEmbed1d, decoderTargets } from './models/index.js';
 export { CAE, checkCAEConfig, DeepLinearSSL } from './models/index.js';
+// SLAB: simplified linear attention + progressive re-parameterised BatchNorm (Guo et al. 2024)
+export {
+  SimplifiedLinearAttention, PRepBN, RepBN, SlabBlock, linearAttention, quadraticLinearAttention, depthwiseConvTokens, prepbnGamma, foldRepBN,
+} from './nn/index.js';
+export type { SimplifiedLinearAttentionOptions, PRepBNOptions, SlabBlockOptions } from './nn/index.js';
+export { SlabViT, runSlabComparison } from './models/index.js';
+export type { SlabViTConfig, SlabComparisonOptions, SlabComparison } from './models/index.js';
 export type { CAEConfig, DeepLinearConfig } from './models/index.js';
+// NoProp-DT: blocks trained alone to denoise a noised label embedding (Li, Teh & Pascanu 2025)
+export { NoProp, NoPropBlock, noPropSchedule } from './models/index.js';
+export type { NoPropConfig, NoPropSchedule } from './models/index.js';
 export type { MAEConfig, MAEOutput, PatchMask, MaskKind, NoiseColor, VideoMAEConfig, DecoderTargets } from './models/index.js';
 export { movingMnist } from './data/moving-mnist.js';
 export type { MovingMnistOptions, MovingMnist } from './data/moving-mnist.js';

@@ -23,7 +23,7 @@ const commands: Record<string, Command> = {
   embed: { summary: 'codes of a trained encoder for a data file' },
   cluster: { summary: 'k-means on codes, PCA or raw data, with ARI/NMI/silhouette and raster cluster maps' },
   detect: { summary: 'anomaly detection (AE, VAE, StackVAE-G, PCA, iforest, LOF, kNN); detect fit / detect score to deploy' },
-  experiment: { summary: "measured comparisons: 'aelab experiment geology|geology-mnist|nab|vae-mnist|ard-vae|prototype-mnist|export-mnist|sae-architectures|masked|jepa'" },
+  experiment: { summary: "measured comparisons: 'aelab experiment geology|geology-mnist|nab|vae-mnist|ard-vae|prototype-mnist|export-mnist|sae-architectures|masked|jepa|methods'" },
   harvest: { summary: 'write a language model\'s hook activations on text to safetensors shards (for SAE training)' },
   lm: { summary: "language models: 'aelab lm tokenizer|train|generate'" },
   serve: { summary: 'dashboard for runs (live curves) and an HTTP inference API for saved SAEs, models and detectors (127.0.0.1 by default)' },

@@ -21,4 +21,6 @@ export {
 export { CAE, CrossAttentionBlock, checkCAEConfig, maskedIndices, caeRunSetup, type CAEConfig, type CAEOutput } from './cae.js';
 export { DeepLinearSSL, type DeepLinearConfig, type ViewMoments, type SSLObjective } from './jepa.js';
 export { VideoMAE, TubeletEmbed, tubelets, sincosPosEmbed1d, decoderTargets, videoMaeRunSetup, type VideoMAEConfig, type DecoderTargets, type VideoMAERunOptions } from './videomae.js';
+export { SlabViT, runSlabComparison, slabMethodRow, slabLatency, SLAB_BUDGETS, type SlabViTConfig, type SlabComparisonOptions, type SlabComparison, type SlabVariantResult } from './slab-vit.js';
+export { NoProp, NoPropBlock, noPropSchedule, type NoPropConfig, type NoPropSchedule } from './noprop.js';
 export { saveModel, loadModel, MODEL_TYPES, type ModelType, type AnyModel, type SavableModel } from './io.js';

@@ -9,3 +9,7 @@ export {
 export {
   MultiHeadAttention, TransformerBlock, type AttentionOptions, type MultiHeadAttentionOptions, type TransformerBlockOptions,
 } from './attention.js';
+export {
+  SimplifiedLinearAttention, PRepBN, RepBN, SlabBlock, linearAttention, quadraticLinearAttention, depthwiseConvTokens, prepbnGamma, foldRepBN,
+  type SimplifiedLinearAttentionOptions, type PRepBNOptions, type SlabBlockOptions,
+} from './slab.js';

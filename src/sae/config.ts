@@ -26,7 +26,7 @@
  *                         the weights; such an SAE is for inference/export, not further training.
  */
 
-export const SAE_ARCHITECTURES = ['standard', 'topk', 'batchtopk', 'jumprelu', 'matryoshka', 'gated'] as const;
+export const SAE_ARCHITECTURES = ['standard', 'topk', 'batchtopk', 'jumprelu', 'matryoshka', 'gated', 'switch'] as const;
 export type SaeArchitecture = (typeof SAE_ARCHITECTURES)[number];
 
 export const INPUT_NORMALISATIONS = ['none', 'constant-norm', 'centred-norm', 'layer-norm', 'constant-norm-rescale'] as const;
@@ -134,13 +134,28 @@ export interface GatedSaeConfig extends SaeCommonConfig {
   auxCoefficient: number;
 }
 
-export type SaeConfig = StandardSaeConfig | TopKSaeConfig | BatchTopKSaeConfig | JumpReluSaeConfig | MatryoshkaSaeConfig | GatedSaeConfig;
+/**
+ * Switch SAE (Mudide et al. 2024, "Efficient dictionary learning with switch sparse autoencoders"):
+ * a softmax router sends each token to one of `experts` TopK SAEs of dSae/experts latents each
+ * (shared b_dec); see switch.ts. dSae must be divisible by experts, and k ≤ dSae/experts.
+ */
+export interface SwitchSaeConfig extends SaeCommonConfig {
+  architecture: 'switch';
+  /** Number of experts E (default 8). */
+  experts: number;
+  /** Active latents per token (within the chosen expert). */
+  k: number;
+  /** α of the load-balancing loss α·E·Σ_e f_e·P_e (default 0.01, as the paper). */
+  loadBalanceCoefficient: number;
+}
+
+export type SaeConfig = StandardSaeConfig | TopKSaeConfig | BatchTopKSaeConfig | JumpReluSaeConfig | MatryoshkaSaeConfig | GatedSaeConfig | SwitchSaeConfig;
 
 /** A config as a person writes it: architecture, dIn and dSae required, the rest optional. */
 export type SaeConfigInput = { architecture: SaeArchitecture; dIn: number; dSae: number } & Partial<Omit<StandardSaeConfig, 'architecture'>> &
   Partial<Omit<TopKSaeConfig, 'architecture'>> & Partial<Omit<BatchTopKSaeConfig, 'architecture'>> &
   Partial<Omit<JumpReluSaeConfig, 'architecture'>> & Partial<Omit<MatryoshkaSaeConfig, 'architecture'>> &
-  Partial<Omit<GatedSaeConfig, 'architecture'>>;
+  Partial<Omit<GatedSaeConfig, 'architecture'>> & Partial<Omit<SwitchSaeConfig, 'architecture'>>;
 
 /** Thrown for an invalid config; `field` names the offending field. */
 export class SaeConfigError extends Error {
@@ -163,6 +178,7 @@ const KEYS: Record<SaeArchitecture, string[]> = {
   jumprelu: [...COMMON_KEYS, 'initialThreshold', 'bandwidth', 'l0Coefficient', 'l0WarmupSteps', 'preActCoefficient'],
   matryoshka: [...COMMON_KEYS, 'k', 'auxKCoefficient', 'kAux', 'thresholdDecay', 'prefixes', 'prefixReduction'],
   gated: [...COMMON_KEYS, 'l1Coefficient', 'l1WarmupSteps', 'auxCoefficient'],
+  switch: [...COMMON_KEYS, 'experts', 'k', 'loadBalanceCoefficient'],
 };
 
 /** The fields an architecture's config has (for CLIs and error messages). */
@@ -238,6 +254,7 @@ export function resolveSaeConfig(input: SaeConfigInput | Record<string, unknown>
     jumprelu: { normalisation: 'centred-norm', initialThreshold: 2, bandwidth: 1, l0Coefficient: 1, l0WarmupSteps: 0, preActCoefficient: 0 },
     matryoshka: { ...auxk, thresholdDecay: 0.99, prefixes: defaultPrefixes(dSae), prefixReduction: 'sum' },
     gated: { normalisation: 'centred-norm', l1Coefficient: GATED_DEFAULT_L1, l1WarmupSteps: 0, auxCoefficient: 1 },
+    switch: { experts: 8, loadBalanceCoefficient: 0.01 },
   };
   const c: Record<string, unknown> = { architecture: arch, dIn, dSae, ...common, ...perArch[arch], ...given };
 
@@ -260,6 +277,13 @@ export function resolveSaeConfig(input: SaeConfigInput | Record<string, unknown>
     posInt(c, 'kAux', dSae);
   }
   if (arch === 'batchtopk' || arch === 'matryoshka') num(c, 'thresholdDecay', 0, 1, 'hi');
+  if (arch === 'switch') {
+    posInt(c, 'experts', dSae);
+    if (dSae % (c.experts as number) !== 0) throw new SaeConfigError('experts', `'experts' must divide dSae = ${dSae} (each expert has dSae/experts latents), got ${show(c.experts)}`);
+    if (c.k === undefined) throw new SaeConfigError('k', `'k' (active latents per token) is required for architecture 'switch'`);
+    posInt(c, 'k', dSae / (c.experts as number));
+    num(c, 'loadBalanceCoefficient', 0, Infinity);
+  }
   if (arch === 'jumprelu') {
     num(c, 'initialThreshold', 0, Infinity, 'lo');
     num(c, 'bandwidth', 0, Infinity, 'lo');

@@ -9,6 +9,7 @@ import { resolveSaeConfig, type SaeConfig, type SaeConfigInput } from './config.
 import { JumpReluSae } from './jumprelu.js';
 import { MatryoshkaSae } from './matryoshka.js';
 import { GatedSae } from './gated.js';
+import { SwitchSae } from './switch.js';
 import { StandardSae } from './standard.js';
 import { TopKSae } from './topk.js';
 import type { SaeWeights } from './interop.js';
@@ -21,6 +22,7 @@ export { BatchTopKSae } from './batchtopk.js';
 export { JumpReluSae, jumpRelu, stepSte } from './jumprelu.js';
 export { MatryoshkaSae } from './matryoshka.js';
 export { GatedSae } from './gated.js';
+export { SwitchSae, type SwitchEncoding } from './switch.js';
 
 /** Builds an SAE; the config is resolved (defaults filled, validated) first. */
 export function createSae(config: SaeConfigInput | SaeConfig, gen: Generator = new Generator(0)): SparseAutoencoder {
@@ -32,6 +34,7 @@ export function createSae(config: SaeConfigInput | SaeConfig, gen: Generator = n
     case 'jumprelu': return new JumpReluSae(c, gen);
     case 'matryoshka': return new MatryoshkaSae(c, gen);
     case 'gated': return new GatedSae(c, gen);
+    case 'switch': return new SwitchSae(c, gen);
   }
 }
 
@@ -49,7 +52,11 @@ export function saeFromWeights(w: SaeWeights, overrides: Partial<SaeConfigInput>
   const th = w.threshold;
   const uniform = th !== undefined && th.every((v) => v === th[0]);
   let sae: SparseAutoencoder;
-  if (w.arch === 'relu') sae = createSae({ ...base, ...overrides, architecture: 'standard' });
+  if (w.arch === 'switch') {
+    const a = w.meta.aelab as Partial<SaeConfigInput> | undefined;
+    if (!w.W_router || !w.b_router || !w.experts || w.k === undefined) throw new Error('saeFromWeights: a switch SAE needs experts, k, W_router and b_router');
+    sae = createSae({ ...base, k: w.k, experts: w.experts, loadBalanceCoefficient: a?.loadBalanceCoefficient, ...overrides, architecture: 'switch' });
+  } else if (w.arch === 'relu') sae = createSae({ ...base, ...overrides, architecture: 'standard' });
   else if (w.arch === 'gated') sae = createSae({ ...base, ...overrides, architecture: 'gated' });
   else if (w.arch === 'topk') sae = createSae({ ...base, k: w.k, ...overrides, architecture: 'topk' });
   else if (w.arch === 'batchtopk' && uniform && w.k !== undefined) sae = createSae({ ...base, k: w.k, ...overrides, architecture: 'batchtopk' });
@@ -63,6 +70,9 @@ export function saeFromWeights(w: SaeWeights, overrides: Partial<SaeConfigInput>
     sae.log_threshold.f32().set(Float32Array.from(th, (v) => Math.log(v)));
   } else if (sae instanceof BatchTopKSae && th) {
     sae.threshold.data[0] = th[0]!;
+  } else if (sae instanceof SwitchSae) {
+    sae.W_router.f32().set(w.W_router!);
+    sae.b_router.f32().set(w.b_router!);
   } else if (sae instanceof GatedSae) {
     if (!w.r_mag || !w.b_mag) throw new Error('saeFromWeights: a gated SAE needs r_mag and b_mag');
     sae.r_mag.f32().set(w.r_mag);

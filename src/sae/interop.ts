@@ -45,7 +45,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node
 import { join } from 'node:path';
 import { readSafetensors, writeSafetensors, writeFileAtomic, FormatError, type ArrayData } from '../core/io/index.js';
 
-export type SaeArch = 'relu' | 'topk' | 'batchtopk' | 'jumprelu' | 'gated';
+/** 'switch' (aelab format only: SAELens and sparsify have no switch architecture) adds experts, W_router, b_router. */
+export type SaeArch = 'relu' | 'topk' | 'batchtopk' | 'jumprelu' | 'gated' | 'switch';
 
 /** Per-token input normalisations that cannot be folded into the weights (SAELens names). */
 export { normaliseTokens, type TokenNormalization } from './token-norm.js';
@@ -72,6 +73,12 @@ export interface SaeWeights {
   r_mag?: Float32Array;
   /** [dSae], gated only: the magnitude path's bias. */
   b_mag?: Float32Array;
+  /** switch only: number of experts E (expert e owns latents [e·dSae/E, (e+1)·dSae/E)). */
+  experts?: number;
+  /** [E, dIn], switch only: router weights (logits = (x − b_dec·a) W_routerᵀ + b_router). */
+  W_router?: Float32Array;
+  /** [E], switch only: router bias. */
+  b_router?: Float32Array;
   /** Whether b_dec is subtracted from the input before encoding (SAELens option; sparsify always does). */
   applyBDecToInput: boolean;
   /**
@@ -473,6 +480,7 @@ export function saeLensCfg(w: SaeWeights, dtype: 'F32' | 'F16' | 'BF16' = 'F32')
 }
 
 export function saveSaeLens(dir: string, w: SaeWeights, opts: SaveOptions = {}): void {
+  if (w.arch === 'switch') throw new TypeError("saveSaeLens: SAELens has no switch (routed mixture-of-experts) architecture; save a switch SAE in the 'aelab' format");
   checkWeights(w);
   mkdirSync(dir, { recursive: true });
   const { dIn, dSae } = w;
@@ -549,7 +557,7 @@ export function loadSparsify(dir: string): SaeWeights {
 export function saveSparsify(dir: string, w: SaeWeights, opts: SaveOptions = {}): void {
   checkWeights(w);
   if (w.arch !== 'topk' || w.k === undefined) {
-    throw new TypeError(`saveSparsify: sparsify stores TopK SAEs only; this SAE is '${w.arch}'${w.arch === 'batchtopk' ? ' (its threshold inference has no sparsify form; save as SAELens)' : ''}`);
+    throw new TypeError(`saveSparsify: sparsify stores TopK SAEs only; this SAE is '${w.arch}'${w.arch === 'batchtopk' ? ' (its threshold inference has no sparsify form; save as SAELens)' : w.arch === 'switch' ? " (sparsify has no switch architecture; save it in the 'aelab' format)" : ''}`);
   }
   if (!w.applyBDecToInput) {
     throw new TypeError('saveSparsify: sparsify always subtracts b_dec from the input; this SAE does not (apply_b_dec_to_input = false)');
@@ -612,6 +620,7 @@ export function encodeSae(w: SaeWeights, x: Float32Array): Float32Array {
   const { dIn, dSae } = w;
   const B = x.length / dIn;
   if (!Number.isInteger(B)) throw new RangeError(`encodeSae: x has ${x.length} values, not a multiple of d_in ${dIn}`);
+  if (w.arch === 'switch') throw new TypeError('encodeSae: a switch SAE routes tokens to experts; use runSae (convert.ts) or the SwitchSae module');
   const out = new Float32Array(B * dSae);
   const xin = new Float64Array(dIn);
   const pre = new Float64Array(dSae);

@@ -90,7 +90,7 @@ test('aelab.json with an unknown architecture is refused', () => {
   const p = join(d, 'aelab.json');
   const info = JSON.parse(readFileSync(p, 'utf8'));
   writeFileSync(p, JSON.stringify({ ...info, config: { architecture: 'banana' } }));
-  assert.throws(() => loadSaeFolder(d), /aelab\.json: unsupported config\.architecture "banana" \(supported: standard, topk, batchtopk, jumprelu, matryoshka, gated\)/);
+  assert.throws(() => loadSaeFolder(d), /aelab\.json: unsupported config\.architecture "banana" \(supported: standard, topk, batchtopk, jumprelu, matryoshka, gated, switch\)/);
   writeFileSync(p, '{ not json');
   assert.throws(() => loadSaeFolder(d), /aelab\.json: cannot parse JSON/);
 });

@@ -12,6 +12,7 @@
  *   sae-architectures  the five SAE architectures on one superposition problem: FVU, L0, recovery
  *   jepa             deep linear JEPA vs MAE: which features (high influence ρ vs high covariance λ) are learned first
  *   masked           MAE with random masks vs block and ColorMAE noise masks at the same budget (linear probe, masked PSNR)
+ *   methods          issue 14's training methods vs their baselines, one table (claim | baseline | ours | held? | command); --only noprop
  *
  * Budgets: `quick` (default) runs in about two minutes or less on 2 cores; `full` is the
  * larger setting behind the closing-note numbers; `tiny` is for the test suite only.
@@ -29,10 +30,11 @@ import { num, seconds, table } from '../../tasks/experiments/report.js';
 import { SAE_ARCHITECTURE_BUDGETS, runSaeArchitectures } from '../../tasks/experiments/sae-architectures.js';
 import { MASKED_BUDGETS, runMaskedExperiment } from '../../tasks/experiments/masked.js';
 import { JEPA_BUDGETS, jepaCurvesSvg, runJepaStudy } from '../../tasks/experiments/jepa.js';
+import { METHODS, METHODS_HEADERS, methodsTableRows, runMethods, type MethodBudget } from '../../tasks/experiments/methods.js';
 import { helpText, parseArgs, UsageError } from '../args.js';
 import { progressRenderer } from '../progress.js';
 
-const NAMES = ['geology', 'geology-mnist', 'nab', 'vae-mnist', 'ard-vae', 'prototype-mnist', 'export-mnist', 'sae-architectures', 'masked', 'jepa'] as const;
+const NAMES = ['geology', 'geology-mnist', 'nab', 'vae-mnist', 'ard-vae', 'prototype-mnist', 'export-mnist', 'sae-architectures', 'masked', 'jepa', 'methods'] as const;
 type Name = (typeof NAMES)[number];
 type Budget = 'tiny' | 'quick' | 'full';
 
@@ -54,6 +56,7 @@ const spec = {
   labels: { type: 'string' as const, help: 'geology: ground truth [H, W] .npy for --raster' },
   'ignore-label': { type: 'string' as const, help: "geology: label meaning 'no label' (default 0 when present) or 'none'" },
   seeds: { type: 'string' as const, help: 'geology: seeds to average over, comma-separated (default 0-4; full: 0-9)' },
+  only: { type: 'string' as const, help: 'methods: comma-separated method names to run (default all), e.g. noprop' },
 };
 
 const w = (s: string) => process.stdout.write(s);
@@ -227,6 +230,18 @@ export async function run(argv: string[]): Promise<number> {
       w(table(['SAE', 'FVU', 'L0', 'dead', 'mean max cos', 'recovered', 'train time'], r.rows.map((x) => [x.label, num(x.fvu), num(x.l0, 2), `${(x.deadFraction * 100).toFixed(1)}%`, num(x.meanMaxCosine), `${(x.fractionRecovered * 100).toFixed(1)}%`, seconds(x.seconds)])));
       w('  FVU, L0 and dead latents on held-out tokens with the inference rule; recovered = true features with a decoder row at cosine ≥ 0.9.\n\n');
       jsonLine(r);
+      return 0;
+    }
+    case 'methods': {
+      if (budget === 'full') throw new UsageError('aelab experiment methods: --budget must be tiny or quick');
+      const only = flags.only !== undefined ? String(flags.only).split(',').map((t) => t.trim()).filter(Boolean) : undefined;
+      const unknown = (only ?? []).filter((n) => !METHODS.some((m) => m.name === n));
+      if (unknown.length > 0) throw new UsageError(`aelab experiment methods: unknown method '${unknown[0]}' (choose from ${METHODS.map((m) => m.name).join(', ')})`);
+      w(`methods (${budget}): each method's headline claim against its baseline at the same budget, seed ${seed ?? 0}\n`);
+      const r = runMethods({ budget: budget as MethodBudget, seed, only, onRow: progress ? (row) => process.stderr.write(`  ${row.method}: ${row.ours} vs ${row.baseline}\n`) : undefined });
+      w('\n' + table(METHODS_HEADERS, methodsTableRows(r.rows)));
+      w('  held? = the claim holds at this budget (see docs/METHODS.md for each criterion).\n\n');
+      jsonLine({ experiment: 'methods', budget, rows: r.rows });
       return 0;
     }
     case 'export-mnist': {

@@ -18,11 +18,13 @@ const spec: FlagSpec = {
   config: { type: 'string', help: 'JSON config file (training keys + SAE keys); flags override it' },
   data: { type: 'string', help: 'activations: .npy, .safetensors or a folder of shards' },
   tensor: { type: 'string', help: 'tensor name inside .safetensors files' },
-  architecture: { type: 'string', help: 'standard | topk | batchtopk | jumprelu | matryoshka | gated' },
+  architecture: { type: 'string', help: 'standard | topk | batchtopk | jumprelu | matryoshka | gated | switch' },
   'd-in': { type: 'number', help: 'input width (default: from the data)' },
   expansion: { type: 'number', help: 'latents per input dimension (default 8)' },
   latents: { type: 'number', help: 'number of latents d_sae (overrides --expansion)' },
-  k: { type: 'number', help: 'active latents per token (topk, batchtopk, matryoshka)' },
+  k: { type: 'number', help: 'active latents per token (topk, batchtopk, matryoshka, switch)' },
+  experts: { type: 'number', help: 'number of expert SAEs a router chooses among (switch; default 8; must divide the latents)' },
+  'load-balance': { type: 'number', help: 'load-balancing loss coefficient α (switch; default 0.01)' },
   l1: { type: 'number', help: 'L1 coefficient (standard, gated)' },
   'l1-warmup': { type: 'number', help: 'L1 warm-up steps (standard, gated; default 5% of steps)' },
   'aux-gate': { type: 'number', help: 'coefficient of the gated SAE\'s auxiliary reconstruction through the gate (default 1)' },
@@ -60,7 +62,7 @@ const FLAG_TO_KEY: Record<string, string> = {
   data: 'data', tensor: 'tensor', architecture: 'architecture', 'd-in': 'dIn', expansion: 'expansion', latents: 'dSae', k: 'k',
   l1: 'l1Coefficient', 'l1-warmup': 'l1WarmupSteps', l0: 'l0Coefficient', 'l0-warmup': 'l0WarmupSteps',
   'initial-threshold': 'initialThreshold', bandwidth: 'bandwidth', 'pre-act': 'preActCoefficient', 'threshold-decay': 'thresholdDecay',
-  'aux-k': 'auxKCoefficient', 'aux-gate': 'auxCoefficient', normalisation: 'normalisation', 'dead-tokens': 'deadTokens',
+  'aux-k': 'auxKCoefficient', 'aux-gate': 'auxCoefficient', experts: 'experts', 'load-balance': 'loadBalanceCoefficient', normalisation: 'normalisation', 'dead-tokens': 'deadTokens',
   lr: 'lr', warmup: 'lrWarmupSteps', decay: 'lrDecaySteps', batch: 'batchSize', tokens: 'tokens', seed: 'seed',
   'val-fraction': 'valFraction', 'val-tokens': 'valTokens', 'eval-every-tokens': 'evalEveryTokens', 'log-every': 'logEverySteps',
   'checkpoint-every-tokens': 'checkpointEveryTokens', 'buffer-rows': 'bufferRows',
@@ -158,6 +160,7 @@ async function trainSaeBody(argv: string[], shouldStop: () => boolean): Promise<
   }
   const format = (flags.format as string | undefined) ?? 'aelab';
   if (!SAE_FOLDER_FORMATS.includes(format as SaeFolderFormat)) throw new UsageError(`aelab train sae: --format must be one of ${SAE_FOLDER_FORMATS.join(', ')}, got '${format}'`);
+  if (raw.architecture === 'switch' && format !== 'aelab') throw new UsageError(`aelab train sae: --format ${format} has no switch architecture; a switch SAE is saved in the 'aelab' format only`);
 
   // With --resume and no config, reuse the run's own config.json.
   const out = (flags.out as string | undefined) ?? join('runs', `sae-${String(raw.architecture ?? 'run')}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
