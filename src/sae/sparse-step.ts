@@ -25,8 +25,9 @@
  * JumpReLU steps"), 'on' always, 'off' never. Set it for every SAE by setSparseStep or per model by
  * the SAE's `sparseStep` field (null = the global setting).
  */
-import { K, Tensor, empty, emptyInt, gradInto, gradOut, record, shapeStr } from '../core/tensor.js';
+import { K, Tensor, empty, emptyInt, record, shapeStr } from '../core/tensor.js';
 import { customOp, fromBuffer } from '../core/index.js';
+import { sparseEncoderGrads } from '../core/ops/sparse.js';
 import './fast-topk.js'; // the embedding-bag decode seam (decodeSparse) used by the sparse step
 
 export type SparseStepMode = 'auto' | 'on' | 'off';
@@ -203,33 +204,11 @@ export function linearAt(x: Tensor, W: Tensor, b: Tensor | null, pre: Tensor, id
   K().gatherCols(pre.f32('linearAt'), R, H, ix, k, vals.f32());
   const X = x.f32('linearAt'), Wd = W.f32('linearAt');
   return record(vals, 'linearAt', b ? [x, W, b] : [x, W], (g) => {
-    const c = g.f32();
-    let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
-    if (x.requiresGrad) {
-      gx = gradOut([R, D]);
-      K().sparseDecode(c, ix, R, k, Wd, H, D, null, gx.f32());
-    }
-    const pb = b?.requiresGrad ? gradInto(b) : null;
-    if (pb) gb = pb.out;
-    if (W.requiresGrad) {
-      const { out: o, beta } = gradInto(W);
-      gw = o;
-      const acc = beta === 1;
-      // As recordSparseEncode (ops/sparse.ts): bring W's and b's pending gradients to the same footing.
-      let sum: Float32Array | null = pb ? pb.out.f32() : null;
-      if (pb && acc && pb.beta === 0) K().fill(sum!, 0);
-      if (pb && !acc && pb.beta === 1) sum = empty([H]).f32();
-      K().sparseScatterRows(c, ix, R, k, X, D, H, gw.f32(), sum, acc);
-      if (pb && !acc && pb.beta === 1) K().axpby(1, sum!, 1, pb.out.f32(), pb.out.f32());
-    } else if (pb) {
-      scatterSum(c, ix, pb.out.f32(), pb.beta === 0);
-    }
-    return b ? [gx, gw, gb] : [gx, gw];
+    return sparseEncoderGrads(g.f32(), ix, R, k, x, W, b, X, Wd, H, D);
   });
 }
 
-function scatterSum(c: Float32Array, ix: Int32Array, s: Float32Array, clear: boolean): void {
-  if (clear) s.fill(0);
+function scatterSum(c: Float32Array, ix: Int32Array, s: Float32Array): void {
   for (let i = 0; i < c.length; i++) s[ix[i]!] += c[i]!;
 }
 
@@ -252,7 +231,7 @@ export function gatherVec(v: Tensor, idx: Tensor): Tensor {
     },
     backward(_ctx, g) {
       const s = new Float32Array(H);
-      scatterSum(g.f32(), idx.i32(), s, false);
+      scatterSum(g.f32(), idx.i32(), s);
       return [fromBuffer(s, [H])];
     },
   })(v);

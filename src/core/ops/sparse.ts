@@ -129,34 +129,44 @@ function recordSparseEncode(vals: Tensor, indices: Tensor, x: Tensor, W: Tensor,
     // The relu mask is applied in place when the engine owns g (nothing else reads it afterwards).
     const c = isOwnedGrad(g) ? G : empty([R, k]).f32();
     reluMask(vd, G, c);
-    let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
-    if (x.requiresGrad) {
-      gx = gradOut([R, D]);
-      K().sparseDecode(c, ix, R, k, Wd, H, D, null, gx.f32());
-    }
-    // Owned gradient storage (see sparseDecode's backward): no copy into W.grad / b.grad, and a second
-    // encoder use of W and b in the graph (AuxK's sparseEncodeAt) scatters onto the pending gradients.
-    const pb = b?.requiresGrad ? gradInto(b) : null;
-    if (pb) gb = pb.out;
-    if (W.requiresGrad) {
-      const { out: o, beta } = gradInto(W);
-      gw = o;
-      const acc = beta === 1;
-      // The kernel overwrites or accumulates W's and b's gradients together; when only one of them
-      // has a pending gradient, bring the other to the same footing (a zeroed bias gradient costs H
-      // writes; a separate bias sum avoids zeroing the [H, D] weight gradient).
-      let sum: Float32Array | null = pb ? pb.out.f32() : null;
-      if (pb && acc && pb.beta === 0) K().fill(sum!, 0);
-      if (pb && !acc && pb.beta === 1) sum = empty([H]).f32();
-      K().sparseScatterRows(c, ix, R, k, X, D, H, gw.f32(), sum, acc);
-      if (pb && !acc && pb.beta === 1) K().axpby(1, sum!, 1, pb.out.f32(), pb.out.f32());
-    } else if (pb) {
-      const s = pb.out.f32();
-      if (pb.beta === 0) s.fill(0);
-      for (let i = 0; i < c.length; i++) s[ix[i]!] += c[i]!;
-    }
-    return b ? [gx, gw, gb] : [gx, gw];
+    return sparseEncoderGrads(c, ix, R, k, x, W, b, X, Wd, H, D);
   });
+}
+
+/**
+ * Gradients of a sparse encoder's outputs vals[r, j] = x[r]·W[ix[r, j]] + b[ix[r, j]] from
+ * c = ∂L/∂vals [R, k]: gx = Σ_j c[r, j] W[ix[r, j]] [R, D], gW[h] = Σ_{(r,j): ix = h} c[r, j] x[r]
+ * [H, D], gb[h] = Σ c[r, j] over the same entries. Shared by every sparse encoder op (here and the
+ * sparse SAE steps in sae/sparse-step.ts).
+ */
+export function sparseEncoderGrads(c: Float32Array, ix: Int32Array, R: number, k: number, x: Tensor, W: Tensor, b: Tensor | null | undefined, X: Float32Array, Wd: Float32Array, H: number, D: number): (Tensor | null)[] {
+  let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
+  if (x.requiresGrad) {
+    gx = gradOut([R, D]);
+    K().sparseDecode(c, ix, R, k, Wd, H, D, null, gx.f32());
+  }
+  // Owned gradient storage (see sparseDecode's backward): no copy into W.grad / b.grad, and a second
+  // encoder use of W and b in the graph (AuxK's sparseEncodeAt) scatters onto the pending gradients.
+  const pb = b?.requiresGrad ? gradInto(b) : null;
+  if (pb) gb = pb.out;
+  if (W.requiresGrad) {
+    const { out: o, beta } = gradInto(W);
+    gw = o;
+    const acc = beta === 1;
+    // The kernel overwrites or accumulates W's and b's gradients together; when only one of them
+    // has a pending gradient, bring the other to the same footing (a zeroed bias gradient costs H
+    // writes; a separate bias sum avoids zeroing the [H, D] weight gradient).
+    let sum: Float32Array | null = pb ? pb.out.f32() : null;
+    if (pb && acc && pb.beta === 0) K().fill(sum!, 0);
+    if (pb && !acc && pb.beta === 1) sum = empty([H]).f32();
+    K().sparseScatterRows(c, ix, R, k, X, D, H, gw.f32(), sum, acc);
+    if (pb && !acc && pb.beta === 1) K().axpby(1, sum!, 1, pb.out.f32(), pb.out.f32());
+  } else if (pb) {
+    const s = pb.out.f32();
+    if (pb.beta === 0) s.fill(0);
+    for (let i = 0; i < c.length; i++) s[ix[i]!] += c[i]!;
+  }
+  return b ? [gx, gw, gb] : [gx, gw];
 }
 
 /**
