@@ -11,6 +11,7 @@
         'native/rows.cc',
         'native/sparse.cc',
         'native/lm.cc',
+        'native/bf16.cc',
       ],
       'include_dirs': [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -10,7 +10,9 @@
  * initialisation and final validation). Prints one JSON line with tokens/s of each and their ratio.
  *
  *   node dist/bench/e2e-npy.js [--rows 200000] [--d-in 512] [--latents 4096] [--k 32] [--batch 1024]
- *                              [--steps 80] [--keep]
+ *                              [--steps 80] [--keep] [--no-prefetch]
+ * The trainer reads the next shuffle window in a worker thread while steps run (src/sae/prefetch.ts);
+ * --no-prefetch turns that off (every window load then stalls the step that needs it).
  * 80 steps span two 64-batch windows of the trainer's 65536-row shuffle buffer, so the e2e time includes
  * the window loads (read + NaN/Inf check + shuffle) at their steady-state rate.
  */
@@ -102,16 +104,19 @@ function main(): void {
     const half = Math.ceil(steps / 2);
     const before = stepOnly(half);
     // e2e: the real trainer reading the file (no outDir: nothing but the data is touched on disk).
-    const res = trainSae(config);
+    const prefetch = !process.argv.includes('--no-prefetch');
+    const res = trainSae(config, { prefetch });
     const e2eTps = res.tokens / res.seconds;
     const stepSeconds = ((before + stepOnly(half)) * steps) / (2 * half);
     const stepTps = (steps * B) / stepSeconds;
     const be = backend();
     process.stdout.write(JSON.stringify({
-      impl: 'aelab', backend: be.name, blas: be.blas, threads: be.threads(), fast_topk: fastTopKEnabled(),
+      impl: 'aelab', backend: be.name, blas: be.blas, threads: be.threads(), fast_topk: fastTopKEnabled(), prefetch,
       rows, d_in: D, latents: H, k: K, batch: B, steps, file_mb: +((rows * D * 4) / 2 ** 20).toFixed(1), write_s: +writeSeconds.toFixed(2),
       e2e_tokens_per_s: Math.round(e2eTps), step_only_tokens_per_s: Math.round(stepTps), e2e_vs_step_only: +(e2eTps / stepTps).toFixed(3),
       e2e_seconds: +res.seconds.toFixed(2), step_only_seconds: +stepSeconds.toFixed(2),
+      // Time the training thread spent loading shuffle windows (reading them, or waiting for the read-ahead worker).
+      window_load_seconds: res.dataLoadSeconds === undefined ? null : +res.dataLoadSeconds.toFixed(3),
     }) + '\n');
   } finally {
     if (!process.argv.includes('--keep')) rmSync(dir, { recursive: true, force: true });

@@ -116,13 +116,52 @@ results.torch_ae_samples_per_s = sps(torchAe, 'ae');
 results.torch_vae_samples_per_s = sps(torchAe, 'vae');
 results.ratio_ae_vs_torch = ratio(results.ae_samples_per_s, results.torch_ae_samples_per_s);
 results.ratio_vae_vs_torch = ratio(results.vae_samples_per_s, results.torch_vae_samples_per_s);
+// MAE training step, ViT-tiny-like (bench/mae-step.ts vs bench/reference/mae_step.py), per mask ratio;
+// each ratio runs PyTorch then aelab back to back, so each ratio compares runs under the same load.
+const maeRatios = '0.75,0,0.5,0.9', maeRuns = quick ? '3' : '7';
+const maeTorchScript = join(root, 'bench', 'reference', 'mae_step.py');
+const maeTorch: Record<string, any> = { ratios: {} }, maeOurs: Record<string, any> = { ratios: {} };
+for (const q of maeRatios.split(',')) {
+  const t = pythonTorch && existsSync(maeTorchScript)
+    ? runJson(`PyTorch MAE step reference (mask ${q})`, '/usr/bin/python3', [maeTorchScript, '--threads', threads, '--runs', maeRuns, '--ratios', q])
+    : null;
+  const a = runJson(`aelab MAE step (mask ${q})`, node, [join(here, 'mae-step.js'), '--runs', maeRuns, '--ratios', q]);
+  Object.assign(maeTorch.ratios, t?.ratios ?? {});
+  Object.assign(maeOurs.ratios, a?.ratios ?? {});
+}
+const maeIps = (r: Record<string, any>, q: number): number | null => r.ratios[String(q)]?.images_per_s ?? r.ratios[q.toFixed(1)]?.images_per_s ?? null;
+results.mae_step = Object.fromEntries(maeRatios.split(',').map(Number).map((q) => [String(q), {
+  encoder_tokens: maeOurs?.ratios?.[String(q)]?.encoder_tokens ?? null, step_ms: maeOurs?.ratios?.[String(q)]?.step_ms ?? null, encoder_forward_ms: maeOurs?.ratios?.[String(q)]?.encoder_forward_ms ?? null,
+  cpu_ms: maeOurs.ratios[String(q)]?.cpu_ms ?? null, torch_cpu_ms: (maeTorch.ratios[String(q)] ?? maeTorch.ratios[q.toFixed(1)])?.cpu_ms ?? null,
+  images_per_s: maeIps(maeOurs, q), torch_images_per_s: maeIps(maeTorch, q), ratio_vs_torch: ratio(maeIps(maeOurs, q), maeIps(maeTorch, q)),
+}]));
+results.mae_images_per_s = maeIps(maeOurs, 0.75);
+results.torch_mae_images_per_s = maeIps(maeTorch, 0.75);
+results.ratio_mae_vs_torch = ratio(results.mae_images_per_s, results.torch_mae_images_per_s);
+// Causal video VAE training step (bench/videovae-step.ts vs bench/reference/videovae_step.py; issue 13, target >= 1.0).
+const vvRuns = quick ? '3' : '7';
+const vvTorchScript = join(root, 'bench', 'reference', 'videovae_step.py');
+const vvTorch = pythonTorch && existsSync(vvTorchScript) ? runJson('PyTorch video VAE step reference', '/usr/bin/python3', [vvTorchScript, '--threads', threads, '--runs', vvRuns]) : null;
+const vvOurs = runJson('aelab video VAE step', node, [join(here, 'videovae-step.js'), '--runs', vvRuns]);
+results.videovae_videos_per_s = vvOurs?.videos_per_s ?? null;
+results.torch_videovae_videos_per_s = vvTorch?.videos_per_s ?? null;
+results.ratio_videovae_vs_torch = ratio(results.videovae_videos_per_s, results.torch_videovae_videos_per_s);
 results.gemm = gemm;
 results.cpu = gemm?.cpu ?? null;
 results.cpu_vector = gemm?.vector ?? null;
 results.rss = rss;
-// ReLU / JumpReLU at ~2% code density, H 4096 and 16384 (bench/sae-scaling.ts: sparse-aware step vs PyTorch dense).
-const scaling = runJson('SAE scaling: relu/jumprelu at 2% density vs PyTorch dense', node, [join(here, 'sae-scaling.js'), '--runs', quick ? '2' : '3', ...(torchOk ? [] : ['--no-torch'])]);
+// ReLU / JumpReLU at ~2% code density and TopK k=32 at H 4k/16k/64k (d 512) and 16k (d 2048), peak RSS per side,
+// the tokens/s-vs-H exponent (bench/sae-scaling.ts; --quick skips H = 64k).
+const scaling = runJson('SAE scaling: relu/jumprelu at 2% density, topk sparse, vs PyTorch', node, [join(here, 'sae-scaling.js'), '--runs', quick ? '2' : '3', ...(quick ? ['--quick'] : []), ...(torchOk ? [] : ['--no-torch'])]);
 results.sae_scaling = scaling;
+// bf16 encoder GEMM (AMX / AVX512-BF16) vs f32 at B=1024 d=512 H=16384, and the TopK sparse SAE step with encoderDtype bf16 vs f32 (bench/bf16.ts).
+const bf16 = runJson('bf16 encoder GEMM and TopK step vs f32', node, [join(here, 'bf16.js'), '--runs', quick ? '3' : '5']);
+results.bf16_kernel = bf16?.bf16_kernel ?? null;
+results.bf16_gemm_gflops = bf16?.gemm_bf16_gflops ?? null;
+results.f32_encoder_gemm_gflops = bf16?.gemm_f32_gflops ?? null;
+results.ratio_bf16_gemm_vs_f32 = bf16?.ratio_gemm_bf16_vs_f32 ?? null;
+results.ratio_bf16_topk_step_vs_f32 = bf16?.ratio_step_bf16_vs_f32 ?? null;
+results.bf16 = bf16;
 
 // Decoder-only LM (bench/lm.ts vs bench/reference/torch_lm.py): training step, harvest, KV-cached generation, harvest RSS.
 const lmStories = join(root, 'test', 'fixtures', 'lm', 'stories260K', 'stories260K.bin');
@@ -177,6 +216,24 @@ results.onnx_encode_ort_rows_per_s = onnxBench?.ort_rows_per_s ?? null;
 results.onnx_encode_ort_sparse_rows_per_s = onnxBench?.ort_sparse_rows_per_s ?? null;
 results.onnx = onnxBench;
 
+// Issue 14 methods' speed claims (bench/methods.ts): FIT vs parameter-matched full attention, time per training step vs length.
+const methodsBench = runJson('issue 14 methods: FIT vs full attention, step time vs length', node, [join(here, 'methods.js'), ...(quick ? ['--quick'] : [])]);
+results.fit_speedup_vs_full_attention = methodsBench?.fit?.speedup_longest ?? null;
+results.fit_speedup_length = methodsBench?.fit?.longest_length ?? null;
+results.methods = methodsBench;
+
+// Image codecs (bench/codec.ts): WaLLoC encode/decode MP/s vs cjpeg/djpeg on one photograph; wavelet packet transform MB/s.
+const codecBench = runJson('codecs: WaLLoC vs cjpeg/djpeg, wavelet packet transform', node, [join(here, 'codec.js'), ...(quick ? ['--quick'] : [])]);
+results.walloc_encode_mp_per_s = codecBench?.walloc?.encode_mp_per_s ?? null;
+results.walloc_decode_mp_per_s = codecBench?.walloc?.decode_mp_per_s ?? null;
+results.jpeg_encode_mp_per_s = codecBench?.jpeg?.encode_mp_per_s ?? null;
+results.jpeg_decode_mp_per_s = codecBench?.jpeg?.decode_mp_per_s ?? null;
+results.walloc_vs_jpeg_encode = codecBench?.walloc_vs_jpeg_encode ?? null;
+results.walloc_vs_jpeg_decode = codecBench?.walloc_vs_jpeg_decode ?? null;
+results.wpt_forward_mb_per_s = codecBench?.wpt?.forward_mb_per_s ?? null;
+results.wpt_inverse_mb_per_s = codecBench?.wpt?.inverse_mb_per_s ?? null;
+results.codec = codecBench;
+
 const out = process.stdout;
 out.write('\nSAE training step, B=1024 d=512 H=4096 k=32, Adam (tokens/s, median)\n');
 out.write(`  ${'mode'.padEnd(12)} ${'aelab'.padStart(9)} ${'PyTorch'.padStart(9)} ${'ratio'.padStart(7)}\n`);
@@ -204,16 +261,29 @@ for (const m of ['ae', 'vae']) {
   const a = sps(oursAe, m), t = sps(torchAe, m);
   out.write(`  ${m.padEnd(12)} ${String(a ?? '-').padStart(9)} ${String(t ?? '-').padStart(9)} ${String(ratio(a, t) ?? '-').padStart(7)}\n`);
 }
+if (Object.keys(maeOurs.ratios).length || Object.keys(maeTorch.ratios).length) {
+  out.write(`\nMAE training step, ViT-tiny-like (32×32×3, patch 4, dim 192 depth 6, decoder 128×2, batch 128, Adam; images/s, median; target >= 1.0 at mask 0.75)\n`);
+  for (const [q, m] of Object.entries(results.mae_step as Record<string, any>)) out.write(`  mask ${q.padEnd(5)} encoder tokens ${String(m.encoder_tokens ?? '-').padStart(3)} (encoder forward ${m.encoder_forward_ms ?? '-'} ms) ${String(m.images_per_s ?? '-').padStart(9)} ${String(m.torch_images_per_s ?? '-').padStart(9)} ${String(m.ratio_vs_torch ?? '-').padStart(7)}  (CPU ms per step: ${m.cpu_ms ?? '-'} vs ${m.torch_cpu_ms ?? '-'})\n`);
+}
+if (vvOurs || vvTorch) {
+  out.write(`\nCausal video VAE training step (9×32×32 videos, widths 8,16,32,32, 8× spatial 4× temporal, batch 8, Adam; videos/s, median; target >= 1.0)\n`);
+  out.write(`  videovae     ${String(results.videovae_videos_per_s ?? '-').padStart(9)} ${String(results.torch_videovae_videos_per_s ?? '-').padStart(9)} ${String(results.ratio_videovae_vs_torch ?? '-').padStart(7)}\n`);
+}
 if (gemm) {
   out.write(`\nGEMM on the step's shapes (${gemm.backend}, ${gemm.blas ?? 'built-in kernel'}, ${gemm.threads} threads; roofline ${gemm.roofline_gflops ?? '?'} GFLOPS = threads × ${gemm.clock_ghz ?? '?'} GHz (${gemm.clock_source}) × ${gemm.flops_per_cycle} FLOP/cycle: ${gemm.roofline_basis}; CPU ${gemm.cpu})\n`);
   for (const s of gemm.shapes) out.write(`  ${s.name.padEnd(12)} ${String(s.M).padStart(5)}x${String(s.N).padEnd(5)}x${String(s.K).padEnd(5)} ${String(s.gflops).padStart(7)} GFLOPS  ${s.of_roofline ?? '-'} of roofline\n`);
 }
 if (scaling) {
-  out.write(`\nSAE step at ~${(scaling.density * 100).toFixed(0)}% code density, B=${scaling.batch} d=${scaling.d_in}, Adam (tokens/s; aelab sparse-aware step vs PyTorch dense; CPU ${scaling.cpu})\n`);
-  for (const [H, w] of Object.entries(scaling.widths as Record<string, Record<string, any>>)) {
-    for (const m of ['relu', 'jumprelu']) out.write(`  ${`${m} H=${H}`.padEnd(16)} ${String(w[m]?.aelab_tokens_per_s ?? '-').padStart(9)} ${String(w[m]?.torch_tokens_per_s ?? '-').padStart(9)} ${String(w[m]?.ratio_vs_torch ?? '-').padStart(7)}  (${w[m]?.aelab_path ?? '?'}, density ${w[m]?.code_density ?? '?'}; ${w[m]?.speedup_vs_dense ?? '-'}x aelab dense; target >= 2.5)\n`);
+  out.write(`\nSAE steps at scale, B=${scaling.batch}, Adam: ReLU/JumpReLU at ~${(scaling.density * 100).toFixed(0)}% code density (aelab sparse-aware vs PyTorch dense), TopK k=${scaling.k} (both sparse); tokens/s aelab, PyTorch, ratio (CPU ${scaling.cpu}: ${(scaling.cpu_features ?? []).join(' ')})\n`);
+  for (const [HxD, w] of Object.entries(scaling.configs as Record<string, Record<string, any>>)) {
+    for (const m of ['relu', 'jumprelu', 'topk']) {
+      if (!w[m]) continue;
+      out.write(`  ${`${m} ${HxD}`.padEnd(20)} ${String(w[m].aelab_tokens_per_s ?? '-').padStart(9)} ${String(w[m].torch_tokens_per_s ?? '-').padStart(9)} ${String(w[m].ratio_vs_torch ?? '-').padStart(7)}  (${w[m].aelab_path ?? '?'}, density ${w[m].code_density ?? '?'}; ${w[m].speedup_vs_dense ?? '-'}x aelab dense; peak RSS ${w[m].aelab_peak_rss_mb ?? '-'} / ${w[m].torch_peak_rss_mb ?? '-'} MB)\n`);
+    }
   }
+  for (const [m, e] of Object.entries(scaling.scaling_exponent as Record<string, any>)) out.write(`  ${m}: tokens/s ∝ H^-α over H ${e.widths.join(', ')} (d 512): α aelab ${e.aelab ?? '-'}, PyTorch ${e.torch ?? '-'} (target α <= 1)\n`);
 }
+if (bf16) out.write(`\nbf16 encoder (${bf16.bf16_kernel ?? `none: ${bf16.bf16_missing}`}; CPU ${bf16.cpu}; OpenBLAS cblas_sbgemm ${bf16.openblas_sbgemm ? 'exported' : 'not exported'}): encoder GEMM ${bf16.shape.batch}x${bf16.shape.d_in}x${bf16.shape.latents} ${bf16.gemm_bf16_gflops ?? '-'} vs f32 ${bf16.gemm_f32_gflops ?? '-'} GFLOP/s (${bf16.ratio_gemm_bf16_vs_f32 ?? '-'}x); TopK k=${bf16.shape.k} step ${bf16.step_bf16_tokens_per_s ?? '-'} vs ${bf16.step_f32_tokens_per_s ?? '-'} tokens/s (${bf16.ratio_step_bf16_vs_f32 ?? '-'}x)\n`);
 if (rss) out.write(`\nPeak RSS ${rss.peak_rss_mb} MB (node baseline ${rss.baseline_rss_mb} MB) for ${rss.needed_mb} MB of params+grads+Adam+activations: ${rss.overhead_ratio}x\n`);
 if (lm || lmTorch) {
   out.write('\nDecoder-only LM (default: gpt2 family, 4 layers, d 256, 8 heads, vocab 4096; tokens/s, median)\n');
@@ -229,4 +299,5 @@ if (lat) out.write(`\nLatent cache (data/aelab-lm + TopK SAE d_sae ${lat.cache.d
 if (srv) out.write(`\nInference server: encode, TopK SAE d_in ${srv.d_in} → ${srv.latents} latents, ${srv.batch_rows}-row float32 batches, ${srv.clients} clients on loopback: ${srv.server_rows_per_s} rows/s served vs ${srv.in_process_rows_per_s} rows/s in-process (${srv.server_vs_in_process}); p50 ${srv.p50_ms} ms, p99 ${srv.p99_ms} ms\n`);
 if (onnxBench) out.write(`\nONNX export, TopK SAE encode (d_in ${onnxBench.d_in}, d_sae ${onnxBench.d_sae}, k ${onnxBench.k}, ${onnxBench.batch}-row batches): aelab runSae ${onnxBench.aelab_rows_per_s} rows/s, onnxruntime-node ${onnxBench.ort_version} ${onnxBench.ort_rows_per_s} rows/s (dense codes), ${onnxBench.ort_sparse_rows_per_s} rows/s (sparse codes); codes parity ${onnxBench.parity_codes_rel}\n`);
 if (web) out.write(`\nBrowser SAE encode (TopK d_in ${web.d_in}, d_sae ${web.d_sae}, k ${web.k}, ${web.rows}-row batches; rows/s): Chromium ${web.browser_rows_per_s ?? '-'} (${web.browser_gemm ?? web.browser_skipped}), Node native ${web.node_native_rows_per_s ?? '-'}, Node pure-TS ${web.node_js_rows_per_s}\n`);
+if (methodsBench) out.write(`\nFIT vs full attention (equal params, training step fwd+bwd, batch 1): ${methodsBench.fit.lengths.map((L: number, i: number) => `L=${L} ${methodsBench.fit.fit_step_s[i]} s vs ${methodsBench.fit.full_step_s[i]} s (×${methodsBench.fit.speedups[i]})`).join(', ')}\n`);
 out.write('\n' + JSON.stringify(results) + '\n');

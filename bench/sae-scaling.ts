@@ -1,23 +1,34 @@
 /**
- * SAE training steps at realistic widths and sparsity (issue 16, items 1 and 4, the ReLU/JumpReLU part):
- * the real StandardSae / JumpReluSae loss step (sae.loss → backward → Adam) at H ∈ --latents with the
- * pre-activations arranged so that about --density of the latents fire, against PyTorch running the same
- * architecture dense (bench/reference/torch_sae_step.py modes relu-sparse-density and jumprelu, as SAELens
- * trains them). Prints one JSON line with tokens/s, ratios and the CPU model.
+ * SAE training steps at realistic widths and sparsity (issue 16, item 4): the real StandardSae (ReLU + L1),
+ * JumpReluSae and TopK SAE loss step (sae.loss → backward → Adam) at several (H latents, d_in) shapes,
+ * ReLU / JumpReLU with the pre-activations arranged so that about --density of the latents fire, against
+ * PyTorch running the same architecture (bench/reference/torch_sae_step.py: relu-sparse-density and jumprelu
+ * dense as SAELens trains them, topk-sparse with an embedding-bag decode and a sparse encoder backward).
+ * Prints one JSON line: tokens/s and ratio per shape and architecture, the peak RSS of each side, the
+ * exponent α of tokens/s ∝ H^−α over the d = 512 widths, and the CPU (model and vector features).
  *
- *   node dist/bench/sae-scaling.js [--latents 4096,16384] [--batch 1024] [--d-in 512] [--density 0.02]
- *                                  [--bandwidth 0.05] [--warmup 1] [--runs 3] [--no-torch] [--no-dense]
+ *   node dist/bench/sae-scaling.js [--configs 4096x512,16384x512,65536x512,16384x2048] [--quick]
+ *        [--archs relu,jumprelu,topk] [--batch 1024] [--density 0.02] [--k 32] [--bandwidth 0.05]
+ *        [--warmup 1] [--runs 3] [--no-torch] [--no-dense]
+ *   --quick drops the H = 65536 shape. --latents 4096,16384 [--d-in 512] is the older spelling of --configs.
  *   node dist/bench/sae-scaling.js --sweep [--latents 4096]   the crossover: sparse vs dense step time
  *                                  of the standard SAE as the density grows (sets SPARSE_STEP_CROSSOVER)
+ *
+ * Peak RSS: every (shape, architecture, side) runs in its own child process, which reports its own peak
+ * resident set at the end (Node: process.resourceUsage().maxRSS; Python: resource.getrusage(RUSAGE_SELF)
+ * .ru_maxrss, both in KiB on Linux) and its RSS right after start-up (Node runtime / Python + torch), so
+ * peak − baseline is what the step itself holds. The aelab dense-path timing ('off', for the sparse-step
+ * speed-up) runs in a child of its own too, so it never raises the sparse step's peak; it runs only where
+ * H·d ≤ 16384·512 (it costs as much as the PyTorch step) and not for TopK.
  *
  * Setup (identical on both sides; x uniform in [-1, 1]^d so a projection on a unit row has s.d. 1/√3):
  * decoder rows unit Gaussians, W_enc = c·W_dec (c = 0.1 standard, 1 JumpReLU), per-latent pre-activation
  * s.d. s = c/√3, cut at the (1 − density) normal quantile z_q: b_enc = −z_q·s (standard) or θ = z_q·s
  * (JumpReLU, b_enc = 0). L1 / L0 coefficient 1e-3, Adam lr 1e-4, no unit-norm constraint (SAELens's
- * standard weights its L1 by ‖W_dec,i‖ instead), normalisation none. Each aelab mode runs the default
- * rule ('auto': sparse below the crossover) and, unless --no-dense, the dense path ('off') for the speed-up.
- * The driver runs each width's PyTorch reference and aelab child back to back with the same environment
- * as bench/main.ts (threads, malloc tunables).
+ * standard weights its L1 by ‖W_dec,i‖ instead), normalisation none. TopK: k = --k, no AuxK, PyTorch's
+ * topk-sparse init (both sides' step cost does not depend on the weights' values). Each aelab ReLU/JumpReLU
+ * step runs the default rule ('auto': sparse below the crossover). The driver runs each child with the
+ * same environment as bench/main.ts (threads, malloc tunables), PyTorch then aelab, shape by shape.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -39,8 +50,8 @@ function arg(name: string, def: string): string {
 const flag = (n: string) => process.argv.includes(`--${n}`);
 
 const B = Number(arg('batch', '1024')), D = Number(arg('d-in', '512'));
-const widths = arg('latents', '4096,16384').split(',').map(Number);
-const density = Number(arg('density', '0.02')), bandwidth = Number(arg('bandwidth', '0.05'));
+const widths = arg('latents', '4096').split(',').map(Number);
+const density = Number(arg('density', '0.02')), bandwidth = Number(arg('bandwidth', '0.05')), K = Number(arg('k', '32'));
 const warmup = Number(arg('warmup', '1')), runs = Number(arg('runs', '3'));
 
 /** The normal quantile Φ⁻¹(p) (Acklam's rational approximation, |error| < 1.2e-9). */
@@ -62,17 +73,22 @@ function normalQuantile(p: number): number {
   return p < 0.5 ? x : -x;
 }
 
-type Arch = 'relu' | 'jumprelu';
+type Arch = 'relu' | 'jumprelu' | 'topk';
+const ARCHS: readonly Arch[] = ['relu', 'jumprelu', 'topk'];
+/** The PyTorch reference mode of each architecture. */
+const TORCH_MODE: Record<Arch, string> = { relu: 'relu-sparse-density', jumprelu: 'jumprelu', topk: 'topk-sparse' };
 
 function makeSae(arch: Arch, H: number, dens: number): SparseAutoencoder & { sparseStep: SparseStepMode | null } {
   const zq = normalQuantile(1 - dens);
   const common = { dIn: D, dSae: H, normalisation: 'none' as const, unitNormDecoder: false, bDecInit: 'zeros' as const };
+  type S = SparseAutoencoder & { sparseStep: SparseStepMode | null };
   if (arch === 'relu') {
-    const sae = createSae({ architecture: 'standard', ...common, l1Coefficient: 1e-3 }, new Generator(1)) as SparseAutoencoder & { sparseStep: SparseStepMode | null };
+    const sae = createSae({ architecture: 'standard', ...common, l1Coefficient: 1e-3 }, new Generator(1)) as S;
     sae.b_enc.f32().fill(-zq * 0.1 / Math.sqrt(3));
     return sae;
   }
-  return createSae({ architecture: 'jumprelu', ...common, l0Coefficient: 1e-3, bandwidth, initialThreshold: zq / Math.sqrt(3) }, new Generator(1)) as SparseAutoencoder & { sparseStep: SparseStepMode | null };
+  if (arch === 'topk') return createSae({ architecture: 'topk', ...common, k: K, auxKCoefficient: 0 }, new Generator(1)) as S;
+  return createSae({ architecture: 'jumprelu', ...common, l0Coefficient: 1e-3, bandwidth, initialThreshold: zq / Math.sqrt(3) }, new Generator(1)) as S;
 }
 
 interface Timing { step_ms: number; tokens_per_s: number; runs_ms: number[]; path: string; code_density: number; padded_density: number; first_loss: number; last_loss: number }
@@ -117,26 +133,31 @@ function input(): Tensor {
   return x;
 }
 
-function cpuModel(): string {
+/** The CPU model and the vector features that decide GEMM and sparse-kernel speed, from /proc/cpuinfo. */
+function cpuInfo(): { model: string; features: string[] } {
   try {
-    const m = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    return m ? m[1]!.trim() : 'unknown';
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    const flags = new Set((/^flags\s*:\s*(.*)$/m.exec(info)?.[1] ?? '').split(/\s+/));
+    const want = ['sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx512_bf16', 'avx512_fp16', 'amx_tile', 'amx_bf16'];
+    return { model: /^model name\s*:\s*(.*)$/m.exec(info)?.[1]?.trim() ?? 'unknown', features: want.filter((f) => flags.has(f)) };
   } catch {
-    return 'unknown';
+    return { model: 'unknown', features: [] };
   }
 }
+const cpuModel = (): string => cpuInfo().model;
 
-/** Child: the aelab timings at one width. */
+/** Child: one architecture, one mode ('auto' or 'off'), at one shape; its own peak RSS. */
 function child(): void {
+  const baseline = process.memoryUsage().rss;
   const H = widths[0]!;
+  const arch = arg('arch', 'relu') as Arch, mode = arg('mode', 'auto') as SparseStepMode;
   const x = input();
-  const out: Record<string, unknown> = { impl: 'aelab', backend: backend().name, threads: backend().threads(), batch: B, d_in: D, latents: H, density, bandwidth, modes: {} };
-  const modes = out.modes as Record<string, Timing>;
-  for (const arch of ['relu', 'jumprelu'] as const) {
-    modes[arch] = timeStep(arch, H, 'auto', x);
-    if (!flag('no-dense')) modes[`${arch}-dense`] = timeStep(arch, H, 'off', x);
-  }
-  process.stdout.write(JSON.stringify(out) + '\n');
+  const t = timeStep(arch, H, mode, x);
+  const peak = process.resourceUsage().maxRSS * 1024;
+  process.stdout.write(JSON.stringify({
+    impl: 'aelab', backend: backend().name, threads: backend().threads(), batch: B, d_in: D, latents: H, arch, mode, density, k: K, ...t,
+    peak_rss_mb: +(peak / 2 ** 20).toFixed(1), baseline_rss_mb: +(baseline / 2 ** 20).toFixed(1),
+  }) + '\n');
 }
 
 /**
@@ -191,8 +212,20 @@ function sweep(): void {
   process.stdout.write(JSON.stringify({ sweep: rows, latents: H, batch: B, d_in: D, cpu: cpuModel() }) + '\n');
 }
 
-/** Driver: per width, PyTorch then aelab, in child processes with bench/main.ts's environment. */
+/** Least-squares slope of log y on log x, negated: y ∝ x^−α. Null with fewer than two points. */
+function exponent(pts: [number, number][]): number | null {
+  const p = pts.filter(([x, y]) => x > 0 && y > 0);
+  if (p.length < 2) return null;
+  const lx = p.map(([x]) => Math.log(x)), ly = p.map(([, y]) => Math.log(y));
+  const mx = lx.reduce((a, b) => a + b, 0) / p.length, my = ly.reduce((a, b) => a + b, 0) / p.length;
+  let sxy = 0, sxx = 0;
+  for (let i = 0; i < p.length; i++) { sxy += (lx[i]! - mx) * (ly[i]! - my); sxx += (lx[i]! - mx) ** 2; }
+  return +(-sxy / sxx).toFixed(3);
+}
+
+/** Driver: per shape and architecture, the PyTorch reference and the aelab step in child processes with bench/main.ts's environment. */
 function driver(): void {
+  const t0 = performance.now();
   const here = dirname(fileURLToPath(import.meta.url));
   const root = join(here, '..', '..');
   const threads = process.env.AELAB_THREADS ?? '2';
@@ -209,27 +242,55 @@ function driver(): void {
     }
     return JSON.parse(line) as Record<string, any>;
   };
-  const common = ['--batch', String(B), '--d-in', String(D), '--density', String(density), '--bandwidth', String(bandwidth), '--warmup', String(warmup), '--runs', String(runs)];
+  const configs = (process.argv.includes('--configs') ? arg('configs', '')
+    : process.argv.includes('--latents') ? widths.map((h) => `${h}x${D}`).join(',') : '4096x512,16384x512,65536x512,16384x2048')
+    .split(',').map((c) => c.split('x').map(Number) as [number, number])
+    .filter(([h]) => !(flag('quick') && h >= 65536));
+  for (const [h, d] of configs) if (!(Number.isInteger(h) && h > 0 && Number.isInteger(d) && d > 0)) throw new Error(`sae-scaling: --configs entries must be HxD, got ${h}x${d}`);
+  const archs = arg('archs', ARCHS.join(',')).split(',') as Arch[];
+  for (const a of archs) if (!ARCHS.includes(a)) throw new Error(`sae-scaling: --archs: unknown architecture '${a}' (use ${ARCHS.join(', ')})`);
+  const common = ['--batch', String(B), '--density', String(density), '--bandwidth', String(bandwidth), '--k', String(K), '--warmup', String(warmup), '--runs', String(runs)];
   const torchOk = !flag('no-torch') && spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
   const script = join(root, 'bench', 'reference', 'torch_sae_step.py');
-  const out: Record<string, any> = { bench: 'sae-scaling', cpu: cpuModel(), threads: Number(threads), batch: B, d_in: D, density, bandwidth, widths: {} };
-  for (const H of widths) {
-    process.stderr.write(`sae-scaling: H=${H} …\n`);
-    const torch = torchOk ? run('/usr/bin/python3', [script, '--threads', threads, '--latents', String(H), '--modes', 'relu-sparse-density,jumprelu', ...common]) : null;
-    const ours = run(process.execPath, [fileURLToPath(import.meta.url), '--child', '--latents', String(H), ...common, ...(flag('no-dense') ? ['--no-dense'] : [])]);
+  const cpu = cpuInfo();
+  const out: Record<string, any> = {
+    bench: 'sae-scaling', cpu: cpu.model, cpu_features: cpu.features, threads: Number(threads), batch: B, density, k: K, bandwidth,
+    rss_method: 'each (shape, architecture, side) in its own child process: peak = its maxRSS (Node process.resourceUsage().maxRSS, Python ru_maxrss), baseline = its RSS after start-up',
+    configs: {},
+  };
+  for (const [H, d] of configs) {
+    const key = `${H}x${d}`;
     const w: Record<string, unknown> = {};
-    for (const [arch, tmode] of [['relu', 'relu-sparse-density'], ['jumprelu', 'jumprelu']] as const) {
-      const a = ours?.modes?.[arch], dn = ours?.modes?.[`${arch}-dense`], t = torch?.modes?.[tmode];
+    for (const arch of archs) {
+      process.stderr.write(`sae-scaling: H=${H} d=${d} ${arch} …\n`);
+      const shape = ['--latents', String(H), '--d-in', String(d), ...common];
+      const t = torchOk ? run('/usr/bin/python3', [script, '--threads', threads, '--modes', TORCH_MODE[arch], ...shape]) : null;
+      const tm = t?.modes?.[TORCH_MODE[arch]];
+      const a = run(process.execPath, [fileURLToPath(import.meta.url), '--child', '--arch', arch, '--mode', 'auto', ...shape]);
+      const dense = arch !== 'topk' && !flag('no-dense') && H * d <= 16384 * 512
+        ? run(process.execPath, [fileURLToPath(import.meta.url), '--child', '--arch', arch, '--mode', 'off', ...shape]) : null;
       w[arch] = {
-        aelab_tokens_per_s: a?.tokens_per_s ?? null, aelab_path: a?.path ?? null, code_density: a?.code_density ?? null,
-        aelab_dense_tokens_per_s: dn?.tokens_per_s ?? null, torch_tokens_per_s: t?.tokens_per_s ?? null,
-        ratio_vs_torch: a && t ? +(a.tokens_per_s / t.tokens_per_s).toFixed(3) : null,
-        speedup_vs_dense: a && dn ? +(a.tokens_per_s / dn.tokens_per_s).toFixed(3) : null,
-        aelab_runs_ms: a?.runs_ms ?? null, torch_runs_ms: t?.runs_ms ?? null,
+        aelab_tokens_per_s: a?.tokens_per_s ?? null, torch_tokens_per_s: tm?.tokens_per_s ?? null, aelab_backend: a?.backend ?? null,
+        ratio_vs_torch: a && tm ? +(a.tokens_per_s / tm.tokens_per_s).toFixed(3) : null,
+        aelab_path: a?.path ?? null, code_density: a?.code_density ?? null, padded_density: a?.padded_density ?? null,
+        aelab_dense_tokens_per_s: dense?.tokens_per_s ?? null, speedup_vs_dense: a && dense ? +(a.tokens_per_s / dense.tokens_per_s).toFixed(3) : null,
+        aelab_peak_rss_mb: a?.peak_rss_mb ?? null, aelab_baseline_rss_mb: a?.baseline_rss_mb ?? null,
+        torch_peak_rss_mb: t?.peak_rss_mb ?? null, torch_baseline_rss_mb: t?.baseline_rss_mb ?? null,
+        aelab_runs_ms: a?.runs_ms ?? null, torch_runs_ms: tm?.runs_ms ?? null,
       };
     }
-    out.widths[String(H)] = w;
+    out.configs[key] = w;
   }
+  // tokens/s ∝ H^−α over the d = 512 shapes: α ≤ 1 is "falls no faster than 1/H".
+  const series = configs.filter(([, d]) => d === 512);
+  const exps: Record<string, unknown> = {};
+  for (const arch of archs) {
+    const pts = (side: string) => series.map(([H, d]) => [H, out.configs[`${H}x${d}`][arch][`${side}_tokens_per_s`]] as [number, number]);
+    const ea = exponent(pts('aelab')), et = exponent(pts('torch'));
+    exps[arch] = { aelab: ea, torch: et, aelab_no_faster_than_1_over_H: ea === null ? null : ea <= 1, widths: series.map(([H]) => H) };
+  }
+  out.scaling_exponent = exps;
+  out.seconds = +((performance.now() - t0) / 1000).toFixed(1);
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 

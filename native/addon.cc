@@ -3,6 +3,7 @@
 // otherwise: kernels never read or write out of bounds. Typed arrays are used in place (zero copy).
 // Ops arrive as small integers (the TypeScript wrapper maps names to the enums in common.h).
 #include <napi.h>
+#include <dlfcn.h>
 
 #include <cmath>
 #include <cstdio>
@@ -10,6 +11,7 @@
 
 #include "common.h"
 #include "lm.h"
+#include "bf16.h"
 
 namespace {
 
@@ -569,11 +571,13 @@ Value Im2col(const CallbackInfo& info) {
   const int64_t xOff = dim(info, 1, k, "xOff");
   ConvArgs a = conv_args(info, 2, k);
   F32 out = f32(info, 13, k, "out");
-  const std::string s = sz("C", a.C, "H", a.H, "W", a.W) + ", " + sz("OH", a.OH, "OW", a.OW);
-  const int64_t img = mul(env, k, mul(env, k, a.C, a.H), a.W);
+  // Optional image count (default 1): n consecutive images side by side in out [rows, n·OH·OW].
+  const int64_t n = info.Length() > 14 && !info[14].IsUndefined() ? dim(info, 14, k, "n") : 1;
+  const std::string s = sz("C", a.C, "H", a.H, "W", a.W) + ", " + sz("OH", a.OH, "OW", a.OW) + ", " + sz("n", n);
+  const int64_t img = mul(env, k, mul(env, k, mul(env, k, a.C, a.H), a.W), n);
   need(env, k, "x", x.n, xOff + img, s + ", " + sz("xOff", xOff));
-  need(env, k, "out", out.n, mul(env, k, a.rows, a.colsPer), s);
-  aelab::im2col(x.p + xOff, a.C, a.H, a.W, a.kh, a.kw, a.sh, a.sw, a.ph, a.pw, a.dh, a.dw, out.p);
+  need(env, k, "out", out.n, mul(env, k, mul(env, k, a.rows, a.colsPer), n), s);
+  aelab::im2col(x.p + xOff, a.C, a.H, a.W, a.kh, a.kw, a.sh, a.sw, a.ph, a.pw, a.dh, a.dw, out.p, n);
   return env.Undefined();
 }
 
@@ -584,11 +588,12 @@ Value Col2im(const CallbackInfo& info) {
   ConvArgs a = conv_args(info, 1, k);
   F32 out = f32(info, 12, k, "out");
   const int64_t outOff = dim(info, 13, k, "outOff");
-  const std::string s = sz("C", a.C, "H", a.H, "W", a.W) + ", " + sz("OH", a.OH, "OW", a.OW);
-  const int64_t img = mul(env, k, mul(env, k, a.C, a.H), a.W);
-  need(env, k, "cols", cols.n, mul(env, k, a.rows, a.colsPer), s);
+  const int64_t n = info.Length() > 14 && !info[14].IsUndefined() ? dim(info, 14, k, "n") : 1;
+  const std::string s = sz("C", a.C, "H", a.H, "W", a.W) + ", " + sz("OH", a.OH, "OW", a.OW) + ", " + sz("n", n);
+  const int64_t img = mul(env, k, mul(env, k, mul(env, k, a.C, a.H), a.W), n);
+  need(env, k, "cols", cols.n, mul(env, k, mul(env, k, a.rows, a.colsPer), n), s);
   need(env, k, "out", out.n, outOff + img, s + ", " + sz("outOff", outOff));
-  aelab::col2im(cols.p, a.C, a.H, a.W, a.kh, a.kw, a.sh, a.sw, a.ph, a.pw, a.dh, a.dw, out.p + outOff);
+  aelab::col2im(cols.p, a.C, a.H, a.W, a.kh, a.kw, a.sh, a.sw, a.ph, a.pw, a.dh, a.dw, out.p + outOff, n);
   return env.Undefined();
 }
 
@@ -654,6 +659,12 @@ void sparse_decode_grad(const float* dout, const int32_t* idx, int64_t R, int64_
                         float* dvals);
 void sparse_scatter_rows(const float* coef, const int32_t* idx, int64_t R, int64_t k, const float* src, int64_t D,
                          int64_t H, float* out, float* sum, bool accumulate, const float* dotW, float* dots);
+int64_t select_active(const float* P, int64_t B, int64_t H, const float* theta, double lo, double half, const uint8_t* dead,
+                      int64_t limit, int32_t* scratch, int32_t* counts);
+void pad_selected(const int32_t* scratch, const int32_t* counts, int64_t B, int64_t limit, int64_t k, int32_t* out);
+bool prefer_latent_decode(const float* vals, const int32_t* idx, int64_t R, int64_t k, int64_t H, int64_t D);
+void sparse_decode_latents(const float* vals, const int32_t* idx, int64_t R, int64_t k, const float* W, int64_t H,
+                           int64_t D, const float* bias, float* out);
 }  // namespace aelab
 namespace {
 
@@ -676,7 +687,63 @@ Value SparseDecode(const CallbackInfo& info) {
   need(env, k, "out", out.n, mul(env, k, R, D), s);
   if (bias.p) need(env, k, "bias", bias.n, D, s);
   check_indices(env, k, idx.p, nk, H, "rows of W");
-  aelab::sparse_decode(vals.p, idx.p, R, kk, W.p, D, bias.p, out.p);
+  // Optional path: 0 (or absent) chooses, 1 by row, 2 by latent (bit-identical when rows are sorted; see sparse.cc).
+  const int64_t path = info.Length() > 9 && !info[9].IsUndefined() ? dim(info, 9, k, "path") : 0;
+  if (path > 2) fail(env, k, "path must be 0 (auto), 1 (by row) or 2 (by latent), got " + std::to_string(path));
+  if (path == 2 || (path == 0 && aelab::prefer_latent_decode(vals.p, idx.p, R, kk, H, D)))
+    aelab::sparse_decode_latents(vals.p, idx.p, R, kk, W.p, H, D, bias.p, out.p);
+  else
+    aelab::sparse_decode(vals.p, idx.p, R, kk, W.p, D, bias.p, out.p);
+  return env.Undefined();
+}
+
+/// selectActive(P [B,H], B, H, theta [H] | null, lo, half, dead Uint8Array [H] | null, limit, scratch [B*limit], counts [B]) -> k max or -1
+Value SelectActive(const CallbackInfo& info) {
+  const char* k = "selectActive";
+  Env env = info.Env();
+  F32 P = f32(info, 0, k, "P");
+  const int64_t B = dim(info, 1, k, "B"), H = dim(info, 2, k, "H");
+  F32 theta = f32_opt(info, 3, k, "theta");
+  const double lo = num(info, 4, k, "lo"), half = num(info, 5, k, "half");
+  uint8_t* dead = nullptr;
+  if (!(info[6].IsNull() || info[6].IsUndefined())) {
+    void* d = nullptr;
+    int64_t n = 0;
+    if (!typed(info, 6, napi_uint8_array, &d, &n)) type_fail(env, k, "dead must be a Uint8Array or null");
+    need(env, k, "dead", n, H, sz("H", H));
+    if (!theta.p) fail(env, k, "dead needs theta");
+    dead = static_cast<uint8_t*>(d);
+  }
+  const int64_t limit = dim(info, 7, k, "limit");
+  I32 scratch = i32(info, 8, k, "scratch"), counts = i32(info, 9, k, "counts");
+  const std::string s = sz("B", B, "H", H, "limit", limit);
+  if (H > 2147483647) fail(env, k, "H must fit in an int32");
+  need(env, k, "P", P.n, mul(env, k, B, H), s);
+  if (theta.p) need(env, k, "theta", theta.n, H, s);
+  need(env, k, "scratch", scratch.n, mul(env, k, B, limit), s);
+  need(env, k, "counts", counts.n, B, s);
+  return Napi::Number::New(env, static_cast<double>(aelab::select_active(P.p, B, H, theta.p, lo, half, dead, limit, scratch.p, counts.p)));
+}
+
+/// padSelected(scratch [B*limit], counts [B], B, limit, k, out [B*k]): each row's list, then the smallest latents not in it.
+Value PadSelected(const CallbackInfo& info) {
+  const char* k = "padSelected";
+  Env env = info.Env();
+  I32 scratch = i32(info, 0, k, "scratch"), counts = i32(info, 1, k, "counts");
+  const int64_t B = dim(info, 2, k, "B"), limit = dim(info, 3, k, "limit"), kk = dim(info, 4, k, "k");
+  I32 out = i32(info, 5, k, "out");
+  const std::string s = sz("B", B, "limit", limit, "k", kk);
+  need(env, k, "scratch", scratch.n, mul(env, k, B, limit), s);
+  need(env, k, "counts", counts.n, B, s);
+  need(env, k, "out", out.n, mul(env, k, B, kk), s);
+  for (int64_t b = 0; b < B; ++b) {
+    const int32_t n = counts.p[b];
+    if (n < 0 || n > kk || n > limit) range_fail(env, k, "count " + std::to_string(n) + " of row " + std::to_string(b) + " is outside [0, min(k, limit)] (" + s + ")");
+    for (int32_t j = 1; j < n; ++j)
+      if (scratch.p[b * limit + j] <= scratch.p[b * limit + j - 1] || scratch.p[b * limit] < 0)
+        range_fail(env, k, "row " + std::to_string(b) + "'s list must be increasing and non-negative (" + s + ")");
+  }
+  aelab::pad_selected(scratch.p, counts.p, B, limit, kk, out.p);
   return env.Undefined();
 }
 
@@ -1009,7 +1076,16 @@ Value Blas(const CallbackInfo& info) {
   return Napi::String::New(info.Env(), b);
 }
 
+/// Node unloads an addon when the last environment that loaded it ends (a worker thread that exits
+/// early, say), but the kernel pool's threads outlive it and would then run unmapped code. Pin the
+/// library for the life of the process (RTLD_NODELETE on the already-loaded image).
+void pin_addon() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&pin_addon), &info) && info.dli_fname) dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 Napi::Object Init(Env env, Napi::Object exports) {
+  pin_addon();
   aelab::blas_init();
   aelab::blas_set_threads(aelab::pool_threads());
   struct Entry {
@@ -1033,11 +1109,15 @@ Napi::Object Init(Env env, Napi::Object exports) {
       // fast TopK sparse kernels (native/sparse.cc)
       {"sparseDecode", call<SparseDecode>}, {"sparseDecodeGrad", call<SparseDecodeGrad>}, {"sparseScatterRows", call<SparseScatterRows>},
       {"sparseDecodeBackward", call<SparseDecodeBackward>},
+      // the sparse SAE steps' active-latent picking (native/sparse.cc)
+      {"selectActive", call<SelectActive>}, {"padSelected", call<PadSelected>},
       {"attnPattern", call<AttnPattern>}, {"attnPatternGrad", call<AttnPatternGrad>}, {"attnMix", call<AttnMix>},
       {"attnMixGrad", call<AttnMixGrad>}, {"rmsNorm", call<RmsNorm>}, {"rmsNormGrad", call<RmsNormGrad>},
       {"rotary", call<Rotary>}, {"geluTanh", call<GeluTanh>}, {"geluTanhGrad", call<GeluTanhGrad>},
       {"swiglu", call<Swiglu>}, {"swigluGrad", call<SwigluGrad>}, {"crossEntropy", call<CrossEntropy>},
       {"crossEntropyGrad", call<CrossEntropyGrad>},
+      // bf16 encoder GEMM (native/bf16.cc)
+      {"gemmBf16", aelab::napi_gemm_bf16}, {"bf16Info", aelab::napi_bf16_info},
   };
   for (const Entry& e : entries) {
     napi_value fn;

@@ -167,9 +167,11 @@ void remove_parallel_rows(float* g, const float* w, int64_t rows, int64_t cols);
 void normalise_rows(float* w, int64_t rows, int64_t cols);
 /// Output extent of a convolution axis: floor((size + 2 pad - dil (k - 1) - 1) / stride) + 1, or 0.
 int64_t conv_out(int64_t size, int64_t k, int64_t stride, int64_t pad, int64_t dil);
+/// n consecutive images x [n, C, H, W] -> out [C·kh·kw, n·OH·OW] (image i in columns i·OH·OW …).
 void im2col(const float* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh,
-            int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, float* out);
+            int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, float* out, int64_t n = 1);
+/// The adjoint: accumulates cols [C·kh·kw, n·OH·OW] into n consecutive images out [n, C, H, W].
 void col2im(const float* cols, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh,
-            int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, float* out);
+            int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, float* out, int64_t n = 1);
 
 }  // namespace aelab

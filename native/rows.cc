@@ -696,26 +696,48 @@ int64_t conv_out(int64_t size, int64_t k, int64_t stride, int64_t pad, int64_t d
   return span < 0 ? 0 : span / stride + 1;
 }
 
+namespace {
+/// The output columns [lo, hi) of one kernel column whose input column iw = ow·sw + off lies in [0, W),
+/// so the copy loops run branch-free (and vectorise for stride 1) between zero-padded ends.
+inline void valid_cols(int64_t OW, int64_t W, int64_t sw, int64_t off, int64_t& lo, int64_t& hi) {
+  lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+  hi = W - off <= 0 ? 0 : (W - off + sw - 1) / sw;
+  if (hi > OW) hi = OW;
+  if (lo > hi) lo = hi;
+}
+}  // namespace
+
 void im2col(const float* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
-            int64_t ph, int64_t pw, int64_t dh, int64_t dw, float* out) {
+            int64_t ph, int64_t pw, int64_t dh, int64_t dw, float* out, int64_t n) {
   const int64_t OH = conv_out(H, kh, sh, ph, dh), OW = conv_out(W, kw, sw, pw, dw);
-  if (OH <= 0 || OW <= 0) return;
-  parallel_for(C * kh * kw, OH * OW, [&](int64_t b, int64_t e) {
+  if (OH <= 0 || OW <= 0 || n <= 0) return;
+  // n images side by side: out [C·kh·kw, n·OH·OW], image i in columns [i·L, (i+1)·L), so a batch of
+  // small images becomes one GEMM.
+  const int64_t L = OH * OW, ld = n * L, img = C * H * W;
+  parallel_for(C * kh * kw, ld, [&](int64_t b, int64_t e) {
     for (int64_t row = b; row < e; ++row) {
       const int64_t c = row / (kh * kw), ki = (row / kw) % kh, kj = row % kw;
-      float* o = out + row * OH * OW;
-      const float* xc = x + c * H * W;
-      for (int64_t oh = 0; oh < OH; ++oh) {
-        const int64_t ih = oh * sh - ph + ki * dh;
-        float* orow = o + oh * OW;
-        if (ih < 0 || ih >= H) {
-          for (int64_t ow = 0; ow < OW; ++ow) orow[ow] = 0.0f;
-          continue;
-        }
-        const float* xrow = xc + ih * W;
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          const int64_t iw = ow * sw - pw + kj * dw;
-          orow[ow] = (iw >= 0 && iw < W) ? xrow[iw] : 0.0f;
+      for (int64_t i = 0; i < n; ++i) {
+        float* o = out + row * ld + i * L;
+        const float* xc = x + i * img + c * H * W;
+        const int64_t off = kj * dw - pw;
+        int64_t lo, hi;
+        valid_cols(OW, W, sw, off, lo, hi);
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          const int64_t ih = oh * sh - ph + ki * dh;
+          float* orow = o + oh * OW;
+          if (ih < 0 || ih >= H) {
+            for (int64_t ow = 0; ow < OW; ++ow) orow[ow] = 0.0f;
+            continue;
+          }
+          const float* xrow = xc + ih * W + off;
+          for (int64_t ow = 0; ow < lo; ++ow) orow[ow] = 0.0f;
+          if (sw == 1) {
+            for (int64_t ow = lo; ow < hi; ++ow) orow[ow] = xrow[ow];
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) orow[ow] = xrow[ow * sw];
+          }
+          for (int64_t ow = hi; ow < OW; ++ow) orow[ow] = 0.0f;
         }
       }
     }
@@ -723,28 +745,35 @@ void im2col(const float* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t
 }
 
 void col2im(const float* cols, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
-            int64_t ph, int64_t pw, int64_t dh, int64_t dw, float* out) {
+            int64_t ph, int64_t pw, int64_t dh, int64_t dw, float* out, int64_t n) {
   const int64_t OH = conv_out(H, kh, sh, ph, dh), OW = conv_out(W, kw, sw, pw, dw);
-  if (OH <= 0 || OW <= 0) return;
-  // Channels are disjoint in the output, so threads split channels; within one, order is fixed.
-  parallel_for(C, kh * kw * OH * OW, [&](int64_t b, int64_t e) {
-    for (int64_t c = b; c < e; ++c) {
-      float* oc = out + c * H * W;
-      for (int64_t ki = 0; ki < kh; ++ki)
-        for (int64_t kj = 0; kj < kw; ++kj) {
-          const float* src = cols + ((c * kh + ki) * kw + kj) * OH * OW;
-          for (int64_t oh = 0; oh < OH; ++oh) {
-            const int64_t ih = oh * sh - ph + ki * dh;
-            if (ih < 0 || ih >= H) continue;
-            float* orow = oc + ih * W;
-            const float* srow = src + oh * OW;
-            for (int64_t ow = 0; ow < OW; ++ow) {
-              const int64_t iw = ow * sw - pw + kj * dw;
-              if (iw >= 0 && iw < W) orow[iw] += srow[ow];
+  if (OH <= 0 || OW <= 0 || n <= 0) return;
+  const int64_t L = OH * OW, ld = n * L, img = C * H * W;
+  // Channels are disjoint in the output, so threads split channels; within one, order is fixed
+  // (and each image's sums are the same as with n = 1).
+  parallel_for(C, n * kh * kw * L, [&](int64_t b, int64_t e) {
+    for (int64_t c = b; c < e; ++c)
+      for (int64_t i = 0; i < n; ++i) {
+        float* oc = out + i * img + c * H * W;
+        for (int64_t ki = 0; ki < kh; ++ki)
+          for (int64_t kj = 0; kj < kw; ++kj) {
+            const float* src = cols + ((c * kh + ki) * kw + kj) * ld + i * L;
+            const int64_t off = kj * dw - pw;
+            int64_t lo, hi;
+            valid_cols(OW, W, sw, off, lo, hi);
+            for (int64_t oh = 0; oh < OH; ++oh) {
+              const int64_t ih = oh * sh - ph + ki * dh;
+              if (ih < 0 || ih >= H) continue;
+              float* orow = oc + ih * W + off;
+              const float* srow = src + oh * OW;
+              if (sw == 1) {
+                for (int64_t ow = lo; ow < hi; ++ow) orow[ow] += srow[ow];
+              } else {
+                for (int64_t ow = lo; ow < hi; ++ow) orow[ow * sw] += srow[ow];
+              }
             }
           }
-        }
-    }
+      }
   });
 }
 

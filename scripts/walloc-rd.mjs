@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Rate–distortion table of the WaLLoC codec against JPEG (docs/COMPRESSION.md).
+// Rate–distortion table of the WaLLoC codec against JPEG and WebP (docs/COMPRESSION.md).
 //
 //   npx tsc -p tsconfig.json && node scripts/walloc-rd.mjs [--steps 1500] [--lambdas 0.0003,0.001,0.003,0.01]
 //       [--skimage /usr/lib/python3/dist-packages/skimage/data] [--save DIR | --models DIR] [--clip N] [--cosine]
@@ -12,10 +12,11 @@
 // and ihc, then codes the held-out photographs coffee (600×400) and motorcycle_left (cropped to
 // 740×500) into real .aelc bytes; bpp = 8·file bytes / pixels (37-byte header included). JPEG
 // (cjpeg -optimize, qualities 2…95) is measured on the same images and its PSNR interpolated
-// (linearly in bpp) at each WaLLoC rate. PSNR is over all RGB samples of the 8-bit images; SSIM is
+// (linearly in bpp) at each WaLLoC rate. WebP (Debian webp: cwebp -q 0…100 -m 6, dwebp) likewise;
+// without cwebp/dwebp its columns say so. PSNR is over all RGB samples of the 8-bit images; SSIM is
 // Wang et al.'s (11×11 Gaussian window, σ = 1.5, K = 0.01, 0.03, valid region) averaged over R, G, B.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPng } from '../dist/src/data/png.js';
 import { fromBuffer } from '../dist/src/core/tensor.js';
@@ -99,16 +100,30 @@ function jpegCurve(rgb, W, H) {
   }
   return pts;
 }
+const HAS_WEBP = (() => { try { execFileSync('sh', ['-c', 'command -v cwebp && command -v dwebp'], { stdio: 'ignore' }); return true; } catch { return false; } })();
+function webpCurve(rgb, W, H, dir) {
+  const pts = [];
+  const src = join(dir, 'src.ppm'), enc = join(dir, 'enc.webp'), dec = join(dir, 'dec.ppm');
+  writeFileSync(src, ppm(rgb, W, H));
+  for (const q of [0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100]) {
+    execFileSync('cwebp', ['-quiet', '-q', String(q), '-m', '6', src, '-o', enc]);
+    const bytes = readFileSync(enc).length;
+    execFileSync('dwebp', ['-quiet', enc, '-ppm', '-o', dec]);
+    const out = parsePpm(readFileSync(dec));
+    pts.push({ q, bpp: (bytes * 8) / (W * H), psnr: psnr(out, rgb, 255), ssim: ssim(out, rgb, W, H) });
+  }
+  return pts;
+}
 function interp(curve, bpp) {
   const c = [...curve].sort((a, b) => a.bpp - b.bpp);
-  if (bpp <= c[0].bpp) return { psnr: NaN, ssim: NaN, note: `below JPEG's lowest rate ${c[0].bpp.toFixed(3)}` };
+  if (bpp <= c[0].bpp) return { psnr: NaN, ssim: NaN, note: `below the lowest rate ${c[0].bpp.toFixed(3)}` };
   for (let i = 1; i < c.length; i++) {
     if (bpp <= c[i].bpp) {
       const t = (bpp - c[i - 1].bpp) / (c[i].bpp - c[i - 1].bpp);
       return { psnr: c[i - 1].psnr + t * (c[i].psnr - c[i - 1].psnr), ssim: c[i - 1].ssim + t * (c[i].ssim - c[i - 1].ssim), note: '' };
     }
   }
-  return { psnr: NaN, ssim: NaN, note: 'above JPEG q95' };
+  return { psnr: NaN, ssim: NaN, note: `above the highest rate ${c[c.length - 1].bpp.toFixed(3)}` };
 }
 
 // Training tiles: a temp folder of the training PNGs is not needed; wallocRunSetup reads a folder.
@@ -117,9 +132,10 @@ mkdirSync(tmp, { recursive: true });
 for (const n of TRAIN) execFileSync('cp', [join(SK, `${n}.png`), tmp]);
 const tests = TEST.map(([n, W, H]) => ({ n, W, H, rgb: load(n, W, H) }));
 for (const t of tests) t.jpeg = jpegCurve(t.rgb, t.W, t.H);
+for (const t of tests) t.webp = HAS_WEBP ? webpCurve(t.rgb, t.W, t.H, tmp) : null;
 
-console.log(`| λ | image | WaLLoC bpp (file) | WaLLoC PSNR dB | JPEG PSNR dB at that bpp | WaLLoC SSIM | JPEG SSIM at that bpp | encode MP/s | decode MP/s |`);
-console.log(`|---|---|---|---|---|---|---|---|---|`);
+console.log(`| λ | image | WaLLoC bpp (file) | WaLLoC PSNR dB | JPEG PSNR dB at that bpp | WebP PSNR dB at that bpp | WaLLoC SSIM | JPEG SSIM at that bpp | WebP SSIM at that bpp | encode MP/s | decode MP/s |`);
+console.log(`|---|---|---|---|---|---|---|---|---|---|---|`);
 for (const lambda of LAMBDAS) {
   let model, trainS = 0, tiles = 0;
   if (MODELS) {
@@ -150,10 +166,12 @@ for (const lambda of LAMBDAS) {
     const j = interp(t.jpeg, bpp);
     const mp = (t.W * t.H) / 1e6;
     const sw = ssim(imageBytes(rec).data, t.rgb, t.W, t.H);
-    console.log(`| ${lambda} | ${t.n} | ${bpp.toFixed(3)} | ${p.toFixed(2)} | ${Number.isNaN(j.psnr) ? j.note : j.psnr.toFixed(2)} | ${sw.toFixed(4)} | ${Number.isNaN(j.ssim) ? '–' : j.ssim.toFixed(4)} | ${(mp / ((b - a) / 1000)).toFixed(2)} | ${(mp / ((c - b) / 1000)).toFixed(2)} |`);
+    const wp = t.webp ? interp(t.webp, bpp) : { psnr: NaN, ssim: NaN, note: 'no cwebp/dwebp' };
+    console.log(`| ${lambda} | ${t.n} | ${bpp.toFixed(3)} | ${p.toFixed(2)} | ${Number.isNaN(j.psnr) ? j.note : j.psnr.toFixed(2)} | ${Number.isNaN(wp.psnr) ? wp.note : wp.psnr.toFixed(2)} | ${sw.toFixed(4)} | ${Number.isNaN(j.ssim) ? '–' : j.ssim.toFixed(4)} | ${Number.isNaN(wp.ssim) ? '–' : wp.ssim.toFixed(4)} | ${(mp / ((b - a) / 1000)).toFixed(2)} | ${(mp / ((c - b) / 1000)).toFixed(2)} |`);
   }
   if (!MODELS) console.error(`λ ${lambda}: trained ${STEPS} steps on ${tiles} tiles in ${trainS.toFixed(0)} s`);
 }
-console.log('\nJPEG (cjpeg -optimize) curves:');
+console.log('\nJPEG (cjpeg -optimize) and WebP (cwebp -m 6) curves:');
+for (const t of tests) if (t.webp) console.log(`${t.n} WebP: ` + t.webp.map((p) => `q${p.q} ${p.bpp.toFixed(3)} bpp ${p.psnr.toFixed(2)} dB SSIM ${p.ssim.toFixed(3)}`).join('; '));
 for (const t of tests) console.log(`${t.n}: ` + t.jpeg.map((p) => `q${p.q} ${p.bpp.toFixed(3)} bpp ${p.psnr.toFixed(2)} dB SSIM ${p.ssim.toFixed(3)}`).join('; '));
 execFileSync('rm', ['-rf', tmp]);

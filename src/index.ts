@@ -15,12 +15,13 @@ export {
   matmul, linear, linearRelu, sum, mean, max, min, argmax, argmin, variance, logSumExp, norm,
   reshape, view, flatten, squeeze, unsqueeze, permute, transpose, slice, concat, stack, expand, split,
   indexSelect, embedding, gather, scatterAdd, topk, oneHot, scatterToDense, sparseDecode, topkEncode,
+  linearBf16, bf16Support, bf16Round,
   softmax, logSoftmax, layerNorm, dropout, conv2d, convTranspose2d,
   mseLoss, l1Loss, nllLoss, crossEntropy, bceWithLogits, binaryCrossEntropy, klDivNormal, gaussianNll,
 } from './core/index.js';
 export type {
   DType, Shape, GradFn, CustomOpContext, CustomOpSpec, Backend, Operand, MatmulOptions, Axis,
-  Conv2dOptions, ConvTranspose2dOptions, Pair, Reduction,
+  Conv2dOptions, ConvTranspose2dOptions, Pair, Reduction, EncoderDtype,
 } from './core/index.js';
 export type { UnaryOp, BinaryOp, ReduceOp } from './core/backend/types.js';
 export { poolStats, clearPool } from './core/pool.js';
@@ -160,6 +161,16 @@ export {
 } from './models/index.js';
 export { VideoMAE, tubelets, sincosPosEmbed1d, decoderTargets } from './models/index.js';
 export { CAE, checkCAEConfig, DeepLinearSSL } from './models/index.js';
+// MixedAE (Chen et al. 2023) and MultiMAE (Bachmann et al. 2022) with pseudo-label modalities
+export { MixedAE, mixImages, homologousContrastiveLoss, MultiMAE, multimodalMasking } from './models/index.js';
+export type { MixedAEConfig, MultiMAEConfig, MultiMAEModality } from './models/index.js';
+export { sobelEdges, foregroundMask, depthLike, gaussianBlur, pseudoLabel, PSEUDO_LABELS } from './data/pseudo-labels.js';
+export type { PseudoLabel } from './data/pseudo-labels.js';
+// cMIM (contrastive Mutual Information Machine), RAE (frozen representation encoder + ViT decoder), k-NN probe
+export { CMIM, checkCMIMConfig, RAE, checkRAEConfig, raeFromEncoderFolder, raeGrid } from './models/index.js';
+export type { CMIMConfig, CMIMNoise, CMIMLossTerms, MIMObjective, RAEConfig, RAEEncoderSpec } from './models/index.js';
+export { knnAccuracy, knnPredict } from './tasks/experiments/knn.js';
+export type { KnnOptions } from './tasks/experiments/knn.js';
 // SLAB: simplified linear attention + progressive re-parameterised BatchNorm (Guo et al. 2024)
 export {
   SimplifiedLinearAttention, PRepBN, RepBN, SlabBlock, linearAttention, quadraticLinearAttention, depthwiseConvTokens, prepbnGamma, foldRepBN,
@@ -168,12 +179,44 @@ export type { SimplifiedLinearAttentionOptions, PRepBNOptions, SlabBlockOptions 
 export { SlabViT, runSlabComparison } from './models/index.js';
 export type { SlabViTConfig, SlabComparisonOptions, SlabComparison } from './models/index.js';
 export type { CAEConfig, DeepLinearConfig } from './models/index.js';
+// causal video VAE (Step-Video / VidRD style) and the ART layered RGBA autoencoder (issue 13)
+export { CausalConv3d, TemporalResidual, FrameUpsample2d, causalConv3d, gatherFrames, timeShuffleUp, causalFrames, causalTapIndex } from './nn/index.js';
+export type { CausalConv3dOptions } from './nn/index.js';
+export {
+  VideoVAE, checkVideoVAEConfig, videoLatentShape, vidrdFromImageVAE, videoMetrics, smallMovingMnist, videoVaeRunSetup, videoGrid,
+  ArtAE, CompositeAE, checkArtAEConfig, layerMask, compositeTensor, artMetrics, compositeAEPsnr, artRunSetup, artGrid,
+} from './models/index.js';
+export type { VideoVAEConfig, VideoMetrics, VideoVAERunOptions, ArtAEConfig, CompositeAEConfig, ArtMetrics, ArtRunOptions } from './models/index.js';
+export { rgbaScenes, compositeLayers } from './data/rgba-layers.js';
+export type { RgbaScenesOptions, RgbaScenes } from './data/rgba-layers.js';
 // NoProp-DT: blocks trained alone to denoise a noised label embedding (Li, Teh & Pascanu 2025)
 export { NoProp, NoPropBlock, noPropSchedule } from './models/index.js';
 export type { NoPropConfig, NoPropSchedule } from './models/index.js';
+// FIT (Chen & Li 2023), Starbucks 2D Matryoshka embeddings (Zhuang et al. 2024), Met²Net (Li et al. 2025)
+export { FitClassifier, FullAttentionClassifier, FitBlock, FitCrossAttention, runFitComparison, fitScaling } from './models/index.js';
+export type { FitConfig, FullAttentionConfig, FitComparisonOptions, FitComparison, FitScalingPoint } from './models/index.js';
+export { StarbucksEncoder, brownRetrievalData, dropWords, mrrAt10, runStarbucksComparison } from './models/index.js';
+export type { StarbucksConfig, StarbucksMode, StarbucksComparisonOptions, StarbucksComparison } from './models/index.js';
+export { Met2Net, Met2NetTrainer, LinearForecaster, trainMet2Net, coupledOscillators, forecastWindows, forecastMsePerVariable, runMet2NetComparison } from './models/index.js';
+export type { Met2NetConfig, Met2NetComparisonOptions, ForecastResult } from './models/index.js';
+// CBNet: converting autoencoder (hard → easy) + the light early-exit classifier
+export { EarlyExitNet, ConvertingAE, conversionTargets, hardVariant, runCBNetComparison } from './models/index.js';
+export type { EarlyExitConfig, ConvertingAEConfig, CBNetComparisonOptions, CBNetVariantResult } from './models/index.js';
+// ECO-M2F (Yao et al. 2024) and HyperZ·Z·W (Zhang 2024)
+export { EcoM2F, meanIoU, depthQuality, depthTargets, trainStochasticDepth, trainGate, runEcoM2FComparison } from './models/index.js';
+export type { EcoM2FConfig, EcoTrainOptions, EcoM2FComparisonOptions, EcoM2FComparison } from './models/index.js';
+export { hyperZZW, SlowKernelNet, TerminatorBlock, Terminator, ResNetLite, runHyperZZWComparison } from './models/index.js';
+export type { TerminatorConfig, HyperZZWComparisonOptions } from './models/index.js';
 export type { MAEConfig, MAEOutput, PatchMask, MaskKind, NoiseColor, VideoMAEConfig, DecoderTargets } from './models/index.js';
 export { movingMnist } from './data/moving-mnist.js';
 export type { MovingMnistOptions, MovingMnist } from './data/moving-mnist.js';
+// masked autoencoders: fine-tuning, video reconstructions, colour photographs, image folders
+export { ViTClassifier, untubelets, videoReconstructMasked, videoMaskedGrid, videoMaeSampleGrid } from './models/index.js';
+export type { ViTClassifierConfig } from './models/index.js';
+export { loadPhotos, photoCrops, PHOTO_NAMES } from './data/photos.js';
+export type { Photo, PhotoCropOptions, PhotoCrops } from './data/photos.js';
+export { loadImageFolder, stackImages } from './data/images.js';
+export type { ImageSet } from './data/images.js';
 
 // compression: wavelets, rANS, the entropy bottleneck, the WaLLoC codec (docs/COMPRESSION.md)
 export { BIOR44, dwt1, idwt1, dwt2, idwt2, wpt2, iwpt2, checkWptSize } from './core/wavelet.js';
@@ -183,6 +226,15 @@ export {
   WaLLoC, checkWaLLoCConfig, wallocRunSetup, wallocSummary, imageTensorFromPng, imageBytes, psnr, AELC_HEADER_BYTES,
 } from './models/index.js';
 export type { WaLLoCConfig, WaLLoCOutput, WaLLoCLossTerms, WaLLoCRunOptions } from './models/index.js';
+// NeRV / NeRV++ video representations (a network per video, quantised to a .nerv file) and compressed-domain learning
+export { pixelShuffle, upsampleBilinear, bilinearMatrix, depthwiseConv2d } from './core/ops/upsample.js';
+export {
+  NeRV, NeRVBlock, NeRVppBlock, SeparableResBlock, DepthwiseConv2d, checkNeRVConfig, nervParameterCount, nervPositionalEncoding, frameTime, compressNeRV, decompressNeRV,
+  nervCode, nervRunSetup, nervRunOutputs, nervFrameGrid, loadVideo, psnr8, isNeRVFile, decodeNeRVFileTo, NERV_HEADER_BYTES,
+} from './models/index.js';
+export type { NeRVConfig, NeRVVariant, NeRVCompressOptions, NeRVRunOptions, NeRVCodingResult } from './models/index.js';
+export { runCompressedLearning, compressedLearningReport, MlpClassifier, COMPRESSED_LEARNING_BUDGETS } from './tasks/experiments/compression.js';
+export type { CompressedLearningOptions, CompressedLearningResult, CompressedLearningRow } from './tasks/experiments/compression.js';
 
 // neural anomaly detectors (pyod-style, on the models above)
 export { AEDetector, VAEDetector, StackVAEGDetector, loadDetector } from './tasks/neural-detectors.js';

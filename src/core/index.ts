@@ -30,3 +30,6 @@ export type { Conv2dOptions, ConvTranspose2dOptions, Pair } from './ops/conv.js'
 export { mseLoss, l1Loss, nllLoss, crossEntropy, bceWithLogits, binaryCrossEntropy, klDivNormal, gaussianNll } from './ops/loss.js';
 export type { Reduction } from './ops/loss.js';
 export { scatterToDense, sparseDecode, topkEncode } from './ops/sparse.js';
+export { linearBf16, bf16Support } from './ops/bf16.js';
+export type { EncoderDtype } from './ops/bf16.js';
+export { bf16Round } from './backend/js-bf16.js';

@@ -22,6 +22,14 @@ import { MAE, type MAEConfig } from './mae.js';
 import { WaLLoC, type WaLLoCConfig } from './walloc.js';
 import { VideoMAE, type VideoMAEConfig } from './videomae.js';
 import { CAE, type CAEConfig } from './cae.js';
+import { MixedAE, type MixedAEConfig } from './mixedae.js';
+import { MultiMAE, type MultiMAEConfig } from './multimae.js';
+import { VideoVAE, type VideoVAEConfig } from './videovae.js';
+import { ArtAE, type ArtAEConfig } from './art.js';
+import { CMIM, type CMIMConfig } from './cmim.js';
+import { RAE, type RAEConfig } from './rae.js';
+import { NeRV, type NeRVConfig } from './nerv.js';
+import { ViTClassifier, type ViTClassifierConfig } from './vit-classifier.js';
 
 /** Every model type this file can rebuild, by its `type` tag. */
 export const MODEL_TYPES = {
@@ -36,10 +44,18 @@ export const MODEL_TYPES = {
   walloc: (c: unknown) => new WaLLoC(c as WaLLoCConfig),
   videomae: (c: unknown) => new VideoMAE(c as VideoMAEConfig),
   cae: (c: unknown) => new CAE(c as CAEConfig),
+  mixedae: (c: unknown) => new MixedAE(c as MixedAEConfig),
+  multimae: (c: unknown) => new MultiMAE(c as MultiMAEConfig),
+  videovae: (c: unknown) => new VideoVAE(c as VideoVAEConfig),
+  art: (c: unknown) => new ArtAE(c as ArtAEConfig),
+  cmim: (c: unknown) => new CMIM(c as CMIMConfig),
+  rae: (c: unknown) => new RAE(c as RAEConfig),
+  nerv: (c: unknown) => new NeRV(c as NeRVConfig),
+  'vit-classifier': (c: unknown) => new ViTClassifier(c as ViTClassifierConfig),
 } as const;
 
 export type ModelType = keyof typeof MODEL_TYPES;
-export type AnyModel = AutoEncoder | DenoisingAutoEncoder | StackedAutoEncoder | VAE | ARDVAE | PrototypeNetwork | StackVAEG | MAE | VideoMAE | WaLLoC | CAE;
+export type AnyModel = AutoEncoder | DenoisingAutoEncoder | StackedAutoEncoder | VAE | ARDVAE | PrototypeNetwork | StackVAEG | MAE | VideoMAE | WaLLoC | CAE | MixedAE | MultiMAE | VideoVAE | ArtAE | CMIM | RAE | NeRV | ViTClassifier;
 
 /** A model with a type tag and a JSON config (every model class here). */
 export interface SavableModel extends Module {

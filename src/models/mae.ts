@@ -34,11 +34,13 @@ import { LayerNorm, Linear } from '../nn/layers.js';
 import { TransformerBlock } from '../nn/attention.js';
 import { ViTEncoder, asImages, gatherTokens, imageHW, patchify, sincosPosEmbed2d, unpatchify } from '../nn/vit.js';
 import { MASK_KINDS, imageMasking, keepCount, type MaskKind, type PatchMask } from './masking.js';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readNpy } from '../core/io/index.js';
 import { encodePng } from '../data/png.js';
 import { DataError } from '../data/csv.js';
 import { MNIST_SIDE, loadMnist } from '../data/mnist.js';
+import { photoCrops } from '../data/photos.js';
+import { loadImageFolder } from '../data/images.js';
 import type { Batch, StepContext, StepOutput, Trainable } from '../train/fit.js';
 
 export interface MAEConfig {
@@ -257,7 +259,11 @@ export function maskedGrid(model: MAE, x: Tensor, m: PatchMask): Uint8Array {
 
 /** What `aelab train mae` sets (defaults in brackets). */
 export interface MAERunOptions {
-  /** 'mnist' (the package's digits, 8,000-image training split) or a .npy of images [n, H, W] / [n, C, H, W] in [0, 1]. */
+  /**
+   * 'mnist' (the package's digits, 8,000-image training split), 'photos' (4,000 seeded 32×32 RGB
+   * crops of the shipped photographs' training regions, src/data/photos.ts), a folder of .png images
+   * of one size, or a .npy of images [n, H, W] / [n, C, H, W] in [0, 1].
+   */
   data: string;
   /** Patch side [7 for 28×28, else 4]. */
   patch?: number | null;
@@ -278,8 +284,14 @@ export function maeRunSetup(o: MAERunOptions): { data: { x: Float32Array; n: num
   if (o.data === 'mnist') {
     const t = loadMnist().train;
     x = t.x; n = t.n; C = 1; H = W = MNIST_SIDE; y = t.y;
+  } else if (o.data === 'photos') {
+    const c = photoCrops({ n: 4000, size: 32, split: 'train', seed: o.seed ?? 0 });
+    x = c.x; n = c.n; C = 3; H = W = c.size; y = c.y;
+  } else if (existsSync(o.data) && statSync(o.data).isDirectory()) {
+    const s = loadImageFolder(o.data);
+    x = s.x; n = s.n; C = s.channels; H = s.height; W = s.width;
   } else {
-    if (!existsSync(o.data)) throw new DataError(`${o.data}: the file does not exist (give a .npy of images, or 'mnist')`);
+    if (!existsSync(o.data)) throw new DataError(`${o.data}: the file does not exist (give a .npy of images, a folder of .png images, 'mnist' or 'photos')`);
     const a = readNpy(o.data);
     const s = a.shape;
     if (s.length === 3) [n, C, H, W] = [s[0]!, 1, s[1]!, s[2]!];
@@ -291,7 +303,7 @@ export function maeRunSetup(o: MAERunOptions): { data: { x: Float32Array; n: num
     }
   }
   const patch = o.patch ?? (H % 7 === 0 && W % 7 === 0 ? 7 : 4);
-  if (H % patch || W % patch) throw new DataError(`${o.data}: patch size ${patch} does not divide the ${H}×${W} images`);
+  if (H % patch || W % patch) throw new DataError(`${o.data}: patch size ${patch} does not divide the ${H}×${W} images (--patch must divide both sides: ${commonDivisors(H, W).join(', ')})`);
   const dim = o.dim ?? 64, decoderDim = o.decoderDim ?? 32, depth = o.depth ?? [4, 2];
   const config: MAEConfig = {
     imageSize: [H, W], channels: C, patchSize: patch, dim, depth: depth[0]!, heads: 4, decoderDim, decoderDepth: depth[1] ?? 2, decoderHeads: 4,
@@ -299,6 +311,13 @@ export function maeRunSetup(o: MAERunOptions): { data: { x: Float32Array; n: num
   };
   checkMAEConfig(config);
   return { data: { x, n, sampleShape: [C * H * W], y }, config };
+}
+
+/** The common divisors of a and b, ascending (the patch sizes an a×b image allows). */
+export function commonDivisors(a: number, b: number): number[] {
+  const out: number[] = [];
+  for (let d = 1; d <= Math.min(a, b); d++) if (a % d === 0 && b % d === 0) out.push(d);
+  return out;
 }
 
 /** The PNG grid of the first `count` training images under a fresh mask drawn from `seed`. */

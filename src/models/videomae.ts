@@ -37,6 +37,8 @@ import { keepCount, runningCellMasking, tubeMasking, type PatchMask } from './ma
 import { existsSync } from 'node:fs';
 import { readNpy } from '../core/io/index.js';
 import { DataError } from '../data/csv.js';
+import { commonDivisors } from './mae.js';
+import { encodePng } from '../data/png.js';
 import { movingMnist } from '../data/moving-mnist.js';
 import type { Batch, StepContext, StepOutput, Trainable } from '../train/fit.js';
 
@@ -265,7 +267,7 @@ export function videoMaeRunSetup(o: VideoMAERunOptions): { data: { x: Float32Arr
   const tubelet = 2;
   if (T < tubelet || T % tubelet) throw new DataError(`${o.data}: videos of ${T} frames do not split into tubelets of ${tubelet} frames (video shorter than the tubelet, or an odd frame count)`);
   const patch = o.patch ?? (H % 8 === 0 && W % 8 === 0 ? 8 : 4);
-  if (H % patch || W % patch) throw new DataError(`${o.data}: patch size ${patch} does not divide the ${H}×${W} frames`);
+  if (H % patch || W % patch) throw new DataError(`${o.data}: patch size ${patch} does not divide the ${H}×${W} frames (--patch must divide both sides: ${commonDivisors(H, W).join(', ')})`);
   const depth = o.depth ?? [4, 2];
   const config: VideoMAEConfig = {
     frames: T, imageSize: [H, W], channels: C, patchSize: patch, tubelet, dim: o.dim ?? 64, depth: depth[0]!, heads: 4,
@@ -273,4 +275,81 @@ export function videoMaeRunSetup(o: VideoMAERunOptions): { data: { x: Float32Arr
   };
   new VideoMAE(config, new Generator(0)); // validates the config (grid sides, ratio) with clear errors
   return { data: { x, n, sampleShape: [T * C * H * W], y }, config };
+}
+
+/** The inverse of tubelets: [B, T'·h·w, t·p²·C] -> videos [B, T, C, H, W]. */
+export function untubelets(tokens: Tensor, tubelet: number, patchSize: number, frames: number, channels: number, height: number, width: number): Tensor {
+  const t = tubelet, p = patchSize, C = channels, Tp = frames / t;
+  const { h, w } = patchGrid(height, width, p, 'untubelets');
+  if (!Number.isInteger(Tp) || tokens.rank !== 3 || tokens.shape[1] !== Tp * h * w || tokens.shape[2] !== t * p * p * C) {
+    throw new Error(`untubelets: tokens must be [B, ${Tp * h * w}, ${t * p * p * C}] for ${frames} frames of ${C}×${height}×${width} (tubelet ${t}, patch ${p}), got ${shapeStr(tokens.shape)}`);
+  }
+  const B = tokens.shape[0]!;
+  // [B, T', h, w, t, p, p, C] -> [B, T', t, C, h, p, w, p]
+  return reshape(permute(reshape(tokens, [B, Tp, h, w, t, p, p, C]), [0, 1, 4, 7, 2, 5, 3, 6]), [B, frames, C, height, width]);
+}
+
+/**
+ * Reconstruction of videos under an encoder mask, in pixel space: the decoder predicts EVERY
+ * encoder-masked token (no decoder mask: its queries may sit at any position), de-normalised with
+ * the tubelet's own statistics when normPixLoss; visible tubelets are copied from the input.
+ * Returns { masked (masked tubelets set to `maskValue`), recon } as [B, T, C, H, W].
+ */
+export function videoReconstructMasked(model: VideoMAE, x: Tensor, enc: PatchMask, maskValue = 0): { masked: Tensor; recon: Tensor } {
+  return noGrad(() => {
+    const v = model.videos(x);
+    const { tubelet: t, channels: C, height: H, width: W } = model, T = model.config.frames, p = model.config.patchSize;
+    const { pred, targets } = model.forwardMasked(v, enc, null);
+    const tok = tubelets(v, t, p);
+    const [B, N, P] = tok.shape as [number, number, number];
+    const src = tok.data, pr = pred.data, idx = targets.idx.data, wt = targets.weight.data, M = targets.M;
+    const recon = Float32Array.from(src as ArrayLike<number>), masked = Float32Array.from(src as ArrayLike<number>);
+    for (let b = 0; b < B; b++) for (let k = 0; k < M; k++) {
+      if (!wt[b * M + k]) continue;
+      const n = idx[b * M + k]!, o = (b * N + n) * P;
+      let mu = 0, sd = 1;
+      if (model.config.normPixLoss) {
+        for (let j = 0; j < P; j++) mu += src[o + j]! / P;
+        let v2 = 0;
+        for (let j = 0; j < P; j++) v2 += (src[o + j]! - mu) ** 2 / (P - 1);
+        sd = Math.sqrt(v2 + 1e-6);
+      }
+      for (let j = 0; j < P; j++) { recon[o + j] = pr[(b * M + k) * P + j]! * sd + mu; masked[o + j] = maskValue; }
+    }
+    const back = (a: Float32Array) => untubelets(fromBuffer(a, [B, N, P]), t, p, T, C, H, W);
+    return { masked: back(masked), recon: back(recon) };
+  });
+}
+
+/**
+ * A PNG grid of masked videos for values in [0, 1] (clamped, ×255): frames left to right, and for
+ * each video three rows, masked input | reconstruction | original, with 1-pixel gray (128) borders
+ * and a 4-pixel gray gap between videos. Masked tubelets show as mid-gray (0.5) in the masked-input row
+ * (Moving-MNIST backgrounds are black, so 0 would hide the mask). Gray for C = 1, RGB for C = 3
+ * (other C: the first channel).
+ */
+export function videoMaskedGrid(model: VideoMAE, x: Tensor, enc: PatchMask): Uint8Array {
+  const v = model.videos(x);
+  const { masked, recon } = videoReconstructMasked(model, v, enc, 0.5);
+  const [B, T, C, H, W] = v.shape as [number, number, number, number, number];
+  const ch = C === 3 ? 3 : 1, gap = 4;
+  const GW = T * (W + 1) + 1, GH = B * (3 * (H + 1) + 1) + (B - 1) * gap;
+  const data = new Uint8Array(GW * GH * ch).fill(128);
+  const rows = [masked.data, recon.data, v.data];
+  for (let b = 0; b < B; b++) for (let r = 0; r < 3; r++) for (let f = 0; f < T; f++) {
+    const src = rows[r]!;
+    const top = b * (3 * (H + 1) + 1 + gap) + 1 + r * (H + 1), left = 1 + f * (W + 1);
+    for (let i = 0; i < H; i++) for (let j = 0; j < W; j++) for (let c = 0; c < ch; c++) {
+      const val = src[(((b * T + f) * C + c) * H + i) * W + j]!;
+      data[((top + i) * GW + left + j) * ch + c] = Math.round(Math.min(1, Math.max(0, val)) * 255);
+    }
+  }
+  return encodePng({ width: GW, height: GH, channels: ch as 1 | 3, data });
+}
+
+/** The PNG grid of the first `count` training videos under a fresh tube mask drawn from `seed`. */
+export function videoMaeSampleGrid(model: VideoMAE, data: { x: Float32Array; n: number }, count = 4, seed = 0): Uint8Array {
+  const B = Math.min(count, data.n), D = model.config.frames * model.channels * model.height * model.width;
+  const x = fromBuffer(data.x.slice(0, B * D), [B, D]);
+  return videoMaskedGrid(model, x, model.drawMasks(B, new Generator(seed)).enc);
 }

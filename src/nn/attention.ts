@@ -19,6 +19,7 @@ import { dropout, softmax } from '../core/ops/nn.js';
 import { Module, param } from './module.js';
 import { xavierUniform_, zeros_ } from './init.js';
 import { ActivationLayer, LayerNorm, Linear, Sequential } from './layers.js';
+import { attentionMix } from './transformer-ops.js';
 
 export interface AttentionOptions {
   /** Keys [B, S, E] (default: the query, i.e. self-attention). */
@@ -136,7 +137,10 @@ export class MultiHeadAttention extends Module {
     let attn = softmax(scores, 2);
     const weights = reshape(attn, [B, H, T, S]);
     if (this.dropoutP > 0 && this.training) attn = dropout(attn, this.dropoutP, this.dropoutGen!, true);
-    const ctx = matmul(attn, vh); // [B·H, T, D]
+    // A V as one threaded kernel call over all (b, h) (transformer-ops' attentionMix, exact for any
+    // pattern) instead of B·H small GEMMs, whose per-call cost dominated ViT steps. The kernel takes
+    // at most as many queries as keys (T ≤ S); other shapes keep the batched matmul.
+    const ctx = T <= S ? reshape(attentionMix(reshape(attn, [B, H, T, S]), reshape(vh, [B, H, S, D])), [B * H, T, D]) : matmul(attn, vh); // [B·H, T, D]
     const merged = reshape(permute(reshape(ctx, [B, H, T, D]), [0, 2, 1, 3]), [B, T, E]);
     return { output: this.out_proj.forward(merged), weights };
   }

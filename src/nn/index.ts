@@ -13,3 +13,6 @@ export {
   SimplifiedLinearAttention, PRepBN, RepBN, SlabBlock, linearAttention, quadraticLinearAttention, depthwiseConvTokens, prepbnGamma, foldRepBN,
   type SimplifiedLinearAttentionOptions, type PRepBNOptions, type SlabBlockOptions,
 } from './slab.js';
+export {
+  CausalConv3d, TemporalResidual, FrameUpsample2d, causalConv3d, gatherFrames, timeShuffleUp, causalFrames, causalTapIndex, type CausalConv3dOptions,
+} from './causal-conv.js';

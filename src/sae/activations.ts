@@ -28,8 +28,10 @@
  */
 import { closeSync, fstatSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { FormatError, openNpy, openSafetensors, type ArrayData, type NpyFile, type SafetensorsFile } from '../core/io/index.js';
 import { Generator, type GeneratorState } from '../core/random.js';
+import { WindowPrefetcher, type ActivationOrigin, type ChunkRead } from './prefetch.js';
 
 /** One file of an activation source. */
 export interface ActivationShardInfo {
@@ -56,6 +58,8 @@ export interface ActivationSource {
    */
   readRows(start: number, count: number, out?: Float32Array): Float32Array;
   close(): void;
+  /** The file or folder and options it was opened from (openActivations), so a worker can open it too. */
+  readonly origin?: ActivationOrigin;
 }
 
 export interface OpenActivationsOptions {
@@ -217,6 +221,7 @@ class ShardedSource implements ActivationSource {
   readonly shards: ActivationShardInfo[];
   private readonly open: Shard[];
   private readonly starts: number[];
+  origin?: ActivationOrigin;
 
   constructor(shards: Shard[], dIn: number, private readonly checkFinite: boolean) {
     let start = 0;
@@ -327,7 +332,9 @@ export function openActivations(path: string, opts: OpenActivationsOptions = {})
     for (const s of shards) s.close();
     throw e;
   }
-  return new ShardedSource(shards, shards[0].dIn, opts.checkFinite ?? true);
+  const source = new ShardedSource(shards, shards[0].dIn, opts.checkFinite ?? true);
+  source.origin = { path, options: { ...opts } };
+  return source;
 }
 
 /** An in-memory source over `data` ([rows, dIn] row-major); `name` appears in error messages. */
@@ -430,6 +437,12 @@ export interface ActivationStreamOptions {
   count?: number;
   /** Epochs to produce (default Infinity). Batches run across epoch boundaries; the last one may be short. */
   epochs?: number;
+  /**
+   * Read the next window in a worker thread while batches of the current one are consumed (prefetch.ts).
+   * Only for sources opened from files (openActivations); costs a second window buffer (bufferRows·dIn
+   * floats). The batches are the same as without it. Call close() when done. Default false.
+   */
+  prefetch?: boolean;
 }
 
 /** JSON-serialisable position of an ActivationStream. */
@@ -472,6 +485,11 @@ export class ActivationStream {
   private windowRows = 0;
   private offset = 0;
   private _lastRows = new Int32Array(0);
+  private prefetcher: WindowPrefetcher | null = null;
+  /** Which of the prefetcher's buffers is `window`. */
+  private current: 0 | 1 = 0;
+  private _readAhead = 0;
+  private _loadMs = 0;
 
   constructor(private readonly source: ActivationSource, opts: ActivationStreamOptions, state?: ActivationStreamState) {
     this.dIn = source.dIn;
@@ -490,7 +508,12 @@ export class ActivationStream {
     this.nChunks = Math.ceil(this.count / this.chunkRows);
     this.chunksPerWindow = Math.max(1, Math.floor(this.bufferRows / this.chunkRows));
     const maxWindow = this.chunksPerWindow * this.chunkRows;
-    this.window = new Float32Array(maxWindow * this.dIn);
+    if (opts.prefetch && source.origin) {
+      this.prefetcher = new WindowPrefetcher(source.origin, this.dIn, maxWindow);
+      this.window = this.prefetcher.buffers[0];
+    } else {
+      this.window = new Float32Array(maxWindow * this.dIn);
+    }
     this.windowRowIds = new Int32Array(maxWindow);
     if (state) {
       if (state.version !== 1) throw new TypeError(`ActivationStream: unknown state version ${String(state.version)}`);
@@ -502,6 +525,23 @@ export class ActivationStream {
       this.rng = opts.rng ? opts.rng.split() : new Generator(opts.seed ?? 0);
       this.beginEpoch();
     }
+    // Nothing loaded yet (a fresh stream, or one resumed at an epoch start): read the first window ahead.
+    if (this.prefetcher && this.windowRows === 0) this.prefetcher.request(1, this.windowReads(this.nextWindow, this.chunkOrder));
+  }
+
+  /** Seconds this thread has spent loading windows: reading them, or waiting for the read-ahead worker. */
+  get windowLoadSeconds(): number {
+    return this._loadMs / 1000;
+  }
+
+  /** Windows so far that came from the read-ahead worker (0 without prefetch). */
+  get readAheadWindows(): number {
+    return this._readAhead;
+  }
+
+  /** Stops the read-ahead worker, if any (idempotent; the stream still works, reading synchronously). */
+  close(): void {
+    this.prefetcher?.close();
   }
 
   get epoch(): number {
@@ -559,17 +599,33 @@ export class ActivationStream {
     return n;
   }
 
-  /** Loads window `nextWindow` and draws its row order (one generator split per window). */
-  private loadWindow(): void {
-    const w = this.nextWindow++;
-    const d = this.dIn;
-    let n = 0;
+  /** The chunk reads of window `w` under chunk order `order`, in window order. */
+  private windowReads(w: number, order: Int32Array): ChunkRead[] {
+    const reads: ChunkRead[] = [];
     const end = Math.min((w + 1) * this.chunksPerWindow, this.nChunks);
     for (let i = w * this.chunksPerWindow; i < end; i++) {
-      const c = this.chunkOrder[i];
-      const size = this.chunkSize(c);
-      const first = this.start + c * this.chunkRows;
-      this.source.readRows(first, size, this.window.subarray(n * d, (n + size) * d));
+      const c = order[i];
+      reads.push([this.start + c * this.chunkRows, this.chunkSize(c)]);
+    }
+    return reads;
+  }
+
+  /** Loads window `nextWindow` and draws its row order (one generator split per window). */
+  private loadWindow(): void {
+    const t0 = performance.now();
+    const w = this.nextWindow++;
+    const d = this.dIn;
+    const reads = this.windowReads(w, this.chunkOrder);
+    // The worker's copy when it read exactly these chunks; else read here (the same rows either way).
+    const got = this.prefetcher ? this.prefetcher.take(reads) : null;
+    if (got !== null) {
+      this._readAhead++;
+      this.current = got;
+      this.window = this.prefetcher!.buffers[got];
+    }
+    let n = 0;
+    for (const [first, size] of reads) {
+      if (got === null) this.source.readRows(first, size, this.window.subarray(n * d, (n + size) * d));
       for (let r = 0; r < size; r++) this.windowRowIds[n + r] = first + r;
       n += size;
     }
@@ -581,6 +637,26 @@ export class ActivationStream {
       for (let i = 0; i < n; i++) this.order[i] = i;
     }
     this.offset = 0;
+    if (this.prefetcher) this.prefetchNext();
+    this._loadMs += performance.now() - t0;
+  }
+
+  /**
+   * Asks the worker for the window after the one just loaded: the next of this epoch, or the first of
+   * the next epoch, whose chunk order is the permutation beginEpoch will draw from the generator's
+   * present state (a copy of it is used here). A wrong guess would only cost a synchronous read.
+   */
+  private prefetchNext(): void {
+    const windows = Math.ceil(this.nChunks / this.chunksPerWindow);
+    let reads: ChunkRead[];
+    if (this.nextWindow < windows) reads = this.windowReads(this.nextWindow, this.chunkOrder);
+    else {
+      if (this._epoch + 1 >= this.epochs) return;
+      const order = new Int32Array(this.nChunks);
+      for (let i = 0; i < this.nChunks; i++) order[i] = i;
+      reads = this.windowReads(0, this.shuffle ? Generator.fromState(this.rng.state()).shuffle(order) : order);
+    }
+    this.prefetcher!.request(this.current === 0 ? 1 : 0, reads);
   }
 
   /** Positions a freshly begun epoch at `position` rows in (used when resuming). */

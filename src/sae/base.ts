@@ -46,6 +46,7 @@ import {
 } from '../core/index.js';
 import { Generator } from '../core/random.js';
 import { K } from '../core/tensor.js';
+import { linearBf16, type EncoderDtype } from '../core/ops/bf16.js';
 import { Module, buffer, param } from '../nn/module.js';
 import type { SaeConfig } from './config.js';
 import type { SaeArch, SaeWeights } from './interop.js';
@@ -107,7 +108,8 @@ export function decodeSparse(values: Tensor, indices: Tensor, W_dec: Tensor, bDe
  * latents only. null (the default) keeps the dense reference path.
  */
 export interface SparseEncodeImpl {
-  topk(x: Tensor, W_enc: Tensor, b_enc: Tensor, k: number): { values: Tensor; indices: Tensor; pre: Tensor };
+  /** bf16: the encoder GEMM runs in bf16 with float32 sums (SparseAutoencoder.encoderDtype). */
+  topk(x: Tensor, W_enc: Tensor, b_enc: Tensor, k: number, bf16?: boolean): { values: Tensor; indices: Tensor; pre: Tensor };
   at(x: Tensor, W_enc: Tensor, b_enc: Tensor, pre: Tensor, indices: Tensor): Tensor;
 }
 
@@ -274,6 +276,14 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
   norm_scale: Tensor;
   /** [H] buffer: tokens since each latent last fired (float32; exact to 2^24 tokens, monotone beyond). */
   tokens_since_fired: Tensor;
+  /**
+   * Arithmetic of the training step's encoder GEMM (loss() only): 'bf16' rounds x̃ and W_enc to bf16 and
+   * sums in float32 (core/ops/bf16.ts; the backward and the weights stay float32). Not part of the
+   * config or the saved files: inference (encode, forward, reconstruct) is float32 either way. The
+   * trainer sets it from the training key encoderDtype. SwitchSae ignores it (its experts' encoders
+   * run per routed group; the trainer refuses bf16 for it).
+   */
+  encoderDtype: EncoderDtype = 'f32';
 
   /**
    * Initialisation: decoder rows uniform on the unit sphere (normalised Gaussians), W_enc = c·W_dec
@@ -379,8 +389,13 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
    * (see LossState). The default is the dense path; TopKSae overrides it with the sparse encoder.
    */
   protected encodeForLoss(xNorm: Tensor): { pre: Tensor; code: SaeCode; encodeAt?: (indices: Tensor) => Tensor } {
-    const pre = this.preActivation(xNorm);
+    const pre = this.encoderDtype === 'f32' ? this.preActivation(xNorm) : this.encoderLinear(this.config.applyBDecToInput ? sub(xNorm, this.b_dec) : xNorm);
     return { pre, code: this.activate(pre, 'train') };
+  }
+
+  /** The training step's encoder GEMM xIn W_encᵀ + b_enc [B, H], in the arithmetic of encoderDtype. */
+  protected encoderLinear(xIn: Tensor): Tensor {
+    return this.encoderDtype === 'bf16' ? linearBf16(xIn, this.W_enc, this.b_enc) : linear(xIn, this.W_enc, this.b_enc);
   }
 
   /** Raw x [B, d] → code by the inference rule (per-token; BatchTopK uses its threshold). */

@@ -80,7 +80,7 @@ export class BatchTopKSae<C extends BatchTopKSaeConfig | MatryoshkaSaeConfig = B
     const B = xNorm.shape[0]!, H = this.dSae, k = this.config.k;
     const c = Math.min(H, Math.max(4 * k, 32));
     const xIn = this.config.applyBDecToInput ? sub(xNorm, this.b_dec) : xNorm;
-    const top = impl.topk(xIn, this.W_enc, this.b_enc, c);
+    const top = impl.topk(xIn, this.W_enc, this.b_enc, c, this.encoderDtype === 'bf16');
     const pre = top.pre;
     const rows = Array.from({ length: B }, (_, b) => ({ values: top.values.f32().subarray(b * c, (b + 1) * c), latents: top.indices.i32().subarray(b * c, (b + 1) * c) }));
     let sel = selectBatchTopK(rows, B * k, H);

@@ -19,7 +19,7 @@ export const fastSparseDecode: SparseDecodeImpl = (values, indices, W_dec, bDec)
 
 /** The sparse TopK training encoder. */
 export const fastSparseEncode: SparseEncodeImpl = {
-  topk: (x, W_enc, b_enc, k) => topkEncode(x, W_enc, b_enc, k),
+  topk: (x, W_enc, b_enc, k, bf16) => topkEncode(x, W_enc, b_enc, k, bf16),
   at: (x, W_enc, b_enc, pre, indices) => sparseEncodeAt(x, W_enc, b_enc, pre, indices),
 };
 

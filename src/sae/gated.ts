@@ -22,7 +22,7 @@
  * gate down, the auxiliary term asks ReLU(π_gate) itself to reconstruct x so the gate stays
  * informative. λ_t = λ·min(1, t/N) over N = l1WarmupSteps (λ when N = 0).
  */
-import { Tensor, add, exp, fromBuffer, gt, linear, matmul, mul, relu, scale, square, sub, sum } from '../core/index.js';
+import { Tensor, add, exp, fromBuffer, gt, matmul, mul, relu, scale, square, sub, sum } from '../core/index.js';
 import type { Generator } from '../core/random.js';
 import { param } from '../nn/module.js';
 import { SparseAutoencoder, decodeSparse, decoderNorms, type EncodeMode, type LossState, type SaeCode } from './base.js';
@@ -75,7 +75,7 @@ export class GatedSae extends SparseAutoencoder<GatedSaeConfig> {
     const limit = sparseStepLimit(this.sparseStep, this.dSae);
     if (limit === 0) return super.encodeForLoss(xNorm);
     const xIn = this.config.applyBDecToInput ? sub(xNorm, this.b_dec) : xNorm;
-    const pre = linear(xIn, this.W_enc, this.b_enc);
+    const pre = this.encoderLinear(xIn);
     const idx = selectReluSet(pre, limit);
     if (!idx) return { pre, code: this.activate(pre, 'train') };
     const p = linearAt(xIn, this.W_enc, this.b_enc, pre, idx);

@@ -18,7 +18,7 @@
  *   preact = c · (1/B) Σ_b Σ_{i∈D} ReLU(θ_i − pre_{b,i}) · ‖W_dec,i‖
  * pushes a dead latent's pre-activations up towards its threshold so it can fire again.
  */
-import { Tensor, customOp, empty, exp, fromBuffer, linear, mul, relu, scale, sub, sum, zeros } from '../core/index.js';
+import { Tensor, customOp, empty, exp, fromBuffer, mul, relu, scale, sub, sum, zeros } from '../core/index.js';
 import type { Generator } from '../core/random.js';
 import { param } from '../nn/module.js';
 import { SparseAutoencoder, decoderNorms, type EncodeMode, type LossState, type SaeCode } from './base.js';
@@ -148,7 +148,7 @@ export class JumpReluSae extends SparseAutoencoder<JumpReluSaeConfig> {
     const limit = sparseStepLimit(this.sparseStep, this.dSae);
     if (limit === 0) return super.encodeForLoss(xNorm);
     const xIn = this.config.applyBDecToInput ? sub(xNorm, this.b_dec) : xNorm;
-    const pre = linear(xIn, this.W_enc, this.b_enc);
+    const pre = this.encoderLinear(xIn);
     const theta = this.thresholds();
     const eps = this.config.bandwidth;
     const dead = this.config.preActCoefficient > 0 ? this.deadMask() : null;

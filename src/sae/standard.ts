@@ -11,7 +11,7 @@
  * (relevant when unitNormDecoder is off; with unit rows the weight is 1 but its gradient, which
  * is parallel to the row, is still recorded and then removed by removeParallelGrad).
  */
-import { Tensor, linear, mul, relu, scale, sub, sum } from '../core/index.js';
+import { Tensor, mul, relu, scale, sub, sum } from '../core/index.js';
 import { sparseEncodeAt } from '../core/ops/sparse.js';
 import type { Generator } from '../core/random.js';
 import { SparseAutoencoder, decoderNorms, isSparseCode, type EncodeMode, type LossState, type SaeCode } from './base.js';
@@ -49,7 +49,7 @@ export class StandardSae extends SparseAutoencoder<StandardSaeConfig> {
     const limit = sparseStepLimit(this.sparseStep, this.dSae);
     if (limit === 0) return super.encodeForLoss(xNorm);
     const xIn = this.config.applyBDecToInput ? sub(xNorm, this.b_dec) : xNorm;
-    const pre = linear(xIn, this.W_enc, this.b_enc);
+    const pre = this.encoderLinear(xIn);
     const idx = selectReluSet(pre, limit);
     if (!idx) return { pre, code: this.activate(pre, 'train') };
     return { pre, code: { values: sparseEncodeAt(xIn, this.W_enc, this.b_enc, pre, idx), indices: idx, width: this.dSae } };

@@ -34,7 +34,7 @@ export class TopKSae extends SparseAutoencoder<TopKSaeConfig> {
     const impl = getSparseEncodeImpl();
     if (!impl) return super.encodeForLoss(xNorm);
     const xIn = this.config.applyBDecToInput ? sub(xNorm, this.b_dec) : xNorm;
-    const { values, indices, pre } = impl.topk(xIn, this.W_enc, this.b_enc, this.config.k);
+    const { values, indices, pre } = impl.topk(xIn, this.W_enc, this.b_enc, this.config.k, this.encoderDtype === 'bf16');
     return {
       pre, code: { values, indices, width: this.dSae },
       encodeAt: (ix) => impl.at(xIn, this.W_enc, this.b_enc, pre, ix),

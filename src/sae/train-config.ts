@@ -5,6 +5,7 @@
  * Defaults that depend on the run's length (warm-up, decay, evaluation and checkpoint intervals)
  * are computed here, so the trainer only reads resolved numbers.
  */
+import { ENCODER_DTYPES, type EncoderDtype } from '../core/ops/bf16.js';
 import { SAE_ARCHITECTURES, configKeys, resolveSaeConfig, type SaeArchitecture, type SaeConfig } from './config.js';
 
 /** The training keys of a config (everything else is an SAE config key). */
@@ -39,6 +40,13 @@ export interface SaeTrainSettings {
   initRows: number;
   /** Latents per input dimension when dSae is not given. Default 8. */
   expansion: number;
+  /**
+   * Arithmetic of the encoder GEMM in the training step: 'f32' (default) or 'bf16' (bf16 operands,
+   * float32 sums; the backward, the weights and the saved SAE stay float32). bf16 needs a CPU with
+   * AMX-BF16 or AVX512-BF16 (the trainer refuses it elsewhere, naming the missing feature), and the
+   * switch architecture does not take it. Measured in docs/SAE.md "bf16 encoder".
+   */
+  encoderDtype: EncoderDtype;
 }
 
 export interface SaeTrainConfig extends SaeTrainSettings {
@@ -47,7 +55,7 @@ export interface SaeTrainConfig extends SaeTrainSettings {
 
 const TRAIN_KEYS: readonly (keyof SaeTrainSettings)[] = [
   'data', 'tensor', 'tokens', 'batchSize', 'lr', 'lrWarmupSteps', 'lrDecaySteps', 'seed', 'valFraction', 'valTokens',
-  'evalEveryTokens', 'logEverySteps', 'checkpointEveryTokens', 'bufferRows', 'initRows', 'expansion',
+  'evalEveryTokens', 'logEverySteps', 'checkpointEveryTokens', 'bufferRows', 'initRows', 'expansion', 'encoderDtype',
 ];
 
 /** A bad training configuration; `field` names the offending key. */
@@ -131,8 +139,15 @@ export function resolveTrainConfig(input: Record<string, unknown>, dataDIn?: num
     bufferRows: need({ bufferRows: def('bufferRows', 65536) }, 'bufferRows', (v) => isInt(v) && v >= 1, 'a positive integer'),
     initRows: need({ initRows: def('initRows', 4096) }, 'initRows', (v) => isInt(v) && v >= 1, 'a positive integer'),
     expansion: expansion as number,
+    encoderDtype: def('encoderDtype', 'f32') as EncoderDtype,
     sae,
   };
+  if (!ENCODER_DTYPES.includes(c.encoderDtype)) {
+    throw new TrainConfigError('encoderDtype', `'encoderDtype' must be one of ${ENCODER_DTYPES.map(show).join(', ')}, got ${show(c.encoderDtype)}`);
+  }
+  if (c.encoderDtype === 'bf16' && sae.architecture === 'switch') {
+    throw new TrainConfigError('encoderDtype', `'encoderDtype' 'bf16' is not supported by the switch architecture (its experts' encoders run per routed group); use 'f32'`);
+  }
   if (c.lrWarmupSteps + c.lrDecaySteps > steps) {
     throw new TrainConfigError('lrDecaySteps', `'lrWarmupSteps' + 'lrDecaySteps' (${c.lrWarmupSteps} + ${c.lrDecaySteps}) exceed the ${steps} training steps`);
   }

@@ -32,6 +32,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } fr
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { noGrad, scope, tensor } from '../core/index.js';
+import { bf16Support } from '../core/ops/bf16.js';
 import { writeFileAtomic } from '../core/io/index.js';
 import { Generator } from '../core/random.js';
 import { Adam } from '../optim/adam.js';
@@ -67,6 +68,11 @@ export interface TrainOptions {
    * final validation, SAE folder or summary. Resuming continues bit for bit.
    */
   shouldStop?: () => boolean;
+  /**
+   * Read the next shuffle window of a file source in a worker thread while steps run (prefetch.ts;
+   * the batches are the same). Default true; only when the trainer opens config.data itself.
+   */
+  prefetch?: boolean;
 }
 
 export interface TrainResult {
@@ -84,6 +90,8 @@ export interface TrainResult {
   saeDir: string | null;
   /** True when shouldStop ended the run early; `steps` is then the step reached. */
   interrupted?: boolean;
+  /** Seconds the training loop spent loading shuffle windows (reading, or waiting for the read-ahead worker). */
+  dataLoadSeconds?: number;
 }
 
 /** Sums of the train metrics since the last log line (part of the checkpoint, so logs resume exactly). */
@@ -167,6 +175,16 @@ function firstDifference(a: Record<string, unknown>, b: Record<string, unknown>,
 
 const round = (v: number) => (Number.isFinite(v) ? Number(v.toPrecision(6)) : null);
 
+/**
+ * Throws a TrainConfigError naming 'encoderDtype' when it is 'bf16' and the backend has no bf16 GEMM
+ * (no AMX-BF16 / AVX512-BF16): no silent fallback, since such a run would just be a slow f32 run.
+ */
+export function checkEncoderDtype(c: Pick<SaeTrainConfig, 'encoderDtype'>): void {
+  if (c.encoderDtype !== 'bf16') return;
+  const bf = bf16Support();
+  if (!bf.kernel) throw new TrainConfigError('encoderDtype', `'encoderDtype' 'bf16' needs a CPU with AMX-BF16 or AVX512-BF16 (${bf.missing}); use 'f32'`);
+}
+
 /** Trains an SAE; see the file comment. */
 export function trainSae(config: SaeTrainConfig, opts: TrainOptions = {}): TrainResult {
   const c = config;
@@ -175,6 +193,7 @@ export function trainSae(config: SaeTrainConfig, opts: TrainOptions = {}): Train
   const source = opts.source ?? openActivations(c.data!, c.tensor ? { tensor: c.tensor } : {});
   const ownSource = !opts.source;
   if (source.dIn !== c.sae.dIn) throw new TrainConfigError('dIn', `'dIn' is ${c.sae.dIn} but the activation data has d_in = ${source.dIn}`);
+  let stream: ActivationStream | null = null;
   try {
     const { train, val } = splitRows(source.rows, { valFraction: c.valFraction });
     if (train.count < 1) throw new TrainConfigError('valFraction', `no training rows left (${source.rows} rows, valFraction ${c.valFraction})`);
@@ -185,6 +204,8 @@ export function trainSae(config: SaeTrainConfig, opts: TrainOptions = {}): Train
     // Everything random comes from here, in this order.
     const gen = new Generator(c.seed);
     const sae = createSae(c.sae, gen.split());
+    checkEncoderDtype(c);
+    sae.encoderDtype = c.encoderDtype;
     const sampleGen = gen.split();
     const streamGen = gen.split();
     const opt = new Adam(sae.parameters(), { lr: c.lr });
@@ -192,8 +213,13 @@ export function trainSae(config: SaeTrainConfig, opts: TrainOptions = {}): Train
     const ckDir = out ? join(out, 'checkpoints') : null;
     const log = out ? new JsonlLog(join(out, 'metrics.jsonl')) : null;
     const resumed = opts.resume && ckDir ? resumeCheckpoint(ckDir, sae, opt) : null;
+    // The training stream first, so that its read-ahead worker loads the first window while the
+    // b_dec sample below is read on this thread.
+    stream = new ActivationStream(source, { batchSize: B, bufferRows: c.bufferRows, rng: streamGen, start: train.start, count: train.count, prefetch: ownSource && (opts.prefetch ?? true) }, resumed?.data as ActivationStreamState | undefined);
+    const batches = stream;
     if (resumed) {
-      const saved = resumed.extra?.config as Record<string, unknown>;
+      // Checkpoints written before encoderDtype existed trained in f32.
+      const saved = resumed.extra?.config ? { encoderDtype: 'f32', ...(resumed.extra.config as Record<string, unknown>) } : undefined;
       const diff = saved ? firstDifference(configOf(c), saved) : null;
       if (diff) throw new TrainConfigError(diff.split(':')[0]!, `cannot resume: the config differs from the checkpointed run (${diff})`);
     } else {
@@ -205,7 +231,6 @@ export function trainSae(config: SaeTrainConfig, opts: TrainOptions = {}): Train
         writeFileSync(join(out, 'config.json'), JSON.stringify(configOf(c), null, 2) + '\n');
       }
     }
-    const stream = new ActivationStream(source, { batchSize: B, bufferRows: c.bufferRows, rng: streamGen, start: train.start, count: train.count }, resumed?.data as ActivationStreamState | undefined);
     const valLine = (stepDone: number, m: SaeMetrics, final: boolean) =>
       log?.append({ split: 'val', step: stepDone, tokens: stepDone * B, ...(final ? { final: true } : {}), fvu: round(m.fvu), l0: round(m.l0), mse: round(m.mse), cosine: round(m.cosine), deadFraction: round(m.deadFraction), denseFraction: round(m.denseFraction), relativeReconstructionBias: round(m.relativeReconstructionBias) });
     const crossed = (every: number, done: number) => every > 0 && Math.floor((done * B) / every) > Math.floor(((done - 1) * B) / every);
@@ -218,7 +243,7 @@ export function trainSae(config: SaeTrainConfig, opts: TrainOptions = {}): Train
       unit: { name: 'tok', perStep: B },
       lr: (step) => learningRate(step, c, steps),
       forward: (step) => {
-        const r = sae.loss(tensor(stream.next(batch)!, [B, d]), { step });
+        const r = sae.loss(tensor(batches.next(batch)!, [B, d]), { step });
         return { loss: r.loss, metrics: { ...r.parts, l0: r.stats.l0 ?? NaN, fvu: batchFvu(r.x.f32(), r.xhat.f32(), d) } };
       },
       beforeUpdate: () => sae.removeParallelGrad(),
@@ -240,7 +265,7 @@ export function trainSae(config: SaeTrainConfig, opts: TrainOptions = {}): Train
       checkpoint: ckDir ? {
         dir: ckDir,
         due: (done) => crossed(c.checkpointEveryTokens, done),
-        state: () => ({ rng: gen.state(), data: stream.state(), extra: { config: configOf(c) } }),
+        state: () => ({ rng: gen.state(), data: batches.state(), extra: { config: configOf(c) } }),
       } : undefined,
     });
     const startStep = res.resumedFrom;
@@ -262,8 +287,9 @@ export function trainSae(config: SaeTrainConfig, opts: TrainOptions = {}): Train
       saveSaeFolder(saeDir, saeToWeights(sae), opts.saveFormat ?? 'aelab', { training: configOf(c), summary });
       writeFileSync(join(out, 'summary.json'), JSON.stringify(summary, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
     }
-    return { sae, config: c, steps, tokens: steps * B, seconds, val: valMetrics, resumedFromStep: startStep, saeDir };
+    return { sae, config: c, steps, tokens: steps * B, seconds, val: valMetrics, resumedFromStep: startStep, saeDir, dataLoadSeconds: batches.windowLoadSeconds };
   } finally {
+    stream?.close();
     if (ownSource) source.close();
   }
 }

@@ -65,6 +65,9 @@ test('aelab train videomae --data moving-mnist: interrupted, resumed, model fold
   assert.match(b.stdout, /done: videomae, 10 steps/);
   const m = loadModel(join(out, 'model'));
   assert.equal(m.type, 'videomae');
+  const grid = decodePng(new Uint8Array(readFileSync(join(out, 'reconstructions.png'))));
+  assert.equal(grid.width, 16 * 65 + 1); // 16 frames of 64×64, left to right
+  assert.equal(grid.height, 4 * (3 * 65 + 1) + 3 * 4); // 4 videos × (masked | reconstruction | original)
   const npy = join(tmp, 'short.npy');
   writeNpy(npy, { dtype: 'float32', shape: [2, 1, 8, 8], data: new Float32Array(128) });
   const c = vcli('--data', npy, '--out', join(tmp, 'v2'), '--quiet');

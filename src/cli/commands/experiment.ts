@@ -12,6 +12,9 @@
  *   sae-architectures  the five SAE architectures on one superposition problem: FVU, L0, recovery
  *   jepa             deep linear JEPA vs MAE: which features (high influence ρ vs high covariance λ) are learned first
  *   masked           MAE with random masks vs block and ColorMAE noise masks at the same budget (linear probe, masked PSNR)
+ *   video-vae        causal video VAE vs image VAE per frame vs VidRD temporal layers at equal latent numbers (PSNR, temporal consistency)
+ *   art-layers       ART layered RGBA AE vs a flat composite AE (layer PSNR, alpha IoU, recomposited PSNR)
+ *   compressed-learning  MNIST classifier on WaLLoC latents vs on decoded pixels (accuracy, train and inference speed)
  *   methods          issue 14's training methods vs their baselines, one table (claim | baseline | ours | held? | command); --only noprop
  *
  * Budgets: `quick` (default) runs in about two minutes or less on 2 cores; `full` is the
@@ -31,10 +34,12 @@ import { SAE_ARCHITECTURE_BUDGETS, runSaeArchitectures } from '../../tasks/exper
 import { MASKED_BUDGETS, runMaskedExperiment } from '../../tasks/experiments/masked.js';
 import { JEPA_BUDGETS, jepaCurvesSvg, runJepaStudy } from '../../tasks/experiments/jepa.js';
 import { METHODS, METHODS_HEADERS, methodsTableRows, runMethods, type MethodBudget } from '../../tasks/experiments/methods.js';
+import { ART_BUDGETS, VIDEO_VAE_BUDGETS, artReport, runArtExperiment, runVideoVaeExperiment, videoVaeReport } from '../../tasks/experiments/video.js';
+import { COMPRESSED_LEARNING_BUDGETS, compressedLearningReport, runCompressedLearning } from '../../tasks/experiments/compression.js';
 import { helpText, parseArgs, UsageError } from '../args.js';
 import { progressRenderer } from '../progress.js';
 
-const NAMES = ['geology', 'geology-mnist', 'nab', 'vae-mnist', 'ard-vae', 'prototype-mnist', 'export-mnist', 'sae-architectures', 'masked', 'jepa', 'methods'] as const;
+const NAMES = ['geology', 'geology-mnist', 'nab', 'vae-mnist', 'ard-vae', 'prototype-mnist', 'export-mnist', 'sae-architectures', 'masked', 'jepa', 'methods', 'video-vae', 'art-layers', 'compressed-learning'] as const;
 type Name = (typeof NAMES)[number];
 type Budget = 'tiny' | 'quick' | 'full';
 
@@ -46,7 +51,7 @@ const spec = {
   python: { type: 'string' as const, default: process.env.AELAB_PYTHON ?? '/usr/bin/python3', help: 'python with torch for --torch' },
   k: { type: 'number' as const, help: 'vae-mnist: importance samples K for the NLL' },
   tokens: { type: 'number' as const, help: 'sae-architectures: training tokens per SAE' },
-  steps: { type: 'number' as const, help: 'masked: training steps per MAE' },
+  steps: { type: 'number' as const, help: 'masked: training steps per MAE; video-vae: image-VAE steps; art-layers: steps per model' },
   rows: { type: 'string' as const, help: "sae-architectures: comma-separated row labels to run, e.g. 'topk k=2,jumprelu (λ=1)'" },
   out: { type: 'string' as const, help: 'export-mnist: output folder; jepa: folder for jepa-feature-curves.svg (default .)' },
   'train-count': { type: 'number' as const, help: 'export-mnist / vae-mnist: training images' },
@@ -101,6 +106,34 @@ export async function run(argv: string[]): Promise<number> {
   const onEvent = progress ? progressRenderer() : undefined;
 
   switch (name) {
+    case 'video-vae': {
+      const o = { ...VIDEO_VAE_BUDGETS[budget], onEvent };
+      if (seed !== undefined) o.seed = seed;
+      if (flags.steps !== undefined) o.steps = flags.steps as number;
+      const r = runVideoVaeExperiment(o);
+      w(videoVaeReport(r, o, budget));
+      jsonLine({ experiment: 'video-vae', budget, ...r });
+      return 0;
+    }
+    case 'compressed-learning': {
+      const o = { ...COMPRESSED_LEARNING_BUDGETS[budget], onEvent };
+      if (seed !== undefined) o.seed = seed;
+      if (epochs !== undefined) o.epochs = epochs;
+      if (flags.steps !== undefined) o.wallocSteps = flags.steps as number;
+      const r = runCompressedLearning(o);
+      w(compressedLearningReport(r, o, budget));
+      jsonLine({ experiment: 'compressed-learning', budget, ...r });
+      return 0;
+    }
+    case 'art-layers': {
+      const o = { ...ART_BUDGETS[budget], onEvent };
+      if (seed !== undefined) o.seed = seed;
+      if (flags.steps !== undefined) o.steps = flags.steps as number;
+      const r = runArtExperiment(o);
+      w(artReport(r, o, budget));
+      jsonLine({ experiment: 'art-layers', budget, ...r });
+      return 0;
+    }
     case 'geology':
       return runGeologyCommand(flags, budget);
     case 'geology-mnist': {
@@ -186,9 +219,11 @@ export async function run(argv: string[]): Promise<number> {
         `linear probe (ridge classifier) on frozen mean-pooled features, ${o.testCount.toLocaleString()} held-out digits; PSNR of masked patches under shared random masks\n`);
       w('  claim (ColorMAE): filtered-noise masks, green (band-pass) best, beat random masks downstream; "held" = probe accuracy above random masking\n');
       if (o.cae) w('  claim (CAE): encoder–regressor–decoder with latent alignment gives better linear-probe features than MAE; "held" = probe accuracy above the MAE baseline\n');
+      for (const c of new Set(r.rows.map((x) => x.claim).filter((c): c is string => !!c))) w(`  claim: ${c}\n`);
+      w('  k-NN: cosine, k = 20, votes weighted exp(s / 0.07) as in DINO, same frozen features as the probe\n');
       w('\n');
-      w(table(['method', 'probe acc', 'masked PSNR', 'final loss', 'train', 'held'], r.rows.map((x) => [
-        x.method, `${(x.probeAccuracy * 100).toFixed(2)}%`, x.maskedPsnr === null ? '—' : `${num(x.maskedPsnr, 2)} dB`, x.finalLoss === null ? '—' : num(x.finalLoss, 4),
+      w(table(['method', 'probe acc', 'k-NN acc', 'masked PSNR', 'final loss', 'train', 'held'], r.rows.map((x) => [
+        x.method, `${(x.probeAccuracy * 100).toFixed(2)}%`, x.knnAccuracy == null ? '—' : `${(x.knnAccuracy * 100).toFixed(2)}%`, x.maskedPsnr === null ? '—' : `${num(x.maskedPsnr, 2)} dB`, x.finalLoss === null ? '—' : num(x.finalLoss, 4),
         x.trainSeconds ? seconds(x.trainSeconds) : '—', x.beatsRandom === null ? '—' : x.beatsRandom ? 'yes' : 'no',
       ])));
       w(`\n  command: aelab experiment masked --budget ${budget}${seed !== undefined ? ` --seed ${seed}` : ''}${flags.steps !== undefined ? ` --steps ${flags.steps}` : ''}\n\n`);

@@ -34,9 +34,15 @@ import { preprocessingForRun, writePreprocessing } from '../../tasks/preprocess.
 import type { StackedAutoEncoder } from '../../models/stacked.js';
 import { maeRunSetup, maeSampleGrid, type MAE } from '../../models/mae.js';
 import type { MaskKind } from '../../models/masking.js';
-import { videoMaeRunSetup } from '../../models/videomae.js';
+import { videoMaeRunSetup, videoMaeSampleGrid, type VideoMAE } from '../../models/videomae.js';
 import { caeRunSetup, caeSampleGrid, type CAE } from '../../models/cae.js';
+import { mixedMultiConfig, mixedMultiGrid, prepareMixedMulti } from './train-mixed-multi.js';
+import { cmimRunSetup, type MIMObjective } from '../../models/cmim.js';
+import { loadRaeEncoder, raeRunSetup, raeSampleGrid, type RAE } from '../../models/rae.js';
 import { wallocRunSetup, wallocSummary, type WaLLoC } from '../../models/walloc.js';
+import { videoVaeRunSetup, videoGrid, videoMetrics, type VideoVAE } from '../../models/videovae.js';
+import { artRunSetup, artGrid, artMetrics, type ArtAE } from '../../models/art.js';
+import { nervRunSetup, nervRunOutputs, type NeRV, type NeRVVariant } from '../../models/nerv.js';
 
 /** CLI kinds and the model type each builds. */
 export const TRAIN_KINDS = {
@@ -49,13 +55,20 @@ export const TRAIN_KINDS = {
   'stackvae-g': 'stackvaeg',
   mae: 'mae',
   cae: 'cae',
+  mixedae: 'mixedae',
+  multimae: 'multimae',
+  cmim: 'cmim',
+  rae: 'rae',
   videomae: 'videomae',
   walloc: 'walloc',
+  videovae: 'videovae',
+  art: 'art',
+  nerv: 'nerv',
 } as const satisfies Record<string, ModelType>;
 export type TrainKind = keyof typeof TRAIN_KINDS;
 
 const spec: FlagSpec = {
-  data: { type: 'string', help: 'training data: .npy ([n, d]; prototype [n, H, W] or [n, C, H, W]) or .csv with a header; walloc: mnist or a folder of .png images' },
+  data: { type: 'string', help: 'training data: .npy ([n, d]; prototype [n, H, W] or [n, C, H, W]) or .csv with a header; walloc: mnist or a folder of .png images; mae: mnist, photos (32×32 RGB crops of the shipped photographs), a folder of .png images or a .npy of images' },
   columns: { type: 'string', help: 'value columns, comma-separated (CSV names or indices; .npy indices)' },
   labels: { type: 'string', help: 'prototype: class labels .npy [n] (integers 0..K-1)' },
   window: { type: 'number', help: 'stackvae-g: window length in rows (default 32)' },
@@ -76,6 +89,18 @@ const spec: FlagSpec = {
   levels: { type: 'number', help: 'walloc: wavelet packet levels J (default 2); --latent is the latent channels (default 4), --hidden the decoder width (default 64)' },
   lambda: { type: 'number', help: 'walloc: rate weight λ in loss = MSE + λ·bits per pixel (default 1e-3); cae: alignment weight λ in loss = reconstruction + λ·alignment (default 2)' },
   crop: { type: 'number', help: 'walloc: side of the square tiles cut from a folder of PNGs (default 64); --data mnist uses 28×28 digits' },
+  variant: { type: 'string', help: "nerv: 'nerv' (Chen et al. 2021) or 'nervpp' (NeRV++) (default nerv); --data is a video .npy [T, C, H, W] or 'moving-mnist', --hidden the block widths (default 32,16,8,8), --latent the stem channels (default 8)" },
+  upscales: { type: 'string', help: 'nerv: upsampling factor of each block, comma-separated (default 2 per block down to a ≥4-pixel stem, at most 4 blocks)' },
+  bits: { type: 'number', help: 'nerv: bits per quantised weight in the .nerv file, 2..8 (default 8)' },
+  prune: { type: 'number', help: 'nerv: fraction of conv/linear weights zeroed by magnitude pruning before quantisation, in [0, 1) (default 0)' },
+  frames: { type: 'number', help: 'videovae --data moving-mnist: frames per video, 1 + temporal-down·m (default 9)' },
+  'frame-size': { type: 'number', help: 'videovae --data moving-mnist: frame side (default 32)' },
+  'spatial-down': { type: 'number', help: 'videovae: spatial compression, a power of 2 (default 8); --latent is the latent channels (default 4), --hidden the log2(spatial-down)+1 encoder widths' },
+  'temporal-down': { type: 'number', help: 'videovae: temporal compression after the first frame, a power of 2 (default 4)' },
+  objective: { type: 'string', help: 'cmim: a-mim (encoding samples only) or mim (mixture sampling) (default a-mim); --latent is the code size (default 16), --hidden the MLP widths (default 256), --lambda the contrastive weight (default 1)' },
+  encoder: { type: 'string', help: 'rae: the saved MAE/CAE model folder whose encoder is frozen (required); --hidden is the decoder width (default 64), --depth its depth (default 2), --noise the latent noise τ (default 0)' },
+  mix: { type: 'number', help: 'mixedae: images mixed patch-wise into each mixed image, r ≥ 2, must divide --batch (default 2); --lambda is the homologous contrastive weight (default 1)' },
+  modalities: { type: 'string', help: 'multimae: pseudo-label modalities besides the pixels, comma-separated from edges, foreground, depth (default all three)' },
   seed: { type: 'number', help: 'random seed (default 0)' },
   'checkpoint-every-steps': { type: 'number', unit: 'steps', help: 'checkpoint every N optimiser steps (default 0: only at the end)' },
   out: { type: 'string', help: 'run folder (required)' },
@@ -115,6 +140,22 @@ export interface TrainModelsConfig {
   levels?: number | null;
   lambda?: number | null;
   crop?: number | null;
+  /** mixedae: images per mixed image; multimae: pseudo-label modalities; null for other kinds. */
+  mix?: number | null;
+  modalities?: string[] | null;
+  /** cmim: the MIM objective; rae: the frozen encoder's model folder; null for other kinds. */
+  objective?: string | null;
+  encoder?: string | null;
+  /** videovae: frames and frame side (moving-mnist), spatial and temporal compression; null for other kinds. */
+  frames?: number | null;
+  frameSize?: number | null;
+  spatialDown?: number | null;
+  temporalDown?: number | null;
+  /** nerv: variant, block upscales, bits per weight, pruned fraction; null for other kinds. */
+  variant?: string | null;
+  upscales?: number[] | null;
+  bits?: number | null;
+  prune?: number | null;
 }
 
 /** Fields --resume may change. */
@@ -136,17 +177,28 @@ function posInt(flag: string, v: number): number {
 /** The config from the flags (defaults filled in). */
 function configFromFlags(kind: TrainKind, f: Record<string, string | number | boolean | undefined>): TrainModelsConfig {
   if (!f.data) throw new UsageError(`aelab train ${kind}: --data <X.npy|X.csv> is required`);
-  const isVae = kind === 'vae' || kind === 'ard-vae' || kind === 'stackvae-g';
+  const mixedMulti = mixedMultiConfig(kind, f, configFromFlags);
+  if (mixedMulti) return mixedMulti;
+  const isVae = kind === 'vae' || kind === 'ard-vae' || kind === 'stackvae-g' || kind === 'videovae';
+  if ((f.frames !== undefined || f['frame-size'] !== undefined || f['spatial-down'] !== undefined || f['temporal-down'] !== undefined) && kind !== 'videovae') throw new UsageError(`aelab train ${kind}: --frames/--frame-size/--spatial-down/--temporal-down apply to videovae only`);
   if (f.beta !== undefined && !isVae) throw new UsageError(`aelab train ${kind}: --beta applies to vae, ard-vae and stackvae-g only`);
-  if (f.noise !== undefined && kind !== 'dae') throw new UsageError(`aelab train ${kind}: --noise applies to dae only`);
+  if (f.noise !== undefined && kind !== 'dae' && kind !== 'rae') throw new UsageError(`aelab train ${kind}: --noise applies to dae only (and rae)`);
+  if (f.objective !== undefined && kind !== 'cmim') throw new UsageError(`aelab train ${kind}: --objective applies to cmim only`);
+  if (f.encoder !== undefined && kind !== 'rae') throw new UsageError(`aelab train ${kind}: --encoder applies to rae only`);
   if ((f.window !== undefined || f.stride !== undefined) && kind !== 'stackvae-g') throw new UsageError(`aelab train ${kind}: --window/--stride apply to stackvae-g only`);
-  if ((f.patch !== undefined || f['mask-ratio'] !== undefined || f.mask !== undefined || f.depth !== undefined) && kind !== 'mae' && kind !== 'videomae' && kind !== 'cae') throw new UsageError(`aelab train ${kind}: --patch/--mask-ratio/--mask/--depth apply to mae and videomae only (plus cae)`);
+  if ((f.patch !== undefined || f['mask-ratio'] !== undefined || f.mask !== undefined || (f.depth !== undefined && kind !== 'rae')) && kind !== 'mae' && kind !== 'videomae' && kind !== 'cae') throw new UsageError(`aelab train ${kind}: --patch/--mask-ratio/--mask/--depth apply to mae and videomae only (plus cae)`);
   if (f.mask !== undefined && kind === 'videomae') throw new UsageError('aelab train videomae: --mask does not apply (tube masks for the encoder, running cells for the decoder)');
-  if ((f.levels !== undefined || (f.lambda !== undefined && kind !== 'cae') || f.crop !== undefined) && kind !== 'walloc') throw new UsageError(`aelab train ${kind}: --levels/--lambda/--crop apply to walloc only`);
+  if ((f.levels !== undefined || (f.lambda !== undefined && kind !== 'cae' && kind !== 'cmim') || f.crop !== undefined) && kind !== 'walloc') throw new UsageError(`aelab train ${kind}: --levels/--lambda/--crop apply to walloc only`);
+  if ((f.variant !== undefined || f.upscales !== undefined || f.bits !== undefined || f.prune !== undefined) && kind !== 'nerv') throw new UsageError(`aelab train ${kind}: --variant/--upscales/--bits/--prune apply to nerv only`);
+  if (f.variant !== undefined && f.variant !== 'nerv' && f.variant !== 'nervpp') throw new UsageError(`aelab train nerv: --variant must be nerv or nervpp, got '${f.variant}'`);
+  if (f.bits !== undefined && !(Number.isInteger(f.bits) && (f.bits as number) >= 2 && (f.bits as number) <= 8)) throw new UsageError(`aelab train nerv: --bits must be an integer in 2..8, got ${f.bits}`);
+  if (f.prune !== undefined && !((f.prune as number) >= 0 && (f.prune as number) < 1)) throw new UsageError(`aelab train nerv: --prune must be a fraction in [0, 1), got ${f.prune}`);
   if (kind === 'prototype' && !f.labels) throw new UsageError('aelab train prototype: --labels <y.npy> is required');
   if (f.labels !== undefined && kind !== 'prototype') throw new UsageError(`aelab train ${kind}: --labels applies to prototype only`);
   if ((f['pretrain-epochs'] !== undefined || f['finetune-epochs'] !== undefined) && kind !== 'stacked') throw new UsageError(`aelab train ${kind}: --pretrain-epochs/--finetune-epochs apply to stacked only`);
   if (f['finetune-epochs'] !== undefined && f.epochs !== undefined && f.epochs !== f['finetune-epochs']) throw new UsageError(`aelab train stacked: --epochs ${f.epochs} and --finetune-epochs ${f['finetune-epochs']} disagree (they are the same setting; give one)`);
+  const mr = f['mask-ratio'] as number | undefined;
+  if (mr !== undefined && !(mr > 0 && mr < 1)) throw new UsageError(`aelab train ${kind}: --mask-ratio: mask ratio must be in (0, 1), got ${mr} (the fraction of patches hidden from the encoder)`);
   const pre = f['pretrain-epochs'] as number | undefined;
   if (pre !== undefined && !(Number.isInteger(pre) && pre >= 0)) throw new UsageError(`aelab train stacked: --pretrain-epochs must be a non-negative integer, got ${pre}`);
   return {
@@ -156,23 +208,33 @@ function configFromFlags(kind: TrainKind, f: Record<string, string | number | bo
     labels: f.labels !== undefined ? String(f.labels) : null,
     window: kind === 'stackvae-g' ? posInt('window', (f.window as number | undefined) ?? 32) : null,
     stride: kind === 'stackvae-g' ? posInt('stride', (f.stride as number | undefined) ?? 1) : null,
-    latent: posInt('latent', (f.latent as number | undefined) ?? (kind === 'prototype' ? 15 : kind === 'mae' || kind === 'videomae' || kind === 'cae' ? 64 : kind === 'walloc' ? 4 : 8)),
-    hidden: f.hidden !== undefined ? intList('hidden', String(f.hidden)) : kind === 'prototype' ? [32, 32] : kind === 'mae' || kind === 'videomae' ? [32] : kind === 'walloc' ? [64] : [256, 64],
+    latent: posInt('latent', (f.latent as number | undefined) ?? (kind === 'prototype' ? 15 : kind === 'cmim' ? 16 : kind === 'mae' || kind === 'videomae' || kind === 'cae' ? 64 : kind === 'walloc' || kind === 'videovae' || kind === 'art' ? 4 : 8)),
+    hidden: f.hidden !== undefined ? intList('hidden', String(f.hidden)) : kind === 'prototype' ? [32, 32] : kind === 'mae' || kind === 'videomae' ? [32] : kind === 'walloc' || kind === 'rae' ? [64] : kind === 'cmim' ? [256] : kind === 'videovae' || kind === 'art' ? [] : kind === 'nerv' ? [] : [256, 64],
     epochs: (f.epochs as number | undefined) ?? (f['finetune-epochs'] as number | undefined) ?? 20,
     batch: posInt('batch', (f.batch as number | undefined) ?? 64),
     lr: (f.lr as number | undefined) ?? 1e-3,
     beta: isVae ? ((f.beta as number | undefined) ?? 1) : null,
-    noise: kind === 'dae' ? ((f.noise as number | undefined) ?? 0.2) : null,
+    noise: kind === 'dae' ? ((f.noise as number | undefined) ?? 0.2) : kind === 'rae' ? ((f.noise as number | undefined) ?? 0) : null,
     seed: (f.seed as number | undefined) ?? 0,
     checkpointEvery: (f['checkpoint-every-steps'] as number | undefined) ?? 0,
     pretrainEpochs: kind === 'stacked' ? (pre ?? 0) : null,
     patch: (kind === 'mae' || kind === 'videomae' || kind === 'cae') && f.patch !== undefined ? posInt('patch', f.patch as number) : null,
     maskRatio: kind === 'mae' || kind === 'videomae' || kind === 'cae' ? ((f['mask-ratio'] as number | undefined) ?? (kind === 'mae' ? 0.75 : kind === 'cae' ? 0.5 : 0.9)) : null,
     mask: kind === 'mae' || kind === 'cae' ? String(f.mask ?? 'random') : null,
-    depth: kind === 'mae' || kind === 'videomae' || kind === 'cae' ? (f.depth !== undefined ? intList('depth', String(f.depth)) : kind === 'cae' ? [4, 2, 2] : [4, 2]) : null,
+    depth: kind === 'rae' ? (f.depth !== undefined ? intList('depth', String(f.depth)) : [2]) : kind === 'mae' || kind === 'videomae' || kind === 'cae' ? (f.depth !== undefined ? intList('depth', String(f.depth)) : kind === 'cae' ? [4, 2, 2] : [4, 2]) : null,
     levels: kind === 'walloc' ? posInt('levels', (f.levels as number | undefined) ?? 2) : null,
-    lambda: kind === 'walloc' ? ((f.lambda as number | undefined) ?? 1e-3) : kind === 'cae' ? ((f.lambda as number | undefined) ?? 2) : null,
+    lambda: kind === 'walloc' ? ((f.lambda as number | undefined) ?? 1e-3) : kind === 'cae' ? ((f.lambda as number | undefined) ?? 2) : kind === 'cmim' ? ((f.lambda as number | undefined) ?? 1) : null,
     crop: kind === 'walloc' && f.crop !== undefined ? posInt('crop', f.crop as number) : null,
+    objective: kind === 'cmim' ? String(f.objective ?? 'a-mim') : null,
+    encoder: kind === 'rae' && f.encoder !== undefined ? String(f.encoder) : null,
+    frames: kind === 'videovae' && f.frames !== undefined ? posInt('frames', f.frames as number) : null,
+    frameSize: kind === 'videovae' && f['frame-size'] !== undefined ? posInt('frame-size', f['frame-size'] as number) : null,
+    spatialDown: kind === 'videovae' ? posInt('spatial-down', (f['spatial-down'] as number | undefined) ?? 8) : null,
+    temporalDown: kind === 'videovae' ? posInt('temporal-down', (f['temporal-down'] as number | undefined) ?? 4) : null,
+    variant: kind === 'nerv' ? String(f.variant ?? 'nerv') : null,
+    upscales: kind === 'nerv' && f.upscales !== undefined ? intList('upscales', String(f.upscales)) : null,
+    bits: kind === 'nerv' ? ((f.bits as number | undefined) ?? 8) : null,
+    prune: kind === 'nerv' ? ((f.prune as number | undefined) ?? 0) : null,
   };
 }
 
@@ -181,7 +243,10 @@ const FIELD_FLAG: Record<keyof TrainModelsConfig, string> = {
   kind: 'kind', data: '--data', columns: '--columns', labels: '--labels', window: '--window', stride: '--stride', latent: '--latent',
   hidden: '--hidden', epochs: '--epochs', batch: '--batch', lr: '--lr', beta: '--beta', noise: '--noise', seed: '--seed', checkpointEvery: '--checkpoint-every-steps',
   pretrainEpochs: '--pretrain-epochs', patch: '--patch', maskRatio: '--mask-ratio', mask: '--mask', depth: '--depth',
-  levels: '--levels', lambda: '--lambda', crop: '--crop',
+  levels: '--levels', lambda: '--lambda', crop: '--crop', mix: '--mix', modalities: '--modalities',
+  objective: '--objective', encoder: '--encoder',
+  frames: '--frames', frameSize: '--frame-size', spatialDown: '--spatial-down', temporalDown: '--temporal-down',
+  variant: '--variant', upscales: '--upscales', bits: '--bits', prune: '--prune',
 };
 
 /** On --resume: the saved config, with the flags given checked against it. */
@@ -280,6 +345,8 @@ function readLabels(path: string, n: number): Int32Array {
 
 /** The dataset, the model's (type, config) and the scaler, from a run config. */
 export function prepare(c: TrainModelsConfig): { data: Dataset; type: ModelType; config: object; scaler: object | null; names: string[] } {
+  const mm = prepareMixedMulti(c);
+  if (mm) return mm;
   if (c.kind === 'mae') {
     const r = maeRunSetup({ data: c.data, patch: c.patch, maskRatio: c.maskRatio, mask: c.mask as MaskKind, dim: c.latent, decoderDim: c.hidden[0], depth: c.depth, seed: c.seed });
     return { data: r.data, type: 'mae', config: r.config, scaler: null, names: [] };
@@ -292,9 +359,30 @@ export function prepare(c: TrainModelsConfig): { data: Dataset; type: ModelType;
     const r = videoMaeRunSetup({ data: c.data, patch: c.patch, maskRatio: c.maskRatio, dim: c.latent, decoderDim: c.hidden[0], depth: c.depth, seed: c.seed });
     return { data: r.data, type: 'videomae', config: r.config, scaler: null, names: [] };
   }
+  if (c.kind === 'cmim') {
+    const r = cmimRunSetup({ data: c.data, hidden: c.hidden, latent: c.latent, objective: c.objective as MIMObjective, contrastiveWeight: c.lambda, seed: c.seed });
+    return { data: r.data, type: 'cmim', config: r.config, scaler: null, names: [] };
+  }
+  if (c.kind === 'rae') {
+    if (!c.encoder) throw new UsageError('aelab train rae: --encoder <saved mae/cae model folder> is required');
+    const r = raeRunSetup({ data: c.data, encoder: c.encoder, decoderDim: c.hidden[0], decoderDepth: c.depth?.[0], noiseTau: c.noise, seed: c.seed });
+    return { data: r.data, type: 'rae', config: r.config, scaler: null, names: [] };
+  }
   if (c.kind === 'walloc') {
     const r = wallocRunSetup({ data: c.data, crop: c.crop, levels: c.levels, latent: c.latent, hidden: c.hidden[0], lambda: c.lambda, seed: c.seed });
     return { data: r.data, type: 'walloc', config: r.config, scaler: null, names: [] };
+  }
+  if (c.kind === 'nerv') {
+    const r = nervRunSetup({ data: c.data, variant: c.variant as NeRVVariant, widths: c.hidden.length ? c.hidden : null, upscales: c.upscales, stemChannels: c.latent, seed: c.seed });
+    return { data: r.data, type: 'nerv', config: r.config, scaler: null, names: [] };
+  }
+  if (c.kind === 'videovae') {
+    const r = videoVaeRunSetup({ data: c.data, frames: c.frames, size: c.frameSize, spatialDown: c.spatialDown, temporalDown: c.temporalDown, latent: c.latent, widths: c.hidden.length ? c.hidden : null, beta: c.beta, seed: c.seed });
+    return { data: r.data, type: 'videovae', config: r.config, scaler: null, names: [] };
+  }
+  if (c.kind === 'art') {
+    const r = artRunSetup({ data: c.data, latent: c.latent, widths: c.hidden.length ? c.hidden : null, seed: c.seed });
+    return { data: r.data, type: 'art', config: r.config, scaler: null, names: [] };
   }
   const L = loadData(c);
   const type = TRAIN_KINDS[c.kind];
@@ -387,6 +475,8 @@ async function body(k: TrainKind, argv: string[], shouldStop: () => boolean): Pr
   const t0 = Date.now();
   const p = prepare(cfg);
   const model = MODEL_TYPES[p.type](p.config) as unknown as Trainable & SavableModel;
+  // The frozen encoder's weights come from its folder (on --resume the checkpoint restores the same ones).
+  if (k === 'rae') (model as unknown as RAE).setEncoderWeights(loadRaeEncoder(cfg.encoder!).source);
   mkdirSync(out, { recursive: true });
   writeJson(join(out, 'train-config.json'), cfg);
   if (p.scaler) writeJson(join(out, 'scaler.json'), p.scaler);
@@ -422,7 +512,30 @@ async function body(k: TrainKind, argv: string[], shouldStop: () => boolean): Pr
       writeFileSync(join(out, 'reconstructions.png'), caeSampleGrid(model as unknown as CAE, p.data, 8, cfg.seed));
       lines.push(`reconstructions: ${join(out, 'reconstructions.png')} (rows: masked input | reconstruction | original)`);
     }
+    if (k === 'videomae') {
+      writeFileSync(join(out, 'reconstructions.png'), videoMaeSampleGrid(model as unknown as VideoMAE, p.data, 4, cfg.seed));
+      lines.push(`reconstructions: ${join(out, 'reconstructions.png')} (frames left to right; per video, rows: masked input | reconstruction | original)`);
+    }
+    if (k === 'rae') {
+      writeFileSync(join(out, 'reconstructions.png'), raeSampleGrid(model as unknown as RAE, p.data, 8));
+      lines.push(`reconstructions: ${join(out, 'reconstructions.png')} (rows: original | reconstruction from the frozen encoder's tokens)`);
+    }
     if (k === 'walloc') lines.push(wallocSummary(model as unknown as WaLLoC, p.data));
+    const grid = mixedMultiGrid(k, model, p.data, out, cfg.seed);
+    if (grid) lines.push(grid);
+    if (k === 'videovae') {
+      const vm = model as unknown as VideoVAE, n = Math.min(32, p.data.n), D = p.data.sampleShape[0]!;
+      writeFileSync(join(out, 'reconstructions.png'), videoGrid(vm, p.data.x, 4));
+      const m = videoMetrics(vm, p.data.x.subarray(0, n * D), n);
+      lines.push(`reconstructions: ${join(out, 'reconstructions.png')} (per video: frames left to right, rows original | reconstruction); PSNR ${m.psnr.toFixed(2)} dB on ${n} training videos, ${(D / vm.latentSize()).toFixed(1)}× fewer latent numbers than pixels`);
+    }
+    if (k === 'art') {
+      const am = model as unknown as ArtAE, n = Math.min(64, p.data.n), D = p.data.sampleShape[0]!;
+      writeFileSync(join(out, 'reconstructions.png'), artGrid(am, p.data.x, p.data.y!, 4));
+      const m = artMetrics(am, p.data.x.subarray(0, n * D), p.data.y!.subarray(0, n));
+      lines.push(`reconstructions: ${join(out, 'reconstructions.png')} (per scene: layers over gray then the composite, rows original | reconstruction); on ${n} training scenes layer RGBA PSNR ${m.layerPsnr.toFixed(2)} dB, alpha IoU ${m.alphaIou.toFixed(3)}, composite PSNR ${m.compositePsnr.toFixed(2)} dB`);
+    }
+    if (k === 'nerv') lines.push(...nervRunOutputs(model as unknown as NeRV, p.data.x, out, { bits: cfg.bits ?? 8, prune: cfg.prune ?? 0 }));
     if (p.scaler) writePreprocessing(modelDir, preprocessingForRun(cfg.data, cfg.columns, p.scaler as Parameters<typeof preprocessingForRun>[2]));
     if (pretrained) lines.push(...pretrained.lines);
     lines.push(`done: ${k}, ${res.steps} steps (${cfg.epochs} epochs${pretrained ? ' of fine-tuning' : ''})${resumed} in ${duration((Date.now() - t0) / 1000)}; final loss ${fmt(res.lastLoss)}`);

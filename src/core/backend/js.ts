@@ -30,6 +30,7 @@
  */
 import type { Backend, BinaryOp, F32, I32, ReduceOp, UnaryOp } from './types.js';
 import { gemm, gemmKind } from './js-gemm.js';
+import { gemmBf16Reference } from './js-bf16.js';
 import * as lm from './js-lm.js';
 
 // -----------------------------------------------------------------------------------------------
@@ -508,7 +509,7 @@ function scatterAddCols(src: F32, rows: number, k: number, idx: I32, cols: numbe
 
 // ---- row-sparse codes (types.ts): plain loops; pairs with value 0 are skipped like the native kernels ----
 
-function sparseDecode(vals: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, bias: F32 | null, out: F32): void {
+function sparseDecode(vals: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, bias: F32 | null, out: F32, _path?: number): void {
   for (let r = 0; r < R; r++) {
     const o = r * D;
     for (let d = 0; d < D; d++) out[o + d] = bias ? bias[d]! : 0;
@@ -559,6 +560,58 @@ function sparseDecodeBackward(vals: F32, idx: I32, R: number, k: number, dout: F
   dvals: F32, dW: F32, accumulate: boolean): void {
   sparseDecodeGrad(dout, idx, R, k, W, H, D, dvals);
   sparseScatterRows(vals, idx, R, k, dout, D, H, dW, null, accumulate);
+}
+
+// ---- the sparse SAE steps' index sets (types.ts selectActive / padSelected; the native twins in sparse.cc) ----
+
+function selectActive(P: F32, B: number, H: number, theta: F32 | null, lo: number, half: number, dead: Uint8Array | null,
+  limit: number, scratch: I32, counts: I32): number {
+  let kmax = 0;
+  for (let b = 0; b < B; b++) {
+    const o = b * H, s = b * limit;
+    let n = 0;
+    // One loop per rule, so each stays a tight compare-and-append loop.
+    if (!theta) {
+      for (let i = 0; i < H; i++) {
+        if (P[o + i]! > lo) {
+          if (n === limit) return -1;
+          scratch[s + n++] = i;
+        }
+      }
+    } else if (!dead) {
+      for (let i = 0; i < H; i++) {
+        if (P[o + i]! - theta[i]! > lo) {
+          if (n === limit) return -1;
+          scratch[s + n++] = i;
+        }
+      }
+    } else {
+      for (let i = 0; i < H; i++) {
+        const v = P[o + i]!, t = theta[i]!, u = v - t;
+        if (v > t || (u > -half && u < half) || (dead[i] === 1 && v < t)) {
+          if (n === limit) return -1;
+          scratch[s + n++] = i;
+        }
+      }
+    }
+    counts[b] = n;
+    if (n > kmax) kmax = n;
+  }
+  return kmax;
+}
+
+function padSelected(scratch: I32, counts: I32, B: number, limit: number, k: number, out: I32): void {
+  for (let b = 0; b < B; b++) {
+    const s = b * limit, o = b * k, n = counts[b]!;
+    if (n < 0 || n > k || n > limit) throw new RangeError(`padSelected: count ${n} of row ${b} is outside [0, min(k ${k}, limit ${limit})]`);
+    for (let j = 0; j < n; j++) out[o + j] = scratch[s + j]!;
+    // The list is increasing: walk latents 0, 1, … skipping its members.
+    let q = 0, h = 0;
+    for (let j = n; j < k; j++) {
+      while (q < n && scratch[s + q] === h) { q++; h++; }
+      out[o + j] = h++;
+    }
+  }
 }
 
 // ---- rows: broadcast, and the unit-norm decoder constraint (float64 accumulation, as types.ts says) ----
@@ -640,20 +693,25 @@ function convOut(size: number, k: number, s: number, p: number, d: number): numb
 }
 
 function im2col(x: F32, xOff: number, C: number, H: number, W: number, kh: number, kw: number,
-  sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32): void {
+  sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32, n = 1): void {
   const OH = convOut(H, kh, sh, ph, dh), OW = convOut(W, kw, sw, pw, dw);
   if (OH <= 0 || OW <= 0) return;
-  let o = 0;
-  for (let c = 0; c < C; c++) {
-    const xc = xOff + c * H * W;
-    for (let ki = 0; ki < kh; ki++) {
-      for (let kj = 0; kj < kw; kj++) {
-        for (let oh = 0; oh < OH; oh++) {
-          const ih = oh * sh - ph + ki * dh;
-          if (ih < 0 || ih >= H) { out.fill(0, o, o + OW); o += OW; continue; }
-          const row = xc + ih * W;
-          for (let ow = 0, iw = kj * dw - pw; ow < OW; ow++, iw += sw) {
-            out[o++] = iw >= 0 && iw < W ? x[row + iw] : 0;
+  // out [C·kh·kw, n·L]: image i fills columns [i·L, (i+1)·L) of every row.
+  const L = OH * OW, ld = n * L, img = C * H * W;
+  for (let i = 0; i < n; i++) {
+    let r = 0;
+    for (let c = 0; c < C; c++) {
+      const xc = xOff + i * img + c * H * W;
+      for (let ki = 0; ki < kh; ki++) {
+        for (let kj = 0; kj < kw; kj++, r++) {
+          let o = r * ld + i * L;
+          for (let oh = 0; oh < OH; oh++) {
+            const ih = oh * sh - ph + ki * dh;
+            if (ih < 0 || ih >= H) { out.fill(0, o, o + OW); o += OW; continue; }
+            const row = xc + ih * W;
+            for (let ow = 0, iw = kj * dw - pw; ow < OW; ow++, iw += sw) {
+              out[o++] = iw >= 0 && iw < W ? x[row + iw] : 0;
+            }
           }
         }
       }
@@ -662,20 +720,24 @@ function im2col(x: F32, xOff: number, C: number, H: number, W: number, kh: numbe
 }
 
 function col2im(cols: F32, C: number, H: number, W: number, kh: number, kw: number,
-  sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32, outOff: number): void {
+  sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32, outOff: number, n = 1): void {
   const OH = convOut(H, kh, sh, ph, dh), OW = convOut(W, kw, sw, pw, dw);
   if (OH <= 0 || OW <= 0) return;
-  let o = 0;
-  for (let c = 0; c < C; c++) {
-    const xc = outOff + c * H * W;
-    for (let ki = 0; ki < kh; ki++) {
-      for (let kj = 0; kj < kw; kj++) {
-        for (let oh = 0; oh < OH; oh++) {
-          const ih = oh * sh - ph + ki * dh;
-          if (ih < 0 || ih >= H) { o += OW; continue; }
-          const row = xc + ih * W;
-          for (let ow = 0, iw = kj * dw - pw; ow < OW; ow++, iw += sw, o++) {
-            if (iw >= 0 && iw < W) out[row + iw] += cols[o];
+  const L = OH * OW, ld = n * L, img = C * H * W;
+  for (let i = 0; i < n; i++) {
+    let r = 0;
+    for (let c = 0; c < C; c++) {
+      const xc = outOff + i * img + c * H * W;
+      for (let ki = 0; ki < kh; ki++) {
+        for (let kj = 0; kj < kw; kj++, r++) {
+          let o = r * ld + i * L;
+          for (let oh = 0; oh < OH; oh++) {
+            const ih = oh * sh - ph + ki * dh;
+            if (ih < 0 || ih >= H) { o += OW; continue; }
+            const row = xc + ih * W;
+            for (let ow = 0, iw = kj * dw - pw; ow < OW; ow++, iw += sw, o++) {
+              if (iw >= 0 && iw < W) out[row + iw] += cols[o];
+            }
           }
         }
       }
@@ -734,6 +796,8 @@ export function createJsBackend(): JsBackend {
       checkGemm(transA, transB, M, N, K, A, aOff, B, bOff, C, cOff);
       gemm(transA, transB, M, N, K, alpha, A, aOff, B, bOff, beta, C, cOff);
     },
+    gemmBf16: gemmBf16Reference,
+    bf16Support: () => ({ kernel: 'reference' as const, missing: '' }),
     unary,
     unaryGrad,
     binary,
@@ -767,6 +831,8 @@ export function createJsBackend(): JsBackend {
     sparseDecodeGrad,
     sparseScatterRows,
     sparseDecodeBackward,
+    selectActive,
+    padSelected,
     broadcastRows,
     removeParallelRows,
     normaliseRows,

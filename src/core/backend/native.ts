@@ -5,7 +5,8 @@
  * The addon validates every length and throws an Error naming the kernel when an array is too short.
  *
  * Environment (read when the addon loads): `AELAB_BLAS=off|auto` (dlopen()ed OpenBLAS/CBLAS for GEMM,
- * default auto), `AELAB_THREADS=n` (kernel threads, default the hardware concurrency).
+ * default auto), `AELAB_THREADS=n` (kernel threads, default the hardware concurrency), `AELAB_BF16=off|avx512`
+ * (hide the bf16 GEMM kernels, or only AMX; see native/bf16.cc).
  *
  * Numerics (the choices the JS backend documents too): reductions, softmax normalisers and layer-norm
  * statistics accumulate in float64; results are bit-identical for any thread count (fixed chunking);
@@ -28,6 +29,10 @@ export interface NativeAddon {
   /** Same as gemm but always the built-in packed kernel, even when a BLAS library is loaded. */
   gemmBuiltin(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
     A: F32, aOff: number, B: F32, bOff: number, beta: number, C: F32, cOff: number): void;
+  /** Backend.gemmBf16 with a kernel choice: 0 the fastest available, 1 amx-bf16, 2 avx512-bf16 (throws when absent). */
+  gemmBf16(M: number, N: number, K: number, A: F32, B: F32, bias: F32 | null, C: F32, kernel: number): void;
+  /** The bf16 kernels this CPU offers (native/bf16.cc): `kernel` is the one gemmBf16 picks; sbgemm: OpenBLAS exports cblas_sbgemm. */
+  bf16Info(): { kernel: 'amx-bf16' | 'avx512-bf16' | null; amx: boolean; avx512bf16: boolean; sbgemm: boolean; missing: string; amxNote: string };
   unary(op: number, x: F32, out: F32, param: number, n: number): void;
   unaryGrad(op: number, x: F32, y: F32, gy: F32, gx: F32, accumulate: boolean, param: number): void;
   /** shapes: aShape in [0, 8), bShape in [8, 16), outShape in [16, 24). */
@@ -53,7 +58,10 @@ export interface NativeAddon {
   scatterAddRows(src: F32, cols: number, idx: I32, out: F32): void;
   gatherCols(x: F32, rows: number, cols: number, idx: I32, k: number, out: F32): void;
   scatterAddCols(src: F32, rows: number, k: number, idx: I32, cols: number, out: F32): void;
-  sparseDecode(vals: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, bias: F32 | null, out: F32): void;
+  sparseDecode(vals: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, bias: F32 | null, out: F32, path?: number): void;
+  selectActive(P: F32, B: number, H: number, theta: F32 | null, lo: number, half: number, dead: Uint8Array | null,
+    limit: number, scratch: I32, counts: I32): number;
+  padSelected(scratch: I32, counts: I32, B: number, limit: number, k: number, out: I32): void;
   sparseDecodeGrad(dout: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, dvals: F32): void;
   sparseScatterRows(coef: F32, idx: I32, R: number, k: number, src: F32, D: number, H: number, out: F32,
     sum: F32 | null, accumulate: boolean): void;
@@ -78,9 +86,9 @@ export interface NativeAddon {
   /** spec: shape in [0, 8), perm in [8, 16). */
   permute(x: F32, rank: number, spec: Float64Array, out: F32): void;
   im2col(x: F32, xOff: number, C: number, H: number, W: number, kh: number, kw: number,
-    sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32): void;
+    sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32, n?: number): void;
   col2im(cols: F32, C: number, H: number, W: number, kh: number, kw: number,
-    sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32, outOff: number): void;
+    sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32, outOff: number, n?: number): void;
   adam(p: F32, g: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number,
     weightDecay: number, step: number, decoupled: boolean): void;
   threads(): number;
@@ -153,6 +161,11 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     setThreads: (n) => addon.setThreads(n),
     gemm: (transA, transB, M, N, K, alpha, A, aOff, B, bOff, beta, C, cOff) =>
       addon.gemm(transA, transB, M, N, K, alpha, A, aOff, B, bOff, beta, C, cOff),
+    gemmBf16: (M, N, K, A, B, bias, C) => addon.gemmBf16(M, N, K, A, B, bias, C, 0),
+    bf16Support: () => {
+      const i = addon.bf16Info();
+      return { kernel: i.kernel, missing: i.missing };
+    },
     unary: (op, x, out, param, n) => addon.unary(code(UNARY_CODES, 'unary', op), x, out, defaultParam(op, param), n ?? x.length),
     unaryGrad: (op, x, y, gy, gx, accumulate, param) =>
       addon.unaryGrad(code(UNARY_CODES, 'unary', op), x, y, gy, gx, accumulate, defaultParam(op, param)),
@@ -189,7 +202,9 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     scatterAddRows: (src, cols, idx, out) => addon.scatterAddRows(src, cols, idx, out),
     gatherCols: (x, rows, cols, idx, k, out) => addon.gatherCols(x, rows, cols, idx, k, out),
     scatterAddCols: (src, rows, k, idx, cols, out) => addon.scatterAddCols(src, rows, k, idx, cols, out),
-    sparseDecode: (vals, idx, R, k, W, H, D, bias, out) => addon.sparseDecode(vals, idx, R, k, W, H, D, bias, out),
+    sparseDecode: (vals, idx, R, k, W, H, D, bias, out, path) => addon.sparseDecode(vals, idx, R, k, W, H, D, bias, out, path),
+    selectActive: (P, B, H, theta, lo, half, dead, limit, scratch, counts) => addon.selectActive(P, B, H, theta, lo, half, dead, limit, scratch, counts),
+    padSelected: (scratch, counts, B, limit, k, out) => addon.padSelected(scratch, counts, B, limit, k, out),
     sparseDecodeGrad: (dout, idx, R, k, W, H, D, dvals) => addon.sparseDecodeGrad(dout, idx, R, k, W, H, D, dvals),
     sparseScatterRows: (coef, idx, R, k, src, D, H, out, sum, accumulate) =>
       addon.sparseScatterRows(coef, idx, R, k, src, D, H, out, sum, accumulate),
@@ -222,10 +237,10 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
       }
       addon.permute(x, rank, spec, out);
     },
-    im2col: (x, xOff, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, out) =>
-      addon.im2col(x, xOff, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, out),
-    col2im: (cols, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, out, outOff) =>
-      addon.col2im(cols, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, out, outOff),
+    im2col: (x, xOff, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, out, n = 1) =>
+      addon.im2col(x, xOff, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, out, n),
+    col2im: (cols, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, out, outOff, n = 1) =>
+      addon.col2im(cols, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, out, outOff, n),
     adam: (p, g, m, v, lr, beta1, beta2, eps, weightDecay, step, decoupled) =>
       addon.adam(p, g, m, v, lr, beta1, beta2, eps, weightDecay, step, decoupled),
   };

@@ -38,6 +38,18 @@ export interface Backend {
    */
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
     A: F32, aOff: number, B: F32, bOff: number, beta: number, C: F32, cOff: number): void;
+  /**
+   * The bf16 encoder GEMM, float32 accumulation: C[m, n] = bias[n] + Σ_k bf16(A[m, k]) · bf16(B[n, k]), with
+   * A [M, K], B [N, K] (the x Wᵀ layout), bias [N] or null, C [M, N] overwritten. bf16() rounds to nearest,
+   * ties to even (NaN stays NaN; subnormals are not flushed). Native: the AMX or AVX512-BF16 kernel that
+   * bf16Support() names (throws where the CPU has neither); js: the reference (rounded operands, float32 GEMM).
+   */
+  gemmBf16(M: number, N: number, K: number, A: F32, B: F32, bias: F32 | null, C: F32): void;
+  /**
+   * Which gemmBf16 kernel runs: 'amx-bf16' / 'avx512-bf16' (native), 'reference' (js, no speed-up), or null
+   * with `missing` saying which CPU feature is absent.
+   */
+  bf16Support(): { kernel: 'amx-bf16' | 'avx512-bf16' | 'reference' | null; missing: string };
 
   /** out[i] = f(x[i]) for i < n (n defaults to x.length). out may be x. */
   unary(op: UnaryOp, x: F32, out: F32, param?: number, n?: number): void;
@@ -112,8 +124,12 @@ export interface Backend {
   // vals/coef [R, k] float32, idx [R, k] int32 in [0, H). Pairs whose value is exactly 0 are skipped
   // (a sparse format: 0 · Inf contributes nothing). Results are independent of the thread count.
 
-  /** Embedding-bag decode: out[r, :] = bias + Σ_j vals[r, j] · W[idx[r, j], :]. W [H, D], bias [D] or null, out [R, D]. */
-  sparseDecode(vals: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, bias: F32 | null, out: F32): void;
+  /**
+   * Embedding-bag decode: out[r, :] = bias + Σ_j vals[r, j] · W[idx[r, j], :]. W [H, D], bias [D] or null, out [R, D].
+   * `path` (native): 0 or absent chooses, 1 by row, 2 by latent (W rows read once per block of rows; the same
+   * bits as by row when each row's nonzero indices are non-decreasing, which auto requires). The js twin has one path.
+   */
+  sparseDecode(vals: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, bias: F32 | null, out: F32, path?: number): void;
   /** The values gradient of sparseDecode: dvals[r, j] = ⟨dout[r, :], W[idx[r, j], :]⟩. dout [R, D], dvals [R, k]. */
   sparseDecodeGrad(dout: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, dvals: F32): void;
   /**
@@ -134,6 +150,17 @@ export interface Backend {
   sparseDecodeBackward(vals: F32, idx: I32, R: number, k: number, dout: F32, W: F32, H: number, D: number,
     dvals: F32, dW: F32, accumulate: boolean): void;
 
+  /**
+   * The sparse SAE steps' index sets (sae/sparse-step.ts): for each row b of P [B, H], the latents i (increasing) with
+   *   theta null: P > lo;   theta, dead null: P − θ_i > lo;   theta and dead: P > θ ∨ |P − θ| < half ∨ (dead_i = 1 ∧ P < θ)
+   * (differences in double precision) into scratch[b·limit …] and their number into counts[b]. Returns the largest
+   * count, or −1 as soon as some row has more than `limit` (scratch and counts are then unspecified).
+   */
+  selectActive(P: F32, B: number, H: number, theta: F32 | null, lo: number, half: number, dead: Uint8Array | null,
+    limit: number, scratch: I32, counts: I32): number;
+  /** out [B, k]: row b's counts[b] increasing latents from scratch[b·limit …], then the smallest latents not among them. */
+  padSelected(scratch: I32, counts: I32, B: number, limit: number, k: number, out: I32): void;
+
   /** out[r, :] = row[0:cols] for r < rows: row [cols], out [rows, cols] (a bias before a GEMM with beta = 1). */
   broadcastRows(row: F32, rows: number, cols: number, out: F32): void;
   /**
@@ -153,14 +180,18 @@ export interface Backend {
   permute(x: F32, shape: readonly number[], perm: readonly number[], out: F32): void;
 
   /**
-   * im2col for one image x [C, H, W] -> out [C*kh*kw, OH*OW] with
-   * OH = floor((H + 2*ph - dh*(kh-1) - 1)/sh) + 1 (likewise OW); zero padding.
+   * im2col for n (default 1) consecutive images x [n, C, H, W] at xOff -> out [C*kh*kw, n*OH*OW], image i
+   * in columns [i*OH*OW, (i+1)*OH*OW), with OH = floor((H + 2*ph - dh*(kh-1) - 1)/sh) + 1 (likewise OW);
+   * zero padding. (n > 1 lets a batch of small images share one GEMM.)
    */
   im2col(x: F32, xOff: number, C: number, H: number, W: number, kh: number, kw: number,
-    sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32): void;
-  /** The adjoint of im2col: accumulates cols [C*kh*kw, OH*OW] into out [C, H, W] at outOff. */
+    sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32, n?: number): void;
+  /**
+   * The adjoint of im2col: accumulates cols [C*kh*kw, n*OH*OW] into n consecutive images out [n, C, H, W]
+   * at outOff (n defaults to 1). Each image's sums are added in the same order for every n.
+   */
   col2im(cols: F32, C: number, H: number, W: number, kh: number, kw: number,
-    sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32, outOff: number): void;
+    sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32, outOff: number, n?: number): void;
 
   /**
    * One fused Adam/AdamW update, in place on p, m, v (all length n):

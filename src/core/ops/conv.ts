@@ -1,12 +1,55 @@
 /**
- * 2-D convolution and transposed convolution (NCHW), as im2col/col2im plus one GEMM per image.
+ * 2-D convolution and transposed convolution (NCHW), as im2col/col2im plus GEMMs over chunks of images.
  *
  * For one image, im2col unrolls x [C, H, W] into cols [C·kh·kw, OH·OW] (column l holds the
  * receptive field of output pixel l), so conv2d is W [O, C·kh·kw] · cols. The transposed conv is
  * the adjoint: cols = Wᵀ · x, then col2im scatters the columns back onto the (larger) output.
- * Each column buffer is one pooled allocation per call, reused across the batch.
+ *
+ * Small images make tiny GEMMs whose per-call cost can dominate, so images are taken nb at a time
+ * (nb from `chunkImages`: the GEMM gets up to TARGET_COLS columns and the column buffer stays within
+ * COLS_BUDGET floats; images with L = OH·OW > TARGET_COLS/2 keep nb = 1, where the permutes
+ * below would cost more memory traffic than the saved calls). For a chunk of m images:
+ *   conv2d:    im2col(x[n0 : n0+m]) -> cols [CK, m·L];  W [O, CK] · cols -> Yc [O, m·L]
+ *              (bias rows as the GEMM's C); permute Yc [O, m, L] -> y[n0 : n0+m] [m, O, L].
+ *     backward: G' [O, m·L] = permute dY[n0 : n0+m] [m, O, L];  dW += G' · colsᵀ;
+ *              dcols = Wᵀ · G' [CK, m·L] -> col2im onto dx[n0 : n0+m].
+ *   convTranspose2d: X' [Cin, m·HW] = permute x[n0 : n0+m];  cols = Wᵀ · X' [CK, m·HW] -> col2im onto y.
+ *     backward: c = im2col(dY[n0 : n0+m]) [CK, m·HW];  dx: W [Cin, CK] · c -> permute back;  dW += X' · cᵀ.
+ * im2col/col2im take the image count m and lay image i in columns [i·L, (i+1)·L) directly, so only
+ * the GEMM's input or output needs a permute. With nb = 1 no permute is needed and the code is the
+ * per-image scheme. Chunking changes results only by float summation order (dW sums over images
+ * inside one GEMM instead of across GEMMs). Each buffer is one pooled allocation per call.
  */
 import { K, Tensor, empty, record, shapeStr } from '../tensor.js';
+
+/**
+ * Columns per chunked GEMM. Measured on the video VAE step (bench/videovae-step.ts --conv-chunk):
+ * 1024 to 2048 tie with per-image GEMMs for its 32×32 frames; 8192 with 4 MB column buffers was
+ * ~8% more CPU time (the chunk's columns fall out of cache), so the large images stay one per GEMM.
+ */
+const TARGET_COLS = 1024;
+/** Upper bound (floats) on a chunk's column buffer, 1 MB: stays in L2 with the GEMM's packed panels. */
+const COLS_BUDGET = 1 << 18;
+
+let chunkLimit = Infinity;
+
+/**
+ * Caps the images per GEMM for every later call and returns the previous cap (default Infinity:
+ * chosen from TARGET_COLS and COLS_BUDGET alone). 1 gives the plain per-image scheme, kept for tests
+ * and speed comparisons; small caps let tests force a last, partial chunk.
+ */
+export function setConvChunkLimit(maxImages: number): number {
+  if (!(maxImages >= 1)) throw new Error(`setConvChunkLimit: maxImages must be >= 1, got ${maxImages}`);
+  const prev = chunkLimit;
+  chunkLimit = maxImages;
+  return prev;
+}
+
+/** Images per GEMM for N images of L output columns and CK column rows (>= 1). */
+function chunkImages(N: number, L: number, CK: number): number {
+  if (N <= 1) return 1;
+  return Math.max(1, Math.floor(Math.min(N, chunkLimit, TARGET_COLS / L, COLS_BUDGET / (CK * L))));
+}
 
 export type Pair = number | readonly [number, number];
 
@@ -44,7 +87,8 @@ function fillBias(y: Float32Array, bias: Float32Array, N: number, O: number, L: 
 /**
  * Cross-correlation (PyTorch's conv2d): x [N, C, H, W], w [O, C, kh, kw], b [O] -> [N, O, OH, OW],
  * OH = floor((H + 2·ph - dh·(kh-1) - 1) / sh) + 1 (likewise OW).
- * Gradients: dW = Σ_n dY_n · cols_nᵀ, dcols_n = Wᵀ · dY_n then col2im, db = Σ_{n,pixels} dY.
+ * Gradients: dW = Σ_n dY_n · cols_nᵀ, dcols_n = Wᵀ · dY_n then col2im, db = Σ_{n,pixels} dY
+ * (computed over chunks of images, see the top of this file).
  */
 export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
   const [sh, sw] = pair('conv2d', 'stride', opts.stride, 1, 1);
@@ -61,37 +105,57 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: Conv2dOpti
   if (OH < 1 || OW < 1) throw new Error(`conv2d: input ${shapeStr(x.shape)} is smaller than the (dilated) kernel ${shapeStr(w.shape)} with padding [${ph}, ${pw}]`);
   const L = OH * OW, CK = C * kh * kw, imgIn = C * H * W, imgOut = O * L;
   const X = x.f32('conv2d'), Wd = w.f32('conv2d');
+  const nb = chunkImages(N, L, CK);
   const out = empty([N, O, OH, OW]);
   const Y = out.f32();
-  let beta = 0;
-  if (b) {
-    fillBias(Y, b.f32('conv2d'), N, O, L);
-    beta = 1;
-  }
-  const cols = empty([CK * L]).f32();
-  for (let n = 0; n < N; n++) {
-    K().im2col(X, n * imgIn, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, cols);
-    K().gemm(false, false, O, L, CK, 1, Wd, 0, cols, 0, beta, Y, n * imgOut);
+  const bias = b ? b.f32('conv2d') : null;
+  const beta = bias ? 1 : 0; // the bias rows are the GEMM's C
+  if (bias && nb === 1) fillBias(Y, bias, N, O, L);
+  const cols = empty([CK * nb * L]).f32();
+  const yc = nb > 1 ? empty([O * nb * L]).f32() : null;
+  for (let n0 = 0; n0 < N; n0 += nb) {
+    const m = Math.min(nb, N - n0);
+    K().im2col(X, n0 * imgIn, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, cols, m);
+    if (!yc) {
+      K().gemm(false, false, O, L, CK, 1, Wd, 0, cols, 0, beta, Y, n0 * imgOut);
+      continue;
+    }
+    if (bias) fillBias(yc, bias, 1, O, m * L);
+    K().gemm(false, false, O, m * L, CK, 1, Wd, 0, cols, 0, beta, yc, 0);
+    K().permute(yc, [O, m, L], [1, 0, 2], Y.subarray(n0 * imgOut, (n0 + m) * imgOut));
   }
   const inputs = b ? [x, w, b] : [x, w];
   return record(out, 'conv2d', inputs, (g) => {
     const G = g.f32();
     let gx: Tensor | null = null, gw: Tensor | null = null;
-    const c = empty([CK * L]).f32();
     if (w.requiresGrad) {
       gw = empty(w.shape);
       if (N === 0) gw.data.fill(0);
-      for (let n = 0; n < N; n++) {
-        K().im2col(X, n * imgIn, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, c);
-        K().gemm(false, true, O, CK, L, 1, G, n * imgOut, c, 0, n === 0 ? 0 : 1, gw.f32(), 0);
-      }
     }
     if (x.requiresGrad) {
       gx = empty(x.shape);
       gx.data.fill(0); // col2im accumulates
-      for (let n = 0; n < N; n++) {
-        K().gemm(true, false, CK, L, O, 1, Wd, 0, G, n * imgOut, 0, c, 0);
-        K().col2im(c, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, gx.f32(), n * imgIn);
+    }
+    if (gx || gw) {
+      const c = empty([CK * nb * L]).f32();
+      const gc = nb > 1 ? empty([O * nb * L]).f32() : null;
+      for (let n0 = 0; n0 < N; n0 += nb) {
+        const m = Math.min(nb, N - n0);
+        // G' [O, m·L]: this chunk's output gradient with the images side by side.
+        let Gp = G, gOff = n0 * imgOut;
+        if (gc) {
+          K().permute(G.subarray(n0 * imgOut, (n0 + m) * imgOut), [m, O, L], [1, 0, 2], gc);
+          Gp = gc;
+          gOff = 0;
+        }
+        if (gw) {
+          K().im2col(X, n0 * imgIn, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, c, m);
+          K().gemm(false, true, O, CK, m * L, 1, Gp, gOff, c, 0, n0 === 0 ? 0 : 1, gw.f32(), 0);
+        }
+        if (gx) {
+          K().gemm(true, false, CK, m * L, O, 1, Wd, 0, Gp, gOff, 0, c, 0);
+          K().col2im(c, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, gx.f32(), n0 * imgIn, m);
+        }
       }
     }
     const grads: (Tensor | null)[] = [gx, gw];
@@ -129,13 +193,23 @@ export function convTranspose2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: C
   if (OH < 1 || OW < 1) throw new Error(`${op}: input ${shapeStr(x.shape)} with weight ${shapeStr(w.shape)} and padding [${ph}, ${pw}] gives an empty output`);
   const HW = H * W, CK = Cout * kh * kw, L = OH * OW, imgIn = Cin * HW, imgOut = Cout * L;
   const X = x.f32(op), Wd = w.f32(op);
+  const nb = chunkImages(N, HW, CK);
   const out = empty([N, Cout, OH, OW]);
   const Y = out.f32();
   Y.fill(0); // col2im accumulates
-  const cols = empty([CK * HW]).f32();
-  for (let n = 0; n < N; n++) {
-    K().gemm(true, false, CK, HW, Cin, 1, Wd, 0, X, n * imgIn, 0, cols, 0);
-    K().col2im(cols, Cout, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw, Y, n * imgOut);
+  const cols = empty([CK * nb * HW]).f32();
+  const xc = nb > 1 ? empty([Cin * nb * HW]).f32() : null;
+  for (let n0 = 0; n0 < N; n0 += nb) {
+    const m = Math.min(nb, N - n0);
+    // X' [Cin, m·HW]: this chunk's inputs side by side.
+    let Xp = X, xOff = n0 * imgIn;
+    if (xc) {
+      K().permute(X.subarray(n0 * imgIn, (n0 + m) * imgIn), [m, Cin, HW], [1, 0, 2], xc);
+      Xp = xc;
+      xOff = 0;
+    }
+    K().gemm(true, false, CK, m * HW, Cin, 1, Wd, 0, Xp, xOff, 0, cols, 0);
+    K().col2im(cols, Cout, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw, Y, n0 * imgOut, m);
   }
   if (b) {
     // Bias after col2im: y += b[o] per channel, via a broadcast add over [N, Cout, L].
@@ -151,11 +225,29 @@ export function convTranspose2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: C
       if (N === 0) gw.data.fill(0);
     }
     if (gx || gw) {
-      const c = empty([CK * HW]).f32();
-      for (let n = 0; n < N; n++) {
-        K().im2col(G, n * imgOut, Cout, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw, c);
-        if (gx) K().gemm(false, false, Cin, HW, CK, 1, Wd, 0, c, 0, 0, gx.f32(), n * imgIn);
-        if (gw) K().gemm(false, true, Cin, CK, HW, 1, X, n * imgIn, c, 0, n === 0 ? 0 : 1, gw.f32(), 0);
+      const c = empty([CK * nb * HW]).f32();
+      const gxc = gx && nb > 1 ? empty([Cin * nb * HW]).f32() : null;
+      const xp = gw && nb > 1 ? empty([Cin * nb * HW]).f32() : null;
+      for (let n0 = 0; n0 < N; n0 += nb) {
+        const m = Math.min(nb, N - n0);
+        K().im2col(G, n0 * imgOut, Cout, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw, c, m);
+        if (gx) {
+          if (gxc) {
+            K().gemm(false, false, Cin, m * HW, CK, 1, Wd, 0, c, 0, 0, gxc, 0);
+            K().permute(gxc, [Cin, m, HW], [1, 0, 2], gx.f32().subarray(n0 * imgIn, (n0 + m) * imgIn));
+          } else {
+            K().gemm(false, false, Cin, HW, CK, 1, Wd, 0, c, 0, 0, gx.f32(), n0 * imgIn);
+          }
+        }
+        if (gw) {
+          let Xp = X, xOff = n0 * imgIn;
+          if (xp) {
+            K().permute(X.subarray(n0 * imgIn, (n0 + m) * imgIn), [m, Cin, HW], [1, 0, 2], xp);
+            Xp = xp;
+            xOff = 0;
+          }
+          K().gemm(false, true, Cin, CK, m * HW, 1, Xp, xOff, c, 0, n0 === 0 ? 0 : 1, gw.f32(), 0);
+        }
       }
     }
     const grads: (Tensor | null)[] = [gx, gw];

@@ -69,9 +69,9 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
 }
 
 
-interface LinearDims { rows: number; inF: number; outF: number }
+export interface LinearDims { rows: number; inF: number; outF: number }
 
-function linearDims(op: string, x: Tensor, weight: Tensor, bias: Tensor | null | undefined): LinearDims {
+export function linearDims(op: string, x: Tensor, weight: Tensor, bias: Tensor | null | undefined): LinearDims {
   if (weight.rank !== 2) throw new Error(`${op}: weight must be [out, in], got ${shapeStr(weight.shape)}`);
   const [outF, inF] = weight.shape as [number, number];
   if (x.rank < 1 || x.shape[x.rank - 1] !== inF) throw new Error(`${op}: input ${shapeStr(x.shape)} does not end in ${inF} (weight ${shapeStr(weight.shape)})`);
@@ -96,7 +96,7 @@ function linearForward(op: string, x: Tensor, weight: Tensor, bias: Tensor | nul
 }
 
 /** Gradients of x Wᵀ + b given the gradient G of the output, for the inputs that need them. */
-function linearBackward(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, d: LinearDims, G: Float32Array): (Tensor | null)[] {
+export function linearBackward(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, d: LinearDims, G: Float32Array): (Tensor | null)[] {
   const { rows, inF, outF } = d;
   let gx: Tensor | null = null, gw: Tensor | null = null, gbias: Tensor | null = null;
   // dX and dW accumulate onto the input's pending gradient when the engine has one (gradInto).

@@ -174,13 +174,18 @@ export function sparseEncoderGrads(c: Float32Array, ix: Int32Array, R: number, k
  * the GEMM adds onto it with beta = 1. (BLAS's beta = 0 path clears C first anyway, so the bias costs
  * no extra pass over the [R, H] matrix; a row-by-row copy in JS cost ~2-3 ms a step at R=1024, H=4096.)
  */
-function preActivation(x: Tensor, W: Tensor, b: Tensor | null, op: string): Tensor {
+function preActivation(x: Tensor, W: Tensor, b: Tensor | null, op: string, bf16 = false): Tensor {
   if (x.rank !== 2) throw new Error(`${op}: x ${shapeStr(x.shape)} must be [rows, d]`);
   const [R, D] = x.shape as [number, number];
   const [H] = checkWeight(op, W, D);
   if (b && (b.rank !== 1 || b.shape[0] !== H)) throw new Error(`${op}: bias ${shapeStr(b.shape)} must be [${H}]`);
   const pre = empty([R, H]);
   const P = pre.f32();
+  // bf16: operands rounded to bf16, float32 sums (Backend.gemmBf16; the bias is added in float32).
+  if (bf16) {
+    K().gemmBf16(R, H, D, x.f32(op), W.f32(op), b ? b.f32(op) : null, P);
+    return pre;
+  }
   if (b) K().broadcastRows(b.f32(op), R, H, P);
   K().gemm(false, true, R, H, D, 1, x.f32(op), 0, W.f32(op), 0, b ? 1 : 0, P, 0);
   return pre;
@@ -192,9 +197,10 @@ function preActivation(x: Tensor, W: Tensor, b: Tensor | null, op: string): Tens
  *   values = relu(v).
  * Equal to relu(topk(linear(x, W, b), k).values) with the same indices, but the backward never
  * forms a dense [R, H] gradient: see recordSparseEncode. x [R, D], W [H, D], b [H] or null.
+ * bf16: pre is computed by the bf16 GEMM (core/ops/bf16.ts); the backward stays float32.
  */
-export function topkEncode(x: Tensor, W: Tensor, b: Tensor | null, k: number): SparseEncoding {
-  const pre = preActivation(x, W, b, 'topkEncode');
+export function topkEncode(x: Tensor, W: Tensor, b: Tensor | null, k: number, bf16 = false): SparseEncoding {
+  const pre = preActivation(x, W, b, 'topkEncode', bf16);
   const [R, H] = pre.shape as [number, number];
   if (!(Number.isInteger(k) && k >= 1 && k <= H)) throw new Error(`topkEncode: k = ${k} must be in 1..${H}`);
   const vals = empty([R, k]);

@@ -16,6 +16,13 @@ import { loadMnist } from '../../data/mnist.js';
 import { NoProp, type NoPropConfig } from '../../models/noprop.js';
 import { train } from '../../train/fit.js';
 import { slabMethodRow } from '../../models/slab-vit.js';
+import { fitMethodRow } from '../../models/fit.js';
+import { starbucksMethodRow } from '../../models/starbucks.js';
+import { met2netMethodRow } from '../../models/met2net.js';
+import { defaultNabRoot } from './nab.js';
+import { cbnetMethodRow } from '../../models/cbnet.js';
+import { ecoM2FMethodRow } from '../../models/eco-m2f.js';
+import { hyperZZWMethodRow } from '../../models/hyperzzw.js';
 
 export type MethodBudget = 'tiny' | 'quick';
 export const METHOD_BUDGETS: readonly MethodBudget[] = ['tiny', 'quick'];
@@ -118,6 +125,30 @@ export const METHODS: MethodSpec[] = [NOPROP_METHOD];
 // ---- SLAB (src/nn/slab.ts, src/models/slab-vit.ts: runSlabComparison; scripts/slab-bench.mjs) ----
 export const SLAB_METHOD: MethodSpec = { name: 'slab', run: (budget, seed) => slabMethodRow(budget, seed) };
 METHODS.push(SLAB_METHOD);
+
+// ---- FIT (src/models/fit.ts: runFitComparison, fitScaling; bench/methods.ts) ----
+export const FIT_METHOD: MethodSpec = { name: 'fit', run: (budget, seed) => fitMethodRow(budget, seed) };
+METHODS.push(FIT_METHOD);
+
+// ---- Starbucks 2D Matryoshka embeddings (src/models/starbucks.ts: runStarbucksComparison) ----
+export const STARBUCKS_METHOD: MethodSpec = { name: 'starbucks', run: (budget, seed) => starbucksMethodRow(budget, seed) };
+METHODS.push(STARBUCKS_METHOD);
+
+// ---- Met²Net (src/models/met2net.ts: runMet2NetComparison; NAB files shipped under test/fixtures/nab) ----
+export const MET2NET_METHOD: MethodSpec = { name: 'met2net', run: (budget, seed) => met2netMethodRow(budget, seed, defaultNabRoot()) };
+METHODS.push(MET2NET_METHOD);
+
+// ---- CBNet (src/models/cbnet.ts: runCBNetComparison) ----
+export const CBNET_METHOD: MethodSpec = { name: 'cbnet', run: (budget, seed) => cbnetMethodRow(budget, seed) };
+METHODS.push(CBNET_METHOD);
+
+// ---- ECO-M2F (src/models/eco-m2f.ts: runEcoM2FComparison; scenes from src/data/digit-scenes.ts) ----
+export const ECO_M2F_METHOD: MethodSpec = { name: 'eco-m2f', run: (budget, seed) => ecoM2FMethodRow(budget, seed) };
+METHODS.push(ECO_M2F_METHOD);
+
+// ---- HyperZ·Z·W / Terminator-lite (src/models/hyperzzw.ts: runHyperZZWComparison) ----
+export const HYPERZZW_METHOD: MethodSpec = { name: 'hyperzzw', run: (budget, seed) => hyperZZWMethodRow(budget, seed) };
+METHODS.push(HYPERZZW_METHOD);
 
 export interface MethodsOptions {
   budget: MethodBudget;
