@@ -217,9 +217,11 @@ results.onnx_encode_ort_sparse_rows_per_s = onnxBench?.ort_sparse_rows_per_s ?? 
 results.onnx = onnxBench;
 
 // Issue 14 methods' speed claims (bench/methods.ts): FIT vs parameter-matched full attention, time per training step vs length.
-const methodsBench = runJson('issue 14 methods: FIT vs full attention, step time vs length', node, [join(here, 'methods.js'), ...(quick ? ['--quick'] : [])]);
+const methodsBench = runJson('issue 14 methods: FIT vs full attention, SLAB vs softmax+LN, NoProp vs backprop', node, [join(here, 'methods.js'), ...(quick ? ['--quick'] : [])]);
 results.fit_speedup_vs_full_attention = methodsBench?.fit?.speedup_longest ?? null;
 results.fit_speedup_length = methodsBench?.fit?.longest_length ?? null;
+results.slab_speedup_vs_softmax_784_tokens = methodsBench?.slab_speedup_784 ?? null;
+results.noprop_step_ratio_backprop_over_noprop = methodsBench?.noprop?.ratio_backprop_over_noprop ?? null;
 results.methods = methodsBench;
 
 // Image codecs (bench/codec.ts): WaLLoC encode/decode MP/s vs cjpeg/djpeg on one photograph; wavelet packet transform MB/s.
@@ -300,4 +302,5 @@ if (srv) out.write(`\nInference server: encode, TopK SAE d_in ${srv.d_in} → ${
 if (onnxBench) out.write(`\nONNX export, TopK SAE encode (d_in ${onnxBench.d_in}, d_sae ${onnxBench.d_sae}, k ${onnxBench.k}, ${onnxBench.batch}-row batches): aelab runSae ${onnxBench.aelab_rows_per_s} rows/s, onnxruntime-node ${onnxBench.ort_version} ${onnxBench.ort_rows_per_s} rows/s (dense codes), ${onnxBench.ort_sparse_rows_per_s} rows/s (sparse codes); codes parity ${onnxBench.parity_codes_rel}\n`);
 if (web) out.write(`\nBrowser SAE encode (TopK d_in ${web.d_in}, d_sae ${web.d_sae}, k ${web.k}, ${web.rows}-row batches; rows/s): Chromium ${web.browser_rows_per_s ?? '-'} (${web.browser_gemm ?? web.browser_skipped}), Node native ${web.node_native_rows_per_s ?? '-'}, Node pure-TS ${web.node_js_rows_per_s}\n`);
 if (methodsBench) out.write(`\nFIT vs full attention (equal params, training step fwd+bwd, batch 1): ${methodsBench.fit.lengths.map((L: number, i: number) => `L=${L} ${methodsBench.fit.fit_step_s[i]} s vs ${methodsBench.fit.full_step_s[i]} s (×${methodsBench.fit.speedups[i]})`).join(', ')}\n`);
+if (methodsBench) out.write(`SLAB (folded) vs softmax+LN ViT inference: ${methodsBench.slab.map((r: { tokens: number; slab_ms: number; softmax_ms: number; speedup: number }) => `${r.tokens} tokens ${r.slab_ms} vs ${r.softmax_ms} ms/image (×${r.speedup})`).join(', ')}; NoProp step ${methodsBench.noprop.noprop_step_s} s vs backprop ${methodsBench.noprop.backprop_step_s} s (×${methodsBench.noprop.ratio_backprop_over_noprop})\n`);
 out.write('\n' + JSON.stringify(results) + '\n');

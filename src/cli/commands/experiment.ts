@@ -11,7 +11,8 @@
  *   export-mnist     write the MNIST splits as .npy (--out dir) for external references
  *   sae-architectures  the five SAE architectures on one superposition problem: FVU, L0, recovery
  *   jepa             deep linear JEPA vs MAE: which features (high influence ρ vs high covariance λ) are learned first
- *   masked           MAE with random masks vs block and ColorMAE noise masks at the same budget (linear probe, masked PSNR)
+ *   masked           MAE with random masks vs block and ColorMAE masks, CAE, MixedAE, MultiMAE, cMIM, RAE, colour photos,
+ *                    VideoMAE and MAE fine-tuning at the same budget (linear probe, k-NN, masked PSNR; quick ≈ 7 min on 2 cores)
  *   video-vae        causal video VAE vs image VAE per frame vs VidRD temporal layers at equal latent numbers (PSNR, temporal consistency)
  *   art-layers       ART layered RGBA AE vs a flat composite AE (layer PSNR, alpha IoU, recomposited PSNR)
  *   compressed-learning  MNIST classifier on WaLLoC latents vs on decoded pixels (accuracy, train and inference speed)
@@ -44,7 +45,7 @@ type Name = (typeof NAMES)[number];
 type Budget = 'tiny' | 'quick' | 'full';
 
 const spec = {
-  budget: { type: 'string' as const, default: 'quick', help: 'quick (≈2 min on 2 cores) | full' },
+  budget: { type: 'string' as const, default: 'quick', help: 'quick (most experiments ≈2 min on 2 cores; masked ≈7 min) | full' },
   seed: { type: 'number' as const, help: 'override the seed' },
   epochs: { type: 'number' as const, help: 'override the training epochs' },
   torch: { type: 'boolean' as const, default: false, help: 'vae-mnist: also train the same VAE in PyTorch (/usr/bin/python3 with torch) and compare' },
