@@ -835,7 +835,8 @@ aelab::AttnDims attn_dims(const CallbackInfo& info, size_t i, const char* k) {
   for (int j = 0; j < 8; ++j)
     if (d.p[j] < 0) fail(env, k, "dims must be non-negative");
   aelab::AttnDims a{d.p[0], d.p[1], d.p[2], d.p[3], d.p[4], d.p[5], d.p[6], d.p[7]};
-  if (a.Hkv < 1 || a.H % a.Hkv != 0 || a.S > a.Smax || a.off + a.T > a.S)
+  // off + T > S only as off = S - 1: bidirectional attention (every query sees all S keys).
+  if (a.Hkv < 1 || a.H % a.Hkv != 0 || a.S > a.Smax || (a.off + a.T > a.S && a.off != a.S - 1))
     fail(env, k, "inconsistent dims " + sz("H", a.H, "Hkv", a.Hkv) + ", " + sz("T", a.T, "S", a.S, "Smax", a.Smax) + ", " + sz("off", a.off));
   return a;
 }
@@ -860,6 +861,7 @@ Value AttnPattern(const CallbackInfo& info) {
   need(env, k, "k", kk.n, kv_len(env, k, d), s);
   need(env, k, "P", P.n, p_len(env, k, d), s);
   if (km.p) need(env, k, "keyMask", km.n, d.B * d.S, s);
+  if (km.p && d.off + d.T > d.S) fail(env, k, "a keyMask needs causal dims (off + T <= S)");
   aelab::attn_pattern(q.p, kk.p, d, static_cast<float>(scale), km.p, P.p);
   return env.Undefined();
 }

@@ -179,8 +179,9 @@ void attn_pattern(const float* q, const float* k, const AttnDims& d, float scale
       });
       for (int64_t t = 0; t < T; ++t) {
         float* row = Pb + t * S;
-        const int64_t qpos = off + t, n = qpos + 1;
-        if (km && km[qpos] == 0) {  // a padding query sees only itself
+        // off >= S - 1 (bidirectional encoders): every query sees all S keys.
+        const int64_t qpos = off + t, n = std::min(S, qpos + 1);
+        if (km && km[qpos] == 0) {  // a padding query sees only itself (keyMask implies off + T <= S)
           std::fill(row, row + S, 0.0f);
           row[qpos] = 1.0f;
           continue;

@@ -19,7 +19,16 @@ import { dropout, softmax } from '../core/ops/nn.js';
 import { Module, param } from './module.js';
 import { xavierUniform_, zeros_ } from './init.js';
 import { ActivationLayer, LayerNorm, Linear, Sequential } from './layers.js';
-import { attentionMix } from './transformer-ops.js';
+import { attentionMix, attentionPattern } from './transformer-ops.js';
+
+/**
+ * Whether unmasked attention uses the fused pattern kernel (default) or matmul + softmax; the plain
+ * path stays reachable so tests can check the two are equal.
+ */
+let fusedAttention = true;
+export function setFusedAttention(on: boolean): void {
+  fusedAttention = on;
+}
 
 export interface AttentionOptions {
   /** Keys [B, S, E] (default: the query, i.e. self-attention). */
@@ -119,6 +128,15 @@ export class MultiHeadAttention extends Module {
     const heads = (t: Tensor, L: number) => reshape(permute(reshape(t, [B, L, H, D]), [0, 2, 1, 3]), [B * H, L, D]);
     const qh = heads(scale(q, 1 / Math.sqrt(D)), T), kh = heads(k, S), vh = heads(v, S);
 
+    // Without masks, scores and softmax are one threaded kernel call over all (b, h) (transformer-ops'
+    // bidirectional attentionPattern; q is already scaled) instead of B·H small GEMMs plus a softmax.
+    const unmasked = !opts.attnMask && !opts.causal && !opts.keyPaddingMask && fusedAttention;
+    if (unmasked) {
+      let attn = reshape(attentionPattern(reshape(qh, [B, H, T, D]), reshape(kh, [B, H, S, D]), 1, { bidirectional: true }), [B * H, T, S]);
+      const weights = reshape(attn, [B, H, T, S]);
+      if (this.dropoutP > 0 && this.training) attn = dropout(attn, this.dropoutP, this.dropoutGen!, true);
+      return { output: this.mixHeads(attn, vh, B, H, T, S, D, E), weights };
+    }
     let scores = matmul(qh, kh, { transB: true }); // [B·H, T, S]
     if (opts.attnMask) {
       const m = opts.attnMask;
@@ -140,9 +158,14 @@ export class MultiHeadAttention extends Module {
     // A V as one threaded kernel call over all (b, h) (transformer-ops' attentionMix, exact for any
     // pattern) instead of B·H small GEMMs, whose per-call cost dominated ViT steps. The kernel takes
     // at most as many queries as keys (T ≤ S); other shapes keep the batched matmul.
+    return { output: this.mixHeads(attn, vh, B, H, T, S, D, E), weights };
+  }
+
+  /** attn [B·H, T, S] · vh [B·H, S, D], heads merged and projected -> [B, T, E]. */
+  private mixHeads(attn: Tensor, vh: Tensor, B: number, H: number, T: number, S: number, D: number, E: number): Tensor {
     const ctx = T <= S ? reshape(attentionMix(reshape(attn, [B, H, T, S]), reshape(vh, [B, H, S, D])), [B * H, T, D]) : matmul(attn, vh); // [B·H, T, D]
     const merged = reshape(permute(reshape(ctx, [B, H, T, D]), [0, 2, 1, 3]), [B, T, E]);
-    return { output: this.out_proj.forward(merged), weights };
+    return this.out_proj.forward(merged);
   }
 }
 

@@ -114,6 +114,8 @@ export interface AttentionMask {
   queryOffset?: number;
   /** [B·S] 1 = real token, 0 = padding: padding keys are hidden from every query. A padding query sees only itself. */
   keyMask?: Int32Array | null;
+  /** Every query sees every key (encoder self-/cross-attention); excludes queryOffset and keyMask. */
+  bidirectional?: boolean;
 }
 
 interface AttnDims { B: number; H: number; Hkv: number; T: number; S: number; Smax: number; dh: number; group: number; off: number }
@@ -124,6 +126,12 @@ function attnDims(op: string, q: Tensor, kv: Tensor, mask: AttentionMask): AttnD
   const [Bk, Hkv, Smax, dk] = kv.shape as [number, number, number, number];
   if (Bk !== B || dk !== dh || H % Hkv !== 0) throw new Error(`${op}: q ${shapeStr(q.shape)} does not fit k/v ${shapeStr(kv.shape)}`);
   const S = mask.keys ?? Smax;
+  if (mask.bidirectional) {
+    if (mask.queryOffset !== undefined || mask.keyMask) throw new Error(`${op}: bidirectional attention takes no queryOffset or keyMask`);
+    if (S > Smax) throw new Error(`${op}: ${S} keys do not fit k/v with ${Smax} positions`);
+    // The kernels' visibility rule is s <= off + t: off = S - 1 shows every key to every query.
+    return { B, H, Hkv, T, S, Smax, dh, group: H / Hkv, off: S - 1 };
+  }
   const off = mask.queryOffset ?? S - T;
   if (S > Smax || off < 0 || off + T > S) throw new Error(`${op}: ${T} queries at offset ${off} do not fit ${S} keys (of ${Smax})`);
   if (mask.keyMask && mask.keyMask.length !== B * S) throw new Error(`${op}: key mask has ${mask.keyMask.length} entries, expected ${B}×${S}`);

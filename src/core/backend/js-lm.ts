@@ -10,7 +10,7 @@ import type { F32, I32 } from './types.js';
 function dimsOf(k: string, dims: I32) {
   if (dims.length < 8) throw new Error(`${k}: dims must hold [B, H, Hkv, T, S, Smax, dh, off]`);
   const [B, H, Hkv, T, S, Smax, dh, off] = dims as unknown as number[] as [number, number, number, number, number, number, number, number];
-  if (!(Hkv >= 1) || H % Hkv !== 0 || S > Smax || off + T > S || off < 0) throw new Error(`${k}: inconsistent dims [${Array.from(dims)}]`);
+  if (!(Hkv >= 1) || H % Hkv !== 0 || S > Smax || (off + T > S && off !== S - 1) || off < 0) throw new Error(`${k}: inconsistent dims [${Array.from(dims)}]`);
   return { B, H, Hkv, T, S, Smax, dh, off, group: H / Hkv };
 }
 function need(k: string, name: string, a: { length: number } | null, n: number): void {
@@ -21,11 +21,12 @@ export function attnPattern(q: F32, k: F32, dims: I32, scale: number, keyMask: I
   const { B, H, Hkv, T, S, Smax, dh, off, group } = dimsOf('attnPattern', dims);
   need('attnPattern', 'q', q, B * H * T * dh); need('attnPattern', 'k', k, B * Hkv * Smax * dh);
   need('attnPattern', 'P', P, B * H * T * S); need('attnPattern', 'keyMask', keyMask, B * S);
+  if (keyMask && off + T > S) throw new Error('attnPattern: a keyMask needs causal dims (off + T <= S)');
   for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
     const po = (b * H + h) * T * S, qo = (b * H + h) * T * dh, ko = (b * Hkv + Math.floor(h / group)) * Smax * dh;
     gemm(false, true, T, S, dh, scale, q, qo, k, ko, 0, P, po);
     for (let t = 0; t < T; t++) {
-      const row = po + t * S, qpos = off + t, n = qpos + 1;
+      const row = po + t * S, qpos = off + t, n = Math.min(S, qpos + 1);
       if (keyMask && keyMask[b * S + qpos] === 0) {
         P.fill(0, row, row + S);
         P[row + qpos] = 1;

@@ -207,7 +207,8 @@ export interface Backend {
   // ---- decoder-only transformer kernels (src/nn/transformer-ops.ts) ----
   // Attention layouts: q [B, H, T, dh], k/v [B, Hkv, Smax, dh] of which the first S positions are used,
   // pattern P [B, H, T, S]; dims = [B, H, Hkv, T, S, Smax, dh, off]. Query row t sits at key position
-  // off + t and sees keys s <= off + t; query head h reads kv head ⌊h / (H / Hkv)⌋. Results are
+  // off + t and sees keys s <= off + t (so off >= S - 1, without keyMask, is bidirectional attention:
+  // every query sees all S keys); query head h reads kv head ⌊h / (H / Hkv)⌋. Results are
   // independent of the thread count (work is split by (batch, kv head); a kv head's gradients add its
   // query heads in order).
 
