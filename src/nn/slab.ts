@@ -21,7 +21,8 @@
  *   W' = W diag(a),  b' = W c + b.
  */
 import type { Generator } from '../core/random.js';
-import { Tensor, customOp, empty, shapeStr, zeros } from '../core/tensor.js';
+import { Tensor, empty, shapeStr } from '../core/tensor.js';
+import { depthwiseConv2d } from '../core/ops/upsample.js';
 import { add, addScalar, div, mul, relu, scale } from '../core/ops/elementwise.js';
 import { linear, matmul } from '../core/ops/linalg.js';
 import { sum } from '../core/ops/reduce.js';
@@ -42,62 +43,12 @@ export function depthwiseConvTokens(x: Tensor, weight: Tensor, bias: Tensor, h: 
   if (weight.rank !== 3 || weight.shape[0] !== C || weight.shape[1] !== weight.shape[2] || weight.shape[1]! % 2 !== 1) {
     throw new Error(`depthwiseConvTokens: weight must be [${C}, k, k] with odd k, got ${shapeStr(weight.shape)}`);
   }
-  return dwcOp(x, weight, bias, new Tensor(new Float32Array([h, w]), [2]));
+  // Channels-last tokens as an NCHW image for the shared depth-wise kernel (core/ops/upsample.ts).
+  const B = x.shape[0]!, k = weight.shape[1]!;
+  const img = permute(reshape(x, [B, h, w, C]), [0, 3, 1, 2]);
+  const y = depthwiseConv2d(img, reshape(weight, [C, 1, k, k]), bias, (k - 1) / 2);
+  return reshape(permute(y, [0, 2, 3, 1]), [B, h * w, C]);
 }
-
-const dwcOp = customOp({
-  name: 'depthwiseConvTokens',
-  forward(ctx, x, wt, bs, grid) {
-    const h = grid!.data[0]!, w = grid!.data[1]!;
-    const B = x!.shape[0]!, C = x!.shape[2]!, k = wt!.shape[1]!, p = (k - 1) / 2;
-    const X = x!.f32(), W = wt!.f32(), Bi = bs!.f32();
-    const out = empty(x!.shape);
-    const Y = out.f32();
-    for (let b = 0; b < B; b++) for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) {
-      const o = ((b * h + i) * w + j) * C;
-      for (let c = 0; c < C; c++) Y[o + c] = Bi[c]!;
-      for (let u = 0; u < k; u++) {
-        const ii = i + u - p;
-        if (ii < 0 || ii >= h) continue;
-        for (let v = 0; v < k; v++) {
-          const jj = j + v - p;
-          if (jj < 0 || jj >= w) continue;
-          const s = ((b * h + ii) * w + jj) * C, kk = u * k + v;
-          for (let c = 0; c < C; c++) Y[o + c] += W[c * k * k + kk]! * X[s + c]!;
-        }
-      }
-    }
-    ctx.saved.push(x!, wt!);
-    ctx.values.hw = [h, w];
-    return out;
-  },
-  backward(ctx, g) {
-    const [x, wt] = ctx.saved as [Tensor, Tensor];
-    const [h, w] = ctx.values.hw as [number, number];
-    const B = x.shape[0]!, C = x.shape[2]!, k = wt.shape[1]!, p = (k - 1) / 2;
-    const X = x.f32(), W = wt.f32(), G = g.f32();
-    const gx = ctx.needsGrad[0] ? zeros(x.shape) : null;
-    const gw = ctx.needsGrad[1] ? zeros(wt.shape) : null;
-    const gb = ctx.needsGrad[2] ? zeros([C]) : null;
-    const GX = gx?.f32(), GW = gw?.f32(), GB = gb?.f32();
-    for (let b = 0; b < B; b++) for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) {
-      const o = ((b * h + i) * w + j) * C;
-      if (GB) for (let c = 0; c < C; c++) GB[c] += G[o + c]!;
-      for (let u = 0; u < k; u++) {
-        const ii = i + u - p;
-        if (ii < 0 || ii >= h) continue;
-        for (let v = 0; v < k; v++) {
-          const jj = j + v - p;
-          if (jj < 0 || jj >= w) continue;
-          const s = ((b * h + ii) * w + jj) * C, kk = u * k + v;
-          if (GX) for (let c = 0; c < C; c++) GX[s + c] += W[c * k * k + kk]! * G[o + c]!;
-          if (GW) for (let c = 0; c < C; c++) GW[c * k * k + kk] += X[s + c]! * G[o + c]!;
-        }
-      }
-    }
-    return [gx, gw, gb, null];
-  },
-});
 
 // ---- simplified linear attention ------------------------------------------------------------------
 
