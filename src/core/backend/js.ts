@@ -26,7 +26,8 @@
  *    gelu(-Infinity) = NaN (-inf * 0).
  *  - layerNormGrad: gx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = gy * gamma,
  *    xhat = (x - mean) * rstd; ggamma += sum_rows gy * xhat; gbeta += sum_rows gy.
- *  - adam: evaluated per element in float64; weightDecay = 0 makes both modes plain Adam.
+ *  - adam: evaluated per element in float64 here (the native kernel works in float32, in the order of
+ *    PyTorch's Adam); weightDecay = 0 makes both modes plain Adam.
  */
 import type { Backend, BinaryOp, F32, I32, ReduceOp, UnaryOp } from './types.js';
 import { gemm, gemmKind } from './js-gemm.js';
