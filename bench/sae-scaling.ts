@@ -6,6 +6,10 @@
  * dense as SAELens trains them, topk-sparse with an embedding-bag decode and a sparse encoder backward).
  * Prints one JSON line: tokens/s and ratio per shape and architecture, the peak RSS of each side, the
  * exponent α of tokens/s ∝ H^−α over the d = 512 widths, and the CPU (model and vector features).
+ * TopK also gets: the opt-in bf16 encoder GEMM step (aelab_bf16_tokens_per_s, ratio_bf16_vs_torch; only on
+ * CPUs with an AMX or AVX512-BF16 kernel, else null with bf16_kernel null), and the f32 ceiling: PyTorch's step
+ * time over aelab's bare f32 encoder GEMM at that shape (f32_ceiling_ratio_vs_torch), the ratio an f32 step
+ * with every other cost at zero would reach, since both sides pay that GEMM.
  *
  *   node dist/bench/sae-scaling.js [--configs 4096x512,16384x512,65536x512,16384x2048] [--quick]
  *        [--archs relu,jumprelu,topk] [--batch 1024] [--density 0.02] [--k 32] [--bandwidth 0.05]
@@ -42,6 +46,7 @@ import { Adam } from '../src/optim/adam.js';
 import { createSae } from '../src/sae/index.js';
 import { isSparseCode, type SparseAutoencoder } from '../src/sae/base.js';
 import type { SparseStepMode } from '../src/sae/sparse-step.js';
+import { bf16Support } from '../src/core/ops/bf16.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -52,7 +57,7 @@ const flag = (n: string) => process.argv.includes(`--${n}`);
 const B = Number(arg('batch', '1024')), D = Number(arg('d-in', '512'));
 const widths = arg('latents', '4096').split(',').map(Number);
 const density = Number(arg('density', '0.02')), bandwidth = Number(arg('bandwidth', '0.05')), K = Number(arg('k', '32'));
-const warmup = Number(arg('warmup', '1')), runs = Number(arg('runs', '3'));
+const warmup = Number(arg('warmup', '1')), runs = Number(arg('runs', '5'));
 
 /** The normal quantile Φ⁻¹(p) (Acklam's rational approximation, |error| < 1.2e-9). */
 function normalQuantile(p: number): number {
@@ -93,9 +98,10 @@ function makeSae(arch: Arch, H: number, dens: number): SparseAutoencoder & { spa
 
 interface Timing { step_ms: number; tokens_per_s: number; runs_ms: number[]; path: string; code_density: number; padded_density: number; first_loss: number; last_loss: number }
 
-function timeStep(arch: Arch, H: number, mode: SparseStepMode, x: Tensor, dens = density): Timing {
+function timeStep(arch: Arch, H: number, mode: SparseStepMode, x: Tensor, dens = density, encoderDtype: 'f32' | 'bf16' = 'f32'): Timing {
   const sae = makeSae(arch, H, dens);
   sae.sparseStep = mode;
+  sae.encoderDtype = encoderDtype;
   const opt = new Adam(sae.parameters(), { lr: 1e-4 });
   let path = '', l0 = 0, padded = 0;
   const step = (i: number): number => {
@@ -146,16 +152,34 @@ function cpuInfo(): { model: string; features: string[] } {
 }
 const cpuModel = (): string => cpuInfo().model;
 
+/**
+ * Median ms of the bare f32 encoder GEMM x W_encᵀ [B, H] (backend gemm, no bias, no allocation), run after
+ * the step's own timing so it never raises the step's peak RSS: the floor of any f32 TopK step, since
+ * every implementation pays it (PyTorch's too).
+ */
+function encoderGemmMs(x: Tensor, H: number): number {
+  const W = new Float32Array(H * D).fill(0.01), C = new Float32Array(B * H);
+  const ts: number[] = [];
+  for (let i = 0; i < warmup + runs; i++) {
+    const t = performance.now();
+    backend().gemm(false, true, B, H, D, 1, x.f32(), 0, W, 0, 0, C, 0);
+    if (i >= warmup) ts.push(performance.now() - t);
+  }
+  return +[...ts].sort((a, b) => a - b)[Math.floor(ts.length / 2)]!.toFixed(2);
+}
+
 /** Child: one architecture, one mode ('auto' or 'off'), at one shape; its own peak RSS. */
 function child(): void {
   const baseline = process.memoryUsage().rss;
   const H = widths[0]!;
   const arch = arg('arch', 'relu') as Arch, mode = arg('mode', 'auto') as SparseStepMode;
+  const encoderDtype = arg('encoder-dtype', 'f32') as 'f32' | 'bf16';
   const x = input();
-  const t = timeStep(arch, H, mode, x);
+  const t = timeStep(arch, H, mode, x, density, encoderDtype);
   const peak = process.resourceUsage().maxRSS * 1024;
   process.stdout.write(JSON.stringify({
-    impl: 'aelab', backend: backend().name, threads: backend().threads(), batch: B, d_in: D, latents: H, arch, mode, density, k: K, ...t,
+    impl: 'aelab', backend: backend().name, threads: backend().threads(), batch: B, d_in: D, latents: H, arch, mode, density, k: K, encoder_dtype: encoderDtype, ...t,
+    ...(arch === 'topk' && encoderDtype === 'f32' ? { encoder_gemm_ms: encoderGemmMs(x, H) } : {}),
     peak_rss_mb: +(peak / 2 ** 20).toFixed(1), baseline_rss_mb: +(baseline / 2 ** 20).toFixed(1),
   }) + '\n');
 }
@@ -253,6 +277,8 @@ function driver(): void {
   const torchOk = !flag('no-torch') && spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
   const script = join(root, 'bench', 'reference', 'torch_sae_step.py');
   const cpu = cpuInfo();
+  const bfk = bf16Support().kernel;
+  const bf16Kernel = bfk === 'amx-bf16' || bfk === 'avx512-bf16' ? bfk : null;
   const out: Record<string, any> = {
     bench: 'sae-scaling', cpu: cpu.model, cpu_features: cpu.features, threads: Number(threads), batch: B, density, k: K, bandwidth,
     rss_method: 'each (shape, architecture, side) in its own child process: peak = its maxRSS (Node process.resourceUsage().maxRSS, Python ru_maxrss), baseline = its RSS after start-up',
@@ -267,6 +293,8 @@ function driver(): void {
       const t = torchOk ? run('/usr/bin/python3', [script, '--threads', threads, '--modes', TORCH_MODE[arch], ...shape]) : null;
       const tm = t?.modes?.[TORCH_MODE[arch]];
       const a = run(process.execPath, [fileURLToPath(import.meta.url), '--child', '--arch', arch, '--mode', 'auto', ...shape]);
+      // TopK with the opt-in bf16 encoder GEMM (--encoder-dtype bf16), where this CPU has a bf16 kernel.
+      const bf16 = arch === 'topk' && bf16Kernel ? run(process.execPath, [fileURLToPath(import.meta.url), '--child', '--arch', arch, '--mode', 'auto', '--encoder-dtype', 'bf16', ...shape]) : null;
       const dense = arch !== 'topk' && !flag('no-dense') && H * d <= 16384 * 512
         ? run(process.execPath, [fileURLToPath(import.meta.url), '--child', '--arch', arch, '--mode', 'off', ...shape]) : null;
       w[arch] = {
@@ -277,6 +305,13 @@ function driver(): void {
         aelab_peak_rss_mb: a?.peak_rss_mb ?? null, aelab_baseline_rss_mb: a?.baseline_rss_mb ?? null,
         torch_peak_rss_mb: t?.peak_rss_mb ?? null, torch_baseline_rss_mb: t?.baseline_rss_mb ?? null,
         aelab_runs_ms: a?.runs_ms ?? null, torch_runs_ms: tm?.runs_ms ?? null,
+        ...(arch === 'topk' ? {
+          // The f32 ceiling: PyTorch's step time over the bare f32 encoder GEMM, the best ratio any f32 step could reach.
+          encoder_gemm_ms: a?.encoder_gemm_ms ?? null,
+          f32_ceiling_ratio_vs_torch: a?.encoder_gemm_ms && tm ? +((1000 * B / tm.tokens_per_s) / a.encoder_gemm_ms).toFixed(3) : null,
+          bf16_kernel: bf16Kernel, aelab_bf16_tokens_per_s: bf16?.tokens_per_s ?? null,
+          ratio_bf16_vs_torch: bf16 && tm ? +(bf16.tokens_per_s / tm.tokens_per_s).toFixed(3) : null,
+        } : {}),
       };
     }
     out.configs[key] = w;
