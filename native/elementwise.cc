@@ -3,8 +3,8 @@
 // inputs; each output element depends only on its own inputs, so results never depend on the split.
 //
 // Precision: exp, sigmoid, tanh, softplus and gelu (+ grads) use the 8-wide routines of vmath.h (~1-3 ulp); the other
-// transcendental functions use the float libm routines (< 1 ulp); scale/addScalar, axpby and Adam
-// compute in double and round once, as the TypeScript backend does with JS numbers.
+// transcendental functions use the float libm routines (< 1 ulp); scale/addScalar and axpby
+// compute in double and round once, as the TypeScript backend does with JS numbers; Adam works in float32.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -311,6 +311,13 @@ void clamp(const float* x, float lo, float hi, float* out, int64_t n) {
 }
 
 void axpby(float a, const float* x, float b, const float* y, float* out, int64_t n) {
+  if (a == 1.0f && b == 1.0f) {
+    // x + y, the gradient-accumulation case: float addition is correctly rounded, so it equals the
+    // double sum rounded once (double has more than 2 * 24 + 2 bits). vmap2's explicit vectors stay
+    // vectorised when out is x or y (in place), where the compiler's overlap check fell back to scalar.
+    parallel_for(n, 1, [=](int64_t s, int64_t e) { vmap2(x + s, y + s, out + s, e - s, [](v8f u, v8f v) { return u + v; }); });
+    return;
+  }
   const double ad = a, bd = b;
   parallel_for(n, 1, [&](int64_t s, int64_t e) {
     for (int64_t i = s; i < e; ++i) out[i] = static_cast<float>(ad * x[i] + bd * y[i]);

@@ -87,7 +87,8 @@ inline v8f vexp(v8f x) {
   const v8i ok = (x >= lo) & (x <= hi);  // false for NaN
   const v8f xs = ok ? x : splat8(0.0f);
   v8f y = vexp_core(xs);
-  if (__builtin_expect(!(ok[0] & ok[1] & ok[2] & ok[3] & ok[4] & ok[5] & ok[6] & ok[7]), 0)) {
+  // movemask: testing the eight lanes one by one compiled to eight extracts and halved the speed.
+  if (__builtin_expect(movemask8(ok) != 0xFFu, 0)) {
     for (int i = 0; i < 8; ++i)
       if (!ok[i]) y[i] = std::exp(x[i]);
   }
@@ -204,11 +205,14 @@ inline void vnormal(v8f x, v8f* cdf, v8f* pdf) {
   p = fmadd8(p, t, splat8(0.37409196f));
   p = fmadd8(p, t, splat8(1.00002368f));
   p = fmadd8(p, t, splat8(-1.26551223f));
-  const v8f g = vexp(splat8(-0.5f) * hi) * vexp(splat8(-0.5f) * lo);  // e^(-x^2/2)
-  const v8f erfc = t * g * vexp(p);
+  // e^(-x^2/2) = e^(-hi/2) e^(-lo/2); |lo| <= ulp(hi)/2, so e^(-lo/2) = 1 - lo/2 to ~1e-13 and the
+  // erfc factor takes -lo/2 inside its own exponent (p is O(1), so it keeps lo/2 to ~1e-7 absolute):
+  // two exponentials instead of three.
+  const v8f e = vexp(splat8(-0.5f) * hi);
+  const v8f erfc = t * e * vexp(fmadd8(splat8(-0.5f), lo, p));
   const v8f half = splat8(0.5f) * erfc;
   *cdf = x >= zero ? splat8(1.0f) - half : half;
-  *pdf = g * splat8(0.39894228040143267794f);
+  *pdf = e * fmadd8(splat8(-0.5f), lo, splat8(1.0f)) * splat8(0.39894228040143267794f);
 }
 
 }  // namespace aelab
