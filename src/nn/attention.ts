@@ -110,20 +110,14 @@ export class MultiHeadAttention extends Module {
     if (key.shape[0] !== B || value.shape[0] !== B || value.shape[1] !== S) {
       throw new Error(`MultiHeadAttention: query ${shapeStr(query.shape)}, key ${shapeStr(key.shape)} and value ${shapeStr(value.shape)} disagree`);
     }
-    let q: Tensor, k: Tensor, v: Tensor;
-    if (key === query && value === query) {
-      // Self-attention: one GEMM for all three projections, then split the last axis.
-      const qkv = linear(query, this.in_proj_weight, this.in_proj_bias);
-      q = slice(qkv, 2, 0, E);
-      k = slice(qkv, 2, E, 2 * E);
-      v = slice(qkv, 2, 2 * E, 3 * E);
-    } else {
-      const w = (i: number) => slice(this.in_proj_weight, 0, i * E, (i + 1) * E);
-      const b = (i: number) => slice(this.in_proj_bias, 0, i * E, (i + 1) * E);
-      q = linear(query, w(0), b(0));
-      k = linear(key, w(1), b(1));
-      v = linear(value, w(2), b(2));
-    }
+    // Three projections by row blocks of in_proj_weight, self-attention included: one [B·L, 3E] GEMM
+    // split along its last axis cost more (three strided copies, and three zero-filled [B, L, 3E]
+    // gradients summed in backward) than the wider GEMM saves: an MAE step ran ~10% faster this way.
+    const w = (i: number) => slice(this.in_proj_weight, 0, i * E, (i + 1) * E);
+    const b = (i: number) => slice(this.in_proj_bias, 0, i * E, (i + 1) * E);
+    const q = linear(query, w(0), b(0));
+    const k = linear(key, w(1), b(1));
+    const v = linear(value, w(2), b(2));
     // [B, L, E] -> [B, H, L, D] -> [B·H, L, D]
     const heads = (t: Tensor, L: number) => reshape(permute(reshape(t, [B, L, H, D]), [0, 2, 1, 3]), [B * H, L, D]);
     const qh = heads(scale(q, 1 / Math.sqrt(D)), T), kh = heads(k, S), vh = heads(v, S);
