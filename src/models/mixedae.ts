@@ -87,26 +87,47 @@ export interface MixedBatch {
 
 /**
  * Patch-wise mixing inside groups of r consecutive images (see the file comment): images
- * [B, C, H, W] with B = G·r -> MixedBatch. A group size that does not divide B is an error.
+ * [B, C, H, W] with B = G·r -> MixedBatch, each group's balanced assignment drawn from `gen`. A
+ * group size that does not divide B is an error.
  */
 export function mixImages(x: Tensor, patchSize: number, r: number, gen: Generator): MixedBatch {
-  if (x.rank !== 4) throw new Error(`mixImages: images must be [B, C, H, W], got ${shapeStr(x.shape)}`);
-  const [B, C, H, W] = x.shape as [number, number, number, number];
-  if (!Number.isInteger(r) || r < 2) throw new Error(`mixImages: mixing group size must be an integer ≥ 2, got ${r}`);
-  if (B % r !== 0) throw new Error(`mixImages: a batch of ${B} images does not split into mixing groups of ${r} (the mixing group size must divide the batch size)`);
-  const p = patchSize;
-  if (H % p || W % p) throw new Error(`mixImages: patch size ${p} does not divide the image ${H}×${W}`);
-  const gw = W / p, N = (H / p) * gw;
-  const src = x.data as Float32Array, out = new Float32Array(src.length);
-  const source = new Int32Array(B * N), segment = new Int32Array(B * N);
-  const a = new Int32Array(N);
+  const [B, N] = checkMixing(x, patchSize, r, 'mixImages');
+  const assignment = new Int32Array(B * N / r);
   for (let g = 0; g < B / r; g++) {
     const perm = gen.permutation(N);
-    for (let t = 0; t < N; t++) a[perm[t]!] = t % r;
+    for (let t = 0; t < N; t++) assignment[g * N + perm[t]!] = t % r;
+  }
+  return mixWithAssignment(x, patchSize, r, assignment);
+}
+
+/** Checks a mixing call's shapes and group size -> [B, N]. */
+function checkMixing(x: Tensor, p: number, r: number, who: string): [number, number] {
+  if (x.rank !== 4) throw new Error(`${who}: images must be [B, C, H, W], got ${shapeStr(x.shape)}`);
+  const [B, , H, W] = x.shape as [number, number, number, number];
+  if (!Number.isInteger(r) || r < 2) throw new Error(`${who}: mixing group size must be an integer ≥ 2, got ${r}`);
+  if (B % r !== 0) throw new Error(`${who}: a batch of ${B} images does not split into mixing groups of ${r} (the mixing group size must divide the batch size)`);
+  if (H % p || W % p) throw new Error(`${who}: patch size ${p} does not divide the image ${H}×${W}`);
+  return [B, (H / p) * (W / p)];
+}
+
+/**
+ * The mixing of the file comment with given assignments (fixtures, tests): images [B, C, H, W],
+ * assignment [G·N] (row g: a_g[n] ∈ 0 … r−1 for the N patch positions, G = B / r) -> MixedBatch.
+ */
+export function mixWithAssignment(x: Tensor, patchSize: number, r: number, assignment: ArrayLike<number>): MixedBatch {
+  const [B, N] = checkMixing(x, patchSize, r, 'mixWithAssignment');
+  if (assignment.length !== (B / r) * N) throw new Error(`mixWithAssignment: expected ${B / r}×${N} assignments (groups × patches), got ${assignment.length}`);
+  const [, C, H, W] = x.shape as [number, number, number, number];
+  const p = patchSize, gw = W / p;
+  const src = x.data as Float32Array, out = new Float32Array(src.length);
+  const source = new Int32Array(B * N), segment = new Int32Array(B * N);
+  for (let g = 0; g < B / r; g++) {
     for (let j = 0; j < r; j++) {
       const b = g * r + j;
       for (let n = 0; n < N; n++) {
-        const s = (a[n]! + j) % r, from = g * r + s;
+        const a = assignment[g * N + n]!;
+        if (!(Number.isInteger(a) && a >= 0 && a < r)) throw new Error(`mixWithAssignment: assignment ${a} of group ${g}, patch ${n} is not in 0..${r - 1}`);
+        const s = (a + j) % r, from = g * r + s;
         segment[b * N + n] = s;
         source[b * N + n] = from;
         const i0 = Math.floor(n / gw) * p, j0 = (n % gw) * p;
