@@ -22,7 +22,7 @@
  * all-frames matrices leave the cache and O = 1 output layers become GEMV-shaped; see docs/VIDEO.md.)
  */
 import type { Generator } from '../core/random.js';
-import { Tensor, empty, record, shapeStr } from '../core/tensor.js';
+import { K, Tensor, empty, record, shapeStr } from '../core/tensor.js';
 import { add } from '../core/ops/elementwise.js';
 import { conv2d, convTranspose2d } from '../core/ops/conv.js';
 import { permute, reshape } from '../core/ops/shape.js';
@@ -54,13 +54,18 @@ export function gatherFrames(x: Tensor, idx: ArrayLike<number>): Tensor {
     const G = g.f32();
     const gx = empty(x.shape);
     const GX = gx.f32();
-    GX.fill(0);
+    // Frame blocks of F floats: the first tap to reach a frame copies, later ones add (native, vectorised;
+    // the same float sums as the element loop in JS this replaces, which was 12% of a video VAE step).
+    const seen = new Uint8Array(B * T);
     for (let b = 0; b < B; b++) for (let j = 0; j < J; j++) {
       const i = index[j]!;
       if (i < 0) continue;
       const s = (b * J + j) * F, d = (b * T + i) * F;
-      for (let f = 0; f < F; f++) GX[d + f]! += G[s + f]!;
+      const src = G.subarray(s, s + F), dst = GX.subarray(d, d + F);
+      if (seen[b * T + i]) K().axpby(1, src, 1, dst, dst);
+      else { dst.set(src); seen[b * T + i] = 1; }
     }
+    for (let r = 0; r < B * T; r++) if (!seen[r]) GX.fill(0, r * F, (r + 1) * F);
     return [gx];
   });
 }
