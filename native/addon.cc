@@ -581,6 +581,32 @@ Value Im2col(const CallbackInfo& info) {
   return env.Undefined();
 }
 
+/// convDirect(mode, N, C, H, W, O, kh, kw, ph, pw, x, w, y): see aelab::conv_direct.
+Value ConvDirect(const CallbackInfo& info) {
+  const char* k = "convDirect";
+  Env env = info.Env();
+  const int64_t mode = dim(info, 0, k, "mode");
+  if (mode > 2) fail(env, k, "mode must be 0, 1 or 2");
+  const char* names[] = {"N", "C", "H", "W", "O", "kh", "kw", "ph", "pw"};
+  int64_t v[9];
+  for (int i = 0; i < 9; ++i) v[i] = dim(info, 1 + i, k, names[i]);
+  const int64_t N = v[0], C = v[1], H = v[2], W = v[3], O = v[4], kh = v[5], kw = v[6], ph = v[7], pw = v[8];
+  if (kh < 1 || kw < 1) fail(env, k, "kernel sizes must be >= 1");
+  if (H > (1 << 30) || W > (1 << 30) || kh > (1 << 20) || kw > (1 << 20) || ph > (1 << 20) || pw > (1 << 20))
+    fail(env, k, "sizes too large");
+  F32 x = f32(info, 10, k, "x");
+  F32 w = f32(info, 11, k, "w");
+  F32 y = f32(info, 12, k, "y");
+  const int64_t OH = H + 2 * ph - kh + 1, OW = W + 2 * pw - kw + 1;
+  if (OH < 1 || OW < 1) fail(env, k, "the kernel is larger than the padded input");
+  const std::string s = sz("N", N, "C", C, "O", O) + ", " + sz("H", H, "W", W) + ", " + sz("kh", kh, "kw", kw);
+  need(env, k, "x", x.n, mul(env, k, mul(env, k, mul(env, k, N, C), H), W), s);
+  need(env, k, "w", w.n, mul(env, k, mul(env, k, mul(env, k, O, C), kh), kw), s);
+  need(env, k, "y", y.n, mul(env, k, mul(env, k, mul(env, k, N, O), OH), OW), s);
+  aelab::conv_direct(static_cast<int>(mode), N, C, H, W, O, kh, kw, ph, pw, x.p, w.p, y.p);
+  return env.Undefined();
+}
+
 Value Col2im(const CallbackInfo& info) {
   const char* k = "col2im";
   Env env = info.Env();
@@ -1103,7 +1129,7 @@ Napi::Object Init(Env env, Napi::Object exports) {
       {"logSoftmaxGrad", call<LogSoftmaxGradF>}, {"layerNorm", call<LayerNorm>},
       {"layerNormGrad", call<LayerNormGrad>}, {"topk", call<Topk>}, {"gatherRows", call<GatherRows>},
       {"scatterAddRows", call<ScatterAddRows>}, {"gatherCols", call<GatherCols>},
-      {"scatterAddCols", call<ScatterAddCols>}, {"permute", call<Permute>}, {"im2col", call<Im2col>},
+      {"scatterAddCols", call<ScatterAddCols>}, {"permute", call<Permute>}, {"im2col", call<Im2col>}, {"convDirect", call<ConvDirect>},
       {"col2im", call<Col2im>}, {"adam", call<Adam>}, {"threads", call<Threads>},
       {"broadcastRows", call<BroadcastRows>}, {"removeParallelRows", call<RemoveParallelRows>},
       {"normaliseRows", call<NormaliseRows>},

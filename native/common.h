@@ -173,5 +173,10 @@ void im2col(const float* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t
 /// The adjoint: accumulates cols [C·kh·kw, n·OH·OW] into n consecutive images out [n, C, H, W].
 void col2im(const float* cols, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t sh,
             int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw, float* out, int64_t n = 1);
+/// Direct convolution, stride 1, dilation 1 (no im2col), for layers with few output channels; x [N, C, H, W],
+/// w [O, C, kh, kw], y [N, O, OH, OW], OH = H + 2 ph − kh + 1. mode 0: y += conv(x, w); mode 1 (the
+/// input gradient, y holding dY): x += conv_transpose(y, w); mode 2 (the weight gradient): w = Σ dY ⋆ x.
+void conv_direct(int mode, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw,
+                 int64_t ph, int64_t pw, float* x, float* w, float* y);
 
 }  // namespace aelab

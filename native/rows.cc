@@ -777,6 +777,93 @@ void col2im(const float* cols, int64_t C, int64_t H, int64_t W, int64_t kh, int6
   });
 }
 
+void conv_direct(int mode, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw,
+                 int64_t ph, int64_t pw, float* x, float* w, float* y) {
+  const int64_t OH = H + 2 * ph - kh + 1, OW = W + 2 * pw - kw + 1;
+  if (OH <= 0 || OW <= 0 || N <= 0) return;
+  const int64_t L = OH * OW, HW = H * W, KK = kh * kw, K = C * KK;
+  if (mode == 0) {
+    // y[n, o] += Σ_{c, i, j} w[o, c, i, j] · x[n, c] shifted by (i − ph, j − pw): one (n, o) plane a task,
+    // the taps in a fixed order, so every output element has one summation order for any split.
+    parallel_for(N * O, K * L, [&](int64_t b, int64_t e) {
+      for (int64_t no = b; no < e; ++no) {
+        const int64_t n = no / O, o = no % O;
+        float* yo = y + no * L;
+        for (int64_t c = 0; c < C; ++c) {
+          const float* xc = x + (n * C + c) * HW;
+          for (int64_t i = 0; i < kh; ++i)
+            for (int64_t j = 0; j < kw; ++j) {
+              const float wv = w[o * K + c * KK + i * kw + j];
+              int64_t lo, hi;
+              valid_cols(OW, W, 1, j - pw, lo, hi);
+              for (int64_t oh = 0; oh < OH; ++oh) {
+                const int64_t ih = oh - ph + i;
+                if (ih < 0 || ih >= H) continue;
+                const float* __restrict xr = xc + ih * W + (j - pw);
+                float* __restrict yr = yo + oh * OW;
+                for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow];
+              }
+            }
+        }
+      }
+    });
+  } else if (mode == 1) {
+    // x[n, c] += Σ_{o, i, j} w[o, c, i, j] · y[n, o] shifted back: the adjoint, one (n, c) plane a task.
+    parallel_for(N * C, O * KK * L, [&](int64_t b, int64_t e) {
+      for (int64_t nc = b; nc < e; ++nc) {
+        const int64_t n = nc / C, c = nc % C;
+        float* xc = x + nc * HW;
+        for (int64_t o = 0; o < O; ++o) {
+          const float* go = y + (n * O + o) * L;
+          for (int64_t i = 0; i < kh; ++i)
+            for (int64_t j = 0; j < kw; ++j) {
+              const float wv = w[o * K + c * KK + i * kw + j];
+              int64_t lo, hi;
+              valid_cols(OW, W, 1, j - pw, lo, hi);
+              for (int64_t oh = 0; oh < OH; ++oh) {
+                const int64_t ih = oh - ph + i;
+                if (ih < 0 || ih >= H) continue;
+                float* __restrict xr = xc + ih * W + (j - pw);
+                const float* __restrict gr = go + oh * OW;
+                for (int64_t ow = lo; ow < hi; ++ow) xr[ow] += wv * gr[ow];
+              }
+            }
+        }
+      }
+    });
+  } else {
+    // w[o, c, i, j] = Σ_{n, oh, ow} y[n, o, oh, ow] · x[n, c, oh + i − ph, ow + j − pw]: one (o, c) pair a
+    // task, eight fixed float lanes plus a tail, lanes added in a fixed order.
+    parallel_for(O * C, N * KK * L, [&](int64_t b, int64_t e) {
+      for (int64_t oc = b; oc < e; ++oc) {
+        const int64_t o = oc / C, c = oc % C;
+        for (int64_t i = 0; i < kh; ++i)
+          for (int64_t j = 0; j < kw; ++j) {
+            v8f acc = splat8(0.0f);
+            float tail = 0.0f;
+            int64_t lo, hi;
+            valid_cols(OW, W, 1, j - pw, lo, hi);
+            for (int64_t n = 0; n < N; ++n) {
+              const float* go = y + (n * O + o) * L;
+              const float* xc = x + (n * C + c) * HW;
+              for (int64_t oh = 0; oh < OH; ++oh) {
+                const int64_t ih = oh - ph + i;
+                if (ih < 0 || ih >= H) continue;
+                const float* xr = xc + ih * W + (j - pw);
+                const float* gr = go + oh * OW;
+                int64_t ow = lo;
+                for (; ow + 8 <= hi; ow += 8) acc += load8(gr + ow) * load8(xr + ow);
+                for (; ow < hi; ++ow) tail += gr[ow] * xr[ow];
+              }
+            }
+            w[o * K + c * KK + i * kw + j] =
+                ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
+          }
+      }
+    });
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Row broadcast and the unit-norm decoder constraint (SAE training: W_dec [H, d], one latent a row)
 // ---------------------------------------------------------------------------------------------

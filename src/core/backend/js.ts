@@ -720,6 +720,34 @@ function im2col(x: F32, xOff: number, C: number, H: number, W: number, kh: numbe
   }
 }
 
+/** Backend.convDirect: the plain loops (every sum rounded to float32 per step, as the native kernel does). */
+function convDirect(mode: 0 | 1 | 2, N: number, C: number, H: number, W: number, O: number, kh: number, kw: number,
+  ph: number, pw: number, x: F32, w: F32, y: F32): void {
+  const OH = H + 2 * ph - kh + 1, OW = W + 2 * pw - kw + 1;
+  if (OH <= 0 || OW <= 0) return;
+  for (const [name, arr, want] of [['x', x, N * C * H * W], ['w', w, O * C * kh * kw], ['y', y, N * O * OH * OW]] as const) {
+    if (arr.length < want) throw new RangeError(`convDirect: ${name} has ${arr.length} elements, needs ${want} (N=${N}, C=${C}, O=${O}, H=${H}, W=${W}, kh=${kh}, kw=${kw})`);
+  }
+  const L = OH * OW, HW = H * W;
+  for (let o = 0; o < O; o++) for (let c = 0; c < C; c++) for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
+    const wi = ((o * C + c) * kh + i) * kw + j;
+    const lo = Math.max(0, pw - j), hi = Math.min(OW, W + pw - j);
+    let acc = 0;
+    for (let n = 0; n < N; n++) {
+      const yo = (n * O + o) * L, xc = (n * C + c) * HW;
+      for (let oh = 0; oh < OH; oh++) {
+        const ih = oh - ph + i;
+        if (ih < 0 || ih >= H) continue;
+        const xr = xc + ih * W + j - pw, yr = yo + oh * OW;
+        if (mode === 0) for (let ow = lo; ow < hi; ow++) y[yr + ow] += Math.fround(w[wi] * x[xr + ow]);
+        else if (mode === 1) for (let ow = lo; ow < hi; ow++) x[xr + ow] += Math.fround(w[wi] * y[yr + ow]);
+        else for (let ow = lo; ow < hi; ow++) acc += y[yr + ow] * x[xr + ow];
+      }
+    }
+    if (mode === 2) w[wi] = acc;
+  }
+}
+
 function col2im(cols: F32, C: number, H: number, W: number, kh: number, kw: number,
   sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32, outOff: number, n = 1): void {
   const OH = convOut(H, kh, sh, ph, dh), OW = convOut(W, kw, sw, pw, dw);
@@ -840,6 +868,7 @@ export function createJsBackend(): JsBackend {
     permute,
     im2col,
     col2im,
+    convDirect,
     adam,
     attnPattern: lm.attnPattern,
     attnPatternGrad: lm.attnPatternGrad,

@@ -89,6 +89,8 @@ export interface NativeAddon {
     sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32, n?: number): void;
   col2im(cols: F32, C: number, H: number, W: number, kh: number, kw: number,
     sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32, outOff: number, n?: number): void;
+  convDirect(mode: number, N: number, C: number, H: number, W: number, O: number, kh: number, kw: number,
+    ph: number, pw: number, x: F32, w: F32, y: F32): void;
   adam(p: F32, g: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number,
     weightDecay: number, step: number, decoupled: boolean): void;
   threads(): number;
@@ -241,6 +243,7 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
       addon.im2col(x, xOff, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, out, n),
     col2im: (cols, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, out, outOff, n = 1) =>
       addon.col2im(cols, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, out, outOff, n),
+    convDirect: (mode, N, C, H, W, O, kh, kw, ph, pw, x, w, y) => addon.convDirect(mode, N, C, H, W, O, kh, kw, ph, pw, x, w, y),
     adam: (p, g, m, v, lr, beta1, beta2, eps, weightDecay, step, decoupled) =>
       addon.adam(p, g, m, v, lr, beta1, beta2, eps, weightDecay, step, decoupled),
   };

@@ -192,6 +192,17 @@ export interface Backend {
    */
   col2im(cols: F32, C: number, H: number, W: number, kh: number, kw: number,
     sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, out: F32, outOff: number, n?: number): void;
+  /**
+   * Direct convolution, stride 1, dilation 1, no column buffer (for layers with few output channels,
+   * where im2col's memory traffic costs more than the arithmetic): x [N, C, H, W], w [O, C, kh, kw],
+   * y [N, O, OH, OW] with OH = H + 2*ph - kh + 1, OW = W + 2*pw - kw + 1, zero padding.
+   *   mode 0: y += conv(x, w)                 (y[n, o, oh, ow] += Σ_{c,i,j} w[o, c, i, j] x[n, c, oh+i-ph, ow+j-pw])
+   *   mode 1: x += the adjoint applied to y   (the input gradient, y holding dY)
+   *   mode 2: w = Σ_{n,oh,ow} y[n, o, oh, ow] x[n, c, oh+i-ph, ow+j-pw]   (the weight gradient, overwritten)
+   * Each output element is summed in one fixed order (float32), whatever the thread count.
+   */
+  convDirect(mode: 0 | 1 | 2, N: number, C: number, H: number, W: number, O: number, kh: number, kw: number,
+    ph: number, pw: number, x: F32, w: F32, y: F32): void;
 
   /**
    * One fused Adam/AdamW update, in place on p, m, v (all length n):

@@ -45,6 +45,27 @@ export function setConvChunkLimit(maxImages: number): number {
   return prev;
 }
 
+/**
+ * Stride-1, undilated conv2d layers with at most this many output channels skip im2col and the GEMM
+ * for the backend's direct convolution (Backend.convDirect, forward and both gradients). With few
+ * output channels the GEMM is GEMV-shaped and the column buffer (C·kh·kw times the image) is pure
+ * memory traffic; measured on the video VAE step (bench/videovae-step.ts), whose 1-channel output layer
+ * over 24 stacked channels cost ~15% of the step through im2col. 0 turns the direct path off.
+ */
+const DIRECT_MAX_OUT = 4;
+let directMaxOut = DIRECT_MAX_OUT;
+
+/**
+ * Sets the most output channels for which conv2d takes the direct path (0 = never) and returns the
+ * previous value; for tests and speed comparisons of the two paths.
+ */
+export function setConvDirectMaxOut(maxOut: number): number {
+  if (!(Number.isInteger(maxOut) && maxOut >= 0)) throw new Error(`setConvDirectMaxOut: maxOut must be a non-negative integer, got ${maxOut}`);
+  const prev = directMaxOut;
+  directMaxOut = maxOut;
+  return prev;
+}
+
 /** Images per GEMM for N images of L output columns and CK column rows (>= 1). */
 function chunkImages(N: number, L: number, CK: number): number {
   if (N <= 1) return 1;
@@ -105,6 +126,7 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: Conv2dOpti
   if (OH < 1 || OW < 1) throw new Error(`conv2d: input ${shapeStr(x.shape)} is smaller than the (dilated) kernel ${shapeStr(w.shape)} with padding [${ph}, ${pw}]`);
   const L = OH * OW, CK = C * kh * kw, imgIn = C * H * W, imgOut = O * L;
   const X = x.f32('conv2d'), Wd = w.f32('conv2d');
+  if (O <= directMaxOut && sh === 1 && sw === 1 && dh === 1 && dw === 1) return conv2dDirect(x, w, b ?? null, X, Wd, N, C, H, W, O, kh, kw, ph, pw, OH, OW);
   const nb = chunkImages(N, L, CK);
   const out = empty([N, O, OH, OW]);
   const Y = out.f32();
@@ -157,6 +179,33 @@ export function conv2d(x: Tensor, w: Tensor, b?: Tensor | null, opts: Conv2dOpti
           K().col2im(c, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, gx.f32(), n0 * imgIn, m);
         }
       }
+    }
+    const grads: (Tensor | null)[] = [gx, gw];
+    if (b) grads.push(b.requiresGrad ? biasGrad(G, N, O, L) : null);
+    return grads;
+  });
+}
+
+/** conv2d by Backend.convDirect (see DIRECT_MAX_OUT): y = bias + conv(x, w); dx, dW and db likewise direct. */
+function conv2dDirect(x: Tensor, w: Tensor, b: Tensor | null, X: Float32Array, Wd: Float32Array, N: number, C: number, H: number, W: number,
+  O: number, kh: number, kw: number, ph: number, pw: number, OH: number, OW: number): Tensor {
+  const L = OH * OW;
+  const out = empty([N, O, OH, OW]);
+  const Y = out.f32();
+  if (b) fillBias(Y, b.f32('conv2d'), N, O, L);
+  else Y.fill(0);
+  K().convDirect(0, N, C, H, W, O, kh, kw, ph, pw, X, Wd, Y);
+  return record(out, 'conv2d', b ? [x, w, b] : [x, w], (g) => {
+    const G = g.f32();
+    let gx: Tensor | null = null, gw: Tensor | null = null;
+    if (x.requiresGrad) {
+      gx = empty(x.shape);
+      gx.data.fill(0);
+      K().convDirect(1, N, C, H, W, O, kh, kw, ph, pw, gx.f32(), Wd, G);
+    }
+    if (w.requiresGrad) {
+      gw = empty(w.shape);
+      K().convDirect(2, N, C, H, W, O, kh, kw, ph, pw, X, gw.f32(), G);
     }
     const grads: (Tensor | null)[] = [gx, gw];
     if (b) grads.push(b.requiresGrad ? biasGrad(G, N, O, L) : null);

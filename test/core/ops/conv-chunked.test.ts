@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import * as C from '../../../src/core/index.js';
-import { setConvChunkLimit } from '../../../src/core/ops/conv.js';
+import { setConvChunkLimit, setConvDirectMaxOut } from '../../../src/core/ops/conv.js';
 import { describeBackends, rand, testBackends } from '../../helpers/gradcheck.js';
 
 type Op = 'conv' | 'convT';
@@ -20,6 +20,7 @@ const CASES: Case[] = [
 /** Output and the gradients of Σ y·r wrt x, w (and b) with the given cap on images per GEMM. */
 function run(c: Case, cap: number): Float32Array[] {
   const prev = setConvChunkLimit(cap);
+  const prevDirect = setConvDirectMaxOut(0); // the im2col path, whose chunking is under test
   try {
     const x = rand(c.x, 1), w = rand(c.w, 2);
     const b = c.bias ? rand([c.op === 'conv' ? c.w[0]! : c.w[1]!], 3) : null;
@@ -31,6 +32,7 @@ function run(c: Case, cap: number): Float32Array[] {
     return out.map((a) => Float32Array.from(a as Float32Array));
   } finally {
     setConvChunkLimit(prev);
+    setConvDirectMaxOut(prevDirect);
   }
 }
 
