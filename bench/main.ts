@@ -217,11 +217,16 @@ results.onnx_encode_ort_sparse_rows_per_s = onnxBench?.ort_sparse_rows_per_s ?? 
 results.onnx = onnxBench;
 
 // Issue 14 methods' speed claims (bench/methods.ts): FIT vs parameter-matched full attention, time per training step vs length.
-const methodsBench = runJson('issue 14 methods: FIT vs full attention, SLAB vs softmax+LN, NoProp vs backprop', node, [join(here, 'methods.js'), ...(quick ? ['--quick'] : [])]);
+const methodsBench = runJson('issue 14 methods: FIT vs full attention, SLAB vs softmax+LN, NoProp vs backprop, ECO-M2F gated vs full depth, CBNet vs big classifier and early exit', node, [join(here, 'methods.js'), ...(quick ? ['--quick'] : [])]);
 results.fit_speedup_vs_full_attention = methodsBench?.fit?.speedup_longest ?? null;
 results.fit_speedup_length = methodsBench?.fit?.longest_length ?? null;
 results.slab_speedup_vs_softmax_784_tokens = methodsBench?.slab_speedup_784 ?? null;
 results.noprop_step_ratio_backprop_over_noprop = methodsBench?.noprop?.ratio_backprop_over_noprop ?? null;
+// ECO-M2F's ratio holds only with the depths the gate picked (avg_depth) and the mIoUs in results.methods.eco_m2f.
+results.eco_m2f_speedup_gated_vs_full = methodsBench?.eco_m2f?.speedup_gated_vs_full ?? null;
+results.eco_m2f_avg_depth = methodsBench?.eco_m2f?.avg_depth ?? null;
+results.cbnet_speedup_vs_full = methodsBench?.cbnet?.speedup_vs_full ?? null;
+results.cbnet_speedup_vs_early_exit = methodsBench?.cbnet?.speedup_vs_early_exit ?? null;
 results.methods = methodsBench;
 
 // Image codecs (bench/codec.ts): WaLLoC encode/decode MP/s vs cjpeg/djpeg on one photograph; wavelet packet transform MB/s.
@@ -303,4 +308,12 @@ if (onnxBench) out.write(`\nONNX export, TopK SAE encode (d_in ${onnxBench.d_in}
 if (web) out.write(`\nBrowser SAE encode (TopK d_in ${web.d_in}, d_sae ${web.d_sae}, k ${web.k}, ${web.rows}-row batches; rows/s): Chromium ${web.browser_rows_per_s ?? '-'} (${web.browser_gemm ?? web.browser_skipped}), Node native ${web.node_native_rows_per_s ?? '-'}, Node pure-TS ${web.node_js_rows_per_s}\n`);
 if (methodsBench) out.write(`\nFIT vs full attention (equal params, training step fwd+bwd, batch 1): ${methodsBench.fit.lengths.map((L: number, i: number) => `L=${L} ${methodsBench.fit.fit_step_s[i]} s vs ${methodsBench.fit.full_step_s[i]} s (×${methodsBench.fit.speedups[i]})`).join(', ')}\n`);
 if (methodsBench) out.write(`SLAB (folded) vs softmax+LN ViT inference: ${methodsBench.slab.map((r: { tokens: number; slab_ms: number; softmax_ms: number; speedup: number }) => `${r.tokens} tokens ${r.slab_ms} vs ${r.softmax_ms} ms/image (×${r.speedup})`).join(', ')}; NoProp step ${methodsBench.noprop.noprop_step_s} s vs backprop ${methodsBench.noprop.backprop_step_s} s (×${methodsBench.noprop.ratio_backprop_over_noprop})\n`);
+if (methodsBench?.eco_m2f) {
+  const e = methodsBench.eco_m2f;
+  out.write(`ECO-M2F (K=${e.depth}, ${e.train_steps} training steps; batch 1): gated ${e.ms_per_image_gated} ms/image at ${e.avg_depth} layers avg (depths ${e.depth_histogram.join('/')}; mIoU ${e.miou_gated}) vs full ${e.ms_per_image_full} ms (mIoU ${e.miou_full}): ×${e.speedup_gated_vs_full} (depth mix predicts ×${e.speedup_expected_from_depths}); ms/image at depth 1..${e.depth}: ${e.ms_per_image_fixed.join(', ')}\n`);
+}
+if (methodsBench?.cbnet) {
+  const c = methodsBench.cbnet;
+  out.write(`CBNet (batch 1, CPU ms/image): AE + light ${c.ms_per_image.cbnet} (acc ${c.accuracy.cbnet}) vs big ${c.ms_per_image.full} (acc ${c.accuracy.full}, ×${c.speedup_vs_full}) vs early exit ${c.ms_per_image.early_exit} (acc ${c.accuracy.early_exit}, ${c.early_exit_rate} exit early, ×${c.speedup_vs_early_exit})\n`);
+}
 out.write('\n' + JSON.stringify(results) + '\n');

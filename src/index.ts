@@ -203,10 +203,10 @@ export type { Met2NetConfig, Met2NetComparisonOptions, ForecastResult } from './
 export { EarlyExitNet, ConvertingAE, conversionTargets, hardVariant, runCBNetComparison } from './models/index.js';
 export type { EarlyExitConfig, ConvertingAEConfig, CBNetComparisonOptions, CBNetVariantResult } from './models/index.js';
 // ECO-M2F (Yao et al. 2024) and HyperZ·Z·W (Zhang 2024)
-export { EcoM2F, meanIoU, depthQuality, depthTargets, trainStochasticDepth, trainGate, runEcoM2FComparison } from './models/index.js';
+export { EcoM2F, meanIoU, depthQuality, depthTargets, trainStochasticDepth, trainGate, runEcoM2FComparison, ecoM2FLatency } from './models/index.js';
 export type { EcoM2FConfig, EcoTrainOptions, EcoM2FComparisonOptions, EcoM2FComparison } from './models/index.js';
-export { hyperZZW, SlowKernelNet, TerminatorBlock, Terminator, ResNetLite, runHyperZZWComparison } from './models/index.js';
-export type { TerminatorConfig, HyperZZWComparisonOptions } from './models/index.js';
+export { hyperZZW, hyperZZW1d, localHyperZZW, correlateSame, SlowKernelNet, TerminatorBlock, Terminator, ResNetLite, matchedResNetChannels, runHyperZZWComparison } from './models/index.js';
+export type { TerminatorConfig, TerminatorBlockKind, TerminatorBlockOptions, HyperZZWComparisonOptions } from './models/index.js';
 export type { MAEConfig, MAEOutput, PatchMask, MaskKind, NoiseColor, VideoMAEConfig, DecoderTargets } from './models/index.js';
 export { movingMnist } from './data/moving-mnist.js';
 export type { MovingMnistOptions, MovingMnist } from './data/moving-mnist.js';
@@ -226,6 +226,7 @@ export {
   WaLLoC, checkWaLLoCConfig, wallocRunSetup, wallocSummary, imageTensorFromPng, imageBytes, psnr, AELC_HEADER_BYTES,
 } from './models/index.js';
 export type { WaLLoCConfig, WaLLoCOutput, WaLLoCLossTerms, WaLLoCRunOptions } from './models/index.js';
+export { ConvCodec, checkConvCodecConfig, type ConvCodecConfig } from './models/index.js';
 // NeRV / NeRV++ video representations (a network per video, quantised to a .nerv file) and compressed-domain learning
 export { pixelShuffle, upsampleBilinear, bilinearMatrix, depthwiseConv2d } from './core/ops/upsample.js';
 export {

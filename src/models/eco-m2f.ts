@@ -272,6 +272,37 @@ export function trainGate(model: EcoM2F, scenes: DigitScenes, targets: Int32Arra
   return { accuracy: correct / scenes.n };
 }
 
+/**
+ * Per-image inference latency at batch 1 (how a deployed encoder meets its inputs), for the gated
+ * path and every fixed depth 1..K, measured interleaved: each of `rounds` rounds runs every variant
+ * over the same n images x [n, S²] one at a time, starting at a different variant each round so no
+ * variant always runs first; a variant's latency is its median over rounds of round time / n, in
+ * wall-clock ms. Also the depth the gate picked for each image.
+ */
+export function ecoM2FLatency(model: EcoM2F, x: Float32Array, n: number, rounds = 5): { gatedMs: number; fixedMs: number[]; depths: Int32Array } {
+  const S = model.config.imageSize, SS = S * S, K = model.config.depth;
+  if (x.length !== n * SS) throw new Error(`ecoM2FLatency: x holds ${x.length} values, expected n·S² = ${n}·${SS}`);
+  model.eval();
+  const imgs = Array.from({ length: n }, (_, i) => fromBuffer(x.slice(i * SS, (i + 1) * SS), [1, 1, S, S]));
+  const depths = new Int32Array(n);
+  // Variant 0 is gated, variant k (1..K) is fixed depth k.
+  const run = (v: number, i: number) => scope(() => {
+    if (v === 0) depths[i] = model.segmentGated(imgs[i]!).depths[0]!;
+    else model.segment(imgs[i]!, v);
+  });
+  const times = Array.from({ length: K + 1 }, () => [] as number[]);
+  for (let v = 0; v <= K; v++) for (let i = 0; i < Math.min(n, 5); i++) run(v, i); // warm-up
+  for (let r = 0; r < rounds; r++) {
+    for (let j = 0; j <= K; j++) {
+      const v = (r + j) % (K + 1), t0 = performance.now();
+      for (let i = 0; i < n; i++) run(v, i);
+      times[v]!.push((performance.now() - t0) / n);
+    }
+  }
+  const med = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)]!;
+  return { gatedMs: med(times[0]!), fixedMs: times.slice(1).map(med), depths };
+}
+
 // ---- the comparison (`aelab experiment methods --only eco-m2f`) ------------------------------------
 
 export interface EcoM2FComparisonOptions {

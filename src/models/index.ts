@@ -18,8 +18,9 @@ export {
   WaLLoC, checkWaLLoCConfig, wallocRunSetup, wallocSummary, imageTensorFromPng, imageBytes, psnr, HEADER_BYTES as AELC_HEADER_BYTES,
   type WaLLoCConfig, type WaLLoCOutput, type WaLLoCLossTerms, type WaLLoCRunOptions,
 } from './walloc.js';
+export { ConvCodec, checkConvCodecConfig, type ConvCodecConfig } from './conv-codec.js';
 export { CAE, CrossAttentionBlock, checkCAEConfig, maskedIndices, caeRunSetup, type CAEConfig, type CAEOutput } from './cae.js';
-export { MixedAE, checkMixedAEConfig, mixImages, topKAttentionMask, homologousContrastiveLoss, mixedaeRunSetup, mixedaeSampleGrid, type MixedAEConfig, type MixedAEOutput, type MixedBatch } from './mixedae.js';
+export { MixedAE, checkMixedAEConfig, mixImages, mixWithAssignment, topKAttentionMask, homologousContrastiveLoss, mixedaeRunSetup, mixedaeSampleGrid, type MixedAEConfig, type MixedAEOutput, type MixedBatch } from './mixedae.js';
 export {
   MultiMAE, MultiMAEDecoder, checkMultiMAEConfig, multimodalMasking, modalityMask, dirichletSample, visibleCounts, multimaeGrid, multimaeRunSetup, multimaeSampleGrid,
   type MultiMAEConfig, type MultiMAEModality, type MultiMAEOutput, type MultiMAERunOptions,
@@ -36,8 +37,8 @@ export { FitClassifier, FullAttentionClassifier, FitBlock, FitCrossAttention, ru
 export { StarbucksEncoder, brownRetrievalData, dropWords, mrrAt10, runStarbucksComparison, starbucksMethodRow, STARBUCKS_BUDGETS, type StarbucksConfig, type StarbucksMode, type StarbucksComparisonOptions, type StarbucksComparison, type StarbucksScheme, type RetrievalData, type RetrievalDataOptions } from './starbucks.js';
 export { Met2Net, Met2NetTrainer, LinearForecaster, trainMet2Net, trainLinearForecaster, coupledOscillators, forecastWindows, forecastMsePerVariable, compareForecasters, runMet2NetComparison, met2netMethodRow, MET2NET_BUDGETS, type Met2NetConfig, type Met2NetTraining, type Met2NetComparisonOptions, type ForecastResult, type ForecastTrainOptions } from './met2net.js';
 export { EarlyExitNet, ConvertingAE, conversionTargets, rotateImage, hardVariant, runCBNetVariant, runCBNetComparison, cbnetMethodRow, CBNET_BUDGETS, type EarlyExitConfig, type ConvertingAEConfig, type CBNetComparisonOptions, type CBNetVariantResult } from './cbnet.js';
-export { EcoM2F, exitWeight, meanIoU, depthQuality, depthTargets, trainStochasticDepth, trainGate, runEcoM2FComparison, ecoM2FMethodRow, ECO_M2F_BUDGETS, type EcoM2FConfig, type EcoTrainOptions, type EcoM2FComparisonOptions, type EcoM2FComparison } from './eco-m2f.js';
-export { hyperZZW, SlowKernelNet, TerminatorBlock, Terminator, ResNetLite, downsampleMnist, runHyperZZWComparison, hyperZZWMethodRow, HYPERZZW_BUDGETS, type TerminatorConfig, type HyperZZWComparisonOptions } from './hyperzzw.js';
+export { EcoM2F, exitWeight, meanIoU, depthQuality, depthTargets, trainStochasticDepth, trainGate, runEcoM2FComparison, ecoM2FMethodRow, ecoM2FLatency, ECO_M2F_BUDGETS, type EcoM2FConfig, type EcoTrainOptions, type EcoM2FComparisonOptions, type EcoM2FComparison } from './eco-m2f.js';
+export { hyperZZW, hyperZZW1d, localHyperZZW, correlateSame, SlowKernelNet, TerminatorBlock, Terminator, ResNetLite, resNetLiteParams, matchedResNetChannels, downsampleMnist, runHyperZZWComparison, hyperZZWMethodRow, hyperZZW1dMethodRow, HYPERZZW_BUDGETS, type TerminatorConfig, type TerminatorBlockKind, type TerminatorBlockOptions, type HyperZZWComparisonOptions } from './hyperzzw.js';
 export { CMIM, checkCMIMConfig, cmimRunSetup, embedRows, MIM_OBJECTIVES, type CMIMConfig, type CMIMNoise, type CMIMLossTerms, type CMIMRunOptions, type MIMObjective } from './cmim.js';
 export { RAE, checkRAEConfig, loadRaeEncoder, raeFromEncoderFolder, raeRunSetup, raeGrid, raeSampleGrid, type RAEConfig, type RAEEncoderSpec, type RAERunOptions } from './rae.js';
 export {

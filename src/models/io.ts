@@ -20,6 +20,7 @@ import { PrototypeNetwork, type PrototypeNetworkConfig } from './prototype.js';
 import { StackVAEG, type StackVAEGConfig } from './stackvaeg.js';
 import { MAE, type MAEConfig } from './mae.js';
 import { WaLLoC, type WaLLoCConfig } from './walloc.js';
+import { ConvCodec, type ConvCodecConfig } from './conv-codec.js';
 import { VideoMAE, type VideoMAEConfig } from './videomae.js';
 import { CAE, type CAEConfig } from './cae.js';
 import { MixedAE, type MixedAEConfig } from './mixedae.js';
@@ -42,6 +43,7 @@ export const MODEL_TYPES = {
   stackvaeg: (c: unknown) => new StackVAEG(c as StackVAEGConfig),
   mae: (c: unknown) => new MAE(c as MAEConfig),
   walloc: (c: unknown) => new WaLLoC(c as WaLLoCConfig),
+  'conv-codec': (c: unknown) => new ConvCodec(c as ConvCodecConfig),
   videomae: (c: unknown) => new VideoMAE(c as VideoMAEConfig),
   cae: (c: unknown) => new CAE(c as CAEConfig),
   mixedae: (c: unknown) => new MixedAE(c as MixedAEConfig),
@@ -55,7 +57,7 @@ export const MODEL_TYPES = {
 } as const;
 
 export type ModelType = keyof typeof MODEL_TYPES;
-export type AnyModel = AutoEncoder | DenoisingAutoEncoder | StackedAutoEncoder | VAE | ARDVAE | PrototypeNetwork | StackVAEG | MAE | VideoMAE | WaLLoC | CAE | MixedAE | MultiMAE | VideoVAE | ArtAE | CMIM | RAE | NeRV | ViTClassifier;
+export type AnyModel = AutoEncoder | DenoisingAutoEncoder | StackedAutoEncoder | VAE | ARDVAE | PrototypeNetwork | StackVAEG | MAE | VideoMAE | WaLLoC | ConvCodec | CAE | MixedAE | MultiMAE | VideoVAE | ArtAE | CMIM | RAE | NeRV | ViTClassifier;
 
 /** A model with a type tag and a JSON config (every model class here). */
 export interface SavableModel extends Module {

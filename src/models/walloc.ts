@@ -17,23 +17,11 @@
  * Pixels are on the [0, 1] scale, so PSNR = −10 log10(MSE). The encoder is linear, so encoding
  * costs one C·4^J × L matrix product per latent position after the (fast) wavelet transform.
  *
- * Bitstream (`.aelc`, all integers little-endian):
- *   0  "AELC"           4 bytes magic
- *   4  version          u8 (= 1)
- *   5  channels C       u8
- *   6  height, width    u32, u32
- *   14 levels J         u8
- *   15 latent L         u16
- *   17 model hash       16 bytes: SHA-256 (truncated) of the model's config and weights
- *   33 payload length   u32
- *   37 header CRC-32    u32 over bytes 0 … 36 (a damaged size field is caught before any allocation)
- *   41 payload          rANS stream (src/core/io/rans.ts) of round(y) in [L, h, w] order, channel
- *                       l coded with the bottleneck's table for channel l
- * The file size is the rate: bpp = 8 · bytes / (H·W). Decoding checks every field against the
- * model and the length, and the rANS stream's end state, so a truncated, corrupt or foreign file
- * is an error naming the file and the fault.
+ * Bitstream: the `.aelc` container of src/models/aelc.ts (41-byte header with the model hash and
+ * a CRC, then the rANS stream of round(y) in [L, h, w] order, channel l with the bottleneck's table
+ * l). The file size is the rate: bpp = 8 · bytes / (H·W). A truncated, corrupt or foreign file is an
+ * error naming the file and the fault.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { Tensor, fromBuffer, noGrad, shapeStr } from '../core/tensor.js';
@@ -42,15 +30,15 @@ import { add, mul, scale, addScalar } from '../core/ops/elementwise.js';
 import { mseLoss } from '../core/ops/loss.js';
 import { reshape } from '../core/ops/shape.js';
 import { checkWptSize, iwpt2, wpt2 } from '../core/wavelet.js';
-import { FormatError } from '../core/io/errors.js';
-import { ransDecode, ransEncode, type FreqTable } from '../core/io/rans.js';
+import type { FreqTable } from '../core/io/rans.js';
 import { Module, type Layer } from '../nn/module.js';
 import { ActivationLayer, Conv2d, Sequential } from '../nn/layers.js';
-import { EntropyBottleneck, quantizeLatents } from '../nn/entropy-bottleneck.js';
+import { EntropyBottleneck } from '../nn/entropy-bottleneck.js';
 import { DataError } from '../data/csv.js';
-import { crc32, readPng } from '../data/png.js';
+import { readPng } from '../data/png.js';
 import { loadMnist, MNIST_SIDE } from '../data/mnist.js';
 import type { Batch, StepContext, StepOutput, Trainable } from '../train/fit.js';
+import { aelcCompress, aelcDecodeLatents, aelcDecompress, codecHash, HEADER_BYTES } from './aelc.js';
 
 export interface WaLLoCConfig {
   /** Image channels C (1 gray, 3 RGB). */
@@ -90,8 +78,8 @@ export function checkWaLLoCConfig(c: WaLLoCConfig): void {
   checkWptSize(c.height, c.width, c.levels ?? 2, 'WaLLoC');
 }
 
-/** x + conv(GELU(conv(x))), 3×3, padding 1. */
-class ResBlock extends Module implements Layer {
+/** x + conv(GELU(conv(x))), 3×3, padding 1 (also the conv-AE baseline's decoder block, conv-codec.ts). */
+export class ResBlock extends Module implements Layer {
   body: Sequential;
   constructor(f: number, gen: Generator) {
     super();
@@ -188,13 +176,7 @@ export class WaLLoC extends Module implements Trainable {
 
   /** 16-byte fingerprint of the config and every weight (SHA-256, truncated). */
   modelHash(): Uint8Array {
-    const h = createHash('sha256');
-    h.update(JSON.stringify({ type: this.type, config: this.config }));
-    for (const [k, t] of this.stateDict()) {
-      h.update(`${k}:${t.shape.join('x')};`);
-      h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-    }
-    return new Uint8Array(h.digest().subarray(0, 16));
+    return codecHash(this);
   }
 
   /** The rANS tables of the latent channels (cached until the weights change). */
@@ -205,81 +187,25 @@ export class WaLLoC extends Module implements Trainable {
   }
   private tableCache: { key: string; tables: FreqTable[] } | undefined;
 
-  /** One image [1, C, H, W] in [0, 1] → the .aelc bytes. */
+  /** One image [1, C, H, W] in [0, 1] → the .aelc bytes (src/models/aelc.ts). */
   compress(x: Tensor): Uint8Array {
     this.checkImage(x, 'WaLLoC.compress');
     if (x.shape[0] !== 1) throw new Error(`WaLLoC.compress: codes one image at a time, got a batch of ${x.shape[0]}`);
-    const [, C, H, W] = x.shape as [number, number, number, number];
-    const y = noGrad(() => this.analysis(x));
-    const q = quantizeLatents(y);
-    const [, L, h, w] = y.shape as [number, number, number, number];
-    const S = h * w;
-    const payload = ransEncode(q, this.coderTables(), (i) => Math.floor(i / S));
-    const head = new Uint8Array(HEADER_BYTES);
-    const dv = new DataView(head.buffer);
-    head.set(MAGIC, 0);
-    dv.setUint8(4, FORMAT_VERSION);
-    dv.setUint8(5, C);
-    dv.setUint32(6, H, true);
-    dv.setUint32(10, W, true);
-    dv.setUint8(14, this.levels);
-    dv.setUint16(15, L, true);
-    head.set(this.modelHash(), 17);
-    dv.setUint32(33, payload.length, true);
-    dv.setUint32(37, crc32(head.subarray(0, 37)), true);
-    const out = new Uint8Array(HEADER_BYTES + payload.length);
-    out.set(head, 0);
-    out.set(payload, HEADER_BYTES);
-    return out;
+    return aelcCompress(this, x, this.modelHash());
   }
 
   /** .aelc bytes → the integer latents [1, L, h, w] (checked against this model). */
   decodeLatents(bytes: Uint8Array, file = '<buffer>'): { latents: Tensor; height: number; width: number } {
-    const bad = (field: string, d: string) => new FormatError(file, field, d);
-    if (bytes.length < HEADER_BYTES) throw bad('header', `${bytes.length} bytes is shorter than the ${HEADER_BYTES}-byte .aelc header (truncated or not an .aelc file)`);
-    for (let i = 0; i < 4; i++) if (bytes[i] !== MAGIC[i]) throw bad('magic', 'not an .aelc file (bad magic bytes)');
-    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const version = dv.getUint8(4);
-    if (version !== FORMAT_VERSION) throw bad('version', `.aelc version ${version} is not supported (this reader knows version ${FORMAT_VERSION})`);
-    if (crc32(bytes.subarray(0, 37)) !== dv.getUint32(37, true)) throw bad('header', 'header checksum mismatch (corrupt header)');
-    const C = dv.getUint8(5), H = dv.getUint32(6, true), W = dv.getUint32(10, true), J = dv.getUint8(14), L = dv.getUint16(15, true);
-    const hash = bytes.subarray(17, 33);
-    const mine = this.modelHash();
-    if (hash.some((b, i) => b !== mine[i])) {
-      throw bad('model', `was made by a different model (file model hash ${hex(hash)}, this model ${hex(mine)}); decompress with the --model it was compressed with`);
-    }
-    if (C !== this.config.channels || J !== this.levels || L !== this.config.latentChannels) {
-      throw bad('header', `header says ${C} channels, ${J} levels, ${L} latents but the model has ${this.config.channels}, ${this.levels}, ${this.config.latentChannels} (corrupt header)`);
-    }
-    const m = 2 ** J;
-    if (H < m || W < m || H % m || W % m || H * W > MAX_PIXELS) throw bad('header', `image size ${H}×${W} is invalid (must be positive multiples of ${m}, at most ${MAX_PIXELS} pixels; corrupt header)`);
-    const len = dv.getUint32(33, true);
-    if (HEADER_BYTES + len !== bytes.length) throw bad('payload', `payload length ${len} does not match the ${bytes.length - HEADER_BYTES} bytes after the header (truncated or extended file)`);
-    const h = H / m, w = W / m, S = h * w;
-    const q = ransDecode(bytes.subarray(HEADER_BYTES), L * S, this.coderTables(), (i) => Math.floor(i / S), file);
-    return { latents: fromBuffer(Float32Array.from(q), [1, L, h, w]), height: H, width: W };
+    return aelcDecodeLatents(this, this.modelHash(), bytes, file);
   }
 
   /** .aelc bytes → the image [1, C, H, W], clamped to [0, 1]. */
   decompress(bytes: Uint8Array, file = '<buffer>'): Tensor {
-    const { latents } = this.decodeLatents(bytes, file);
-    const x = noGrad(() => this.synthesis(latents));
-    const d = x.f32();
-    for (let i = 0; i < d.length; i++) d[i] = Math.min(1, Math.max(0, d[i]!));
-    return x;
+    return aelcDecompress(this, this.modelHash(), bytes, file);
   }
 }
 
-export const AELC_MAGIC = 'AELC';
-const MAGIC = Uint8Array.from([0x41, 0x45, 0x4c, 0x43]);
-const FORMAT_VERSION = 1;
-/** Bytes before the rANS payload. */
-export const HEADER_BYTES = 41;
-const MAX_PIXELS = 2 ** 28;
-
-function hex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex');
-}
+export { AELC_MAGIC, HEADER_BYTES } from './aelc.js';
 
 function roundTensor(y: Tensor): Tensor {
   const out = Float32Array.from(y.f32('round'), (v) => Math.round(v));

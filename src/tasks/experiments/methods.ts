@@ -22,7 +22,7 @@ import { met2netMethodRow } from '../../models/met2net.js';
 import { defaultNabRoot } from './nab.js';
 import { cbnetMethodRow } from '../../models/cbnet.js';
 import { ecoM2FMethodRow } from '../../models/eco-m2f.js';
-import { hyperZZWMethodRow } from '../../models/hyperzzw.js';
+import { hyperZZW1dMethodRow, hyperZZWMethodRow } from '../../models/hyperzzw.js';
 
 export type MethodBudget = 'tiny' | 'quick';
 export const METHOD_BUDGETS: readonly MethodBudget[] = ['tiny', 'quick'];
@@ -149,6 +149,9 @@ METHODS.push(ECO_M2F_METHOD);
 // ---- HyperZ·Z·W / Terminator-lite (src/models/hyperzzw.ts: runHyperZZWComparison) ----
 export const HYPERZZW_METHOD: MethodSpec = { name: 'hyperzzw', run: (budget, seed) => hyperZZWMethodRow(budget, seed) };
 METHODS.push(HYPERZZW_METHOD);
+// Pixel-level 1D (sequential MNIST) Terminator-lite against a 1D ResNet-lite of matched size.
+export const HYPERZZW_1D_METHOD: MethodSpec = { name: 'hyperzzw-1d', run: (budget, seed) => hyperZZW1dMethodRow(budget, seed) };
+METHODS.push(HYPERZZW_1D_METHOD);
 
 export interface MethodsOptions {
   budget: MethodBudget;
