@@ -31,6 +31,7 @@ import { basename, extname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { FormatError, openNpy, openSafetensors, type ArrayData, type NpyFile, type SafetensorsFile } from '../core/io/index.js';
 import { Generator, type GeneratorState } from '../core/random.js';
+import { backend } from '../core/backend/index.js';
 import { WindowPrefetcher, type ActivationOrigin, type ChunkRead } from './prefetch.js';
 
 /** One file of an activation source. */
@@ -693,16 +694,10 @@ export class ActivationStream {
       if (this.offset >= this.windowRows) this.loadWindow();
       const take = Math.min(this.batchSize - b, this.windowRows - this.offset);
       const win = this.window;
-      for (let i = 0; i < take; i++) {
-        const r = this.order[this.offset + i];
-        const src = r * d;
-        const dst = (b + i) * d;
-        // Wide rows: one memcpy per row (a subarray view costs less than the element loop from
-        // d ≈ 64 up); narrow rows: a plain loop.
-        if (d >= 64) buf.set(win.subarray(src, src + d), dst);
-        else for (let j = 0; j < d; j++) buf[dst + j] = win[src + j];
-        ids[b + i] = this.windowRowIds[r];
-      }
+      // One threaded gather of the rows (a JS copy per row cost ~1.2 ms of a 1024 × 512 batch).
+      const rows = this.order.subarray(this.offset, this.offset + take);
+      backend().gatherRows(win, d, rows, buf.subarray(b * d, (b + take) * d));
+      for (let i = 0; i < take; i++) ids[b + i] = this.windowRowIds[rows[i]!]!;
       b += take;
       this.offset += take;
       this._position += take;

@@ -32,6 +32,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } fr
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { noGrad, scope, tensor } from '../core/index.js';
+import { backend } from '../core/backend/index.js';
 import { bf16Support } from '../core/ops/bf16.js';
 import { writeFileAtomic } from '../core/io/index.js';
 import { Generator } from '../core/random.js';
@@ -106,23 +107,21 @@ const emptyWindow = (): LogWindow => ({ steps: 0, loss: 0, l0: 0, fvu: 0, parts:
 
 /** FVU of a batch against its own mean: Σ‖x − x̂‖² / Σ‖x − x̄‖². */
 function batchFvu(x: Float32Array, xhat: Float32Array, d: number): number {
-  const B = x.length / d;
-  const sum = new Float64Array(d);
-  let err = 0, sq = 0;
-  for (let b = 0; b < B; b++) {
-    const o = b * d;
-    for (let j = 0; j < d; j++) {
-      const v = x[o + j], e = v - xhat[o + j];
-      sum[j] += v;
-      sq += v * v;
-      err += e * e;
-    }
-  }
-  let meanSq = 0;
-  for (let j = 0; j < d; j++) meanSq += (sum[j] * sum[j]) / B;
-  const tot = sq - meanSq;
+  // Native reductions (float64 sums): the element loop in JS cost ~1.6 ms of every 1024 × 512 step.
+  const B = x.length / d, be = backend();
+  if (fvuScratch.length < x.length) fvuScratch = new Float32Array(x.length);
+  if (fvuCols.length < d) fvuCols = new Float32Array(d);
+  const diff = fvuScratch.subarray(0, x.length), cols = fvuCols.subarray(0, d);
+  be.binary('sub', x, [x.length], xhat, [x.length], diff, [x.length]);
+  const err = be.sumSquares(diff);
+  // Σ‖x − x̄‖² from the centred rows, not Σx² − B‖x̄‖²: activations with a large mean would cancel.
+  be.reduce('mean', x, 1, B, d, cols);
+  be.binary('sub', x, [B, d], cols, [1, d], diff, [B, d]);
+  const tot = be.sumSquares(diff);
   return tot > 0 ? err / tot : NaN;
 }
+let fvuScratch = new Float32Array(0);
+let fvuCols = new Float32Array(0);
 
 /** A module code as the metrics accumulator's Codes. */
 function metricCodes(code: SaeCode): Codes {
