@@ -428,7 +428,9 @@ Value Topk(const CallbackInfo& info) {
   need(env, k, "x", x.n, mul(env, k, rows, cols), s);
   need(env, k, "vals", vals.n, mul(env, k, rows, kk), s);
   need(env, k, "idx", idx.n, mul(env, k, rows, kk), s);
-  aelab::topk(x.p, rows, cols, kk, vals.p, idx.p);
+  // Optional 7th argument: order each row's results by column instead of by value.
+  const bool byIndex = info.Length() > 6 && info[6].IsBoolean() && info[6].As<Napi::Boolean>().Value();
+  aelab::topk(x.p, rows, cols, kk, vals.p, idx.p, byIndex);
   return env.Undefined();
 }
 

@@ -152,7 +152,8 @@ void layer_norm(const float* x, int64_t rows, int64_t cols, const float* gamma, 
 void layer_norm_grad(const float* x, const float* gy, const float* mean, const float* rstd,
                      const float* gamma, int64_t rows, int64_t cols, float* gx, float* ggamma,
                      float* gbeta);
-void topk(const float* x, int64_t rows, int64_t cols, int64_t k, float* vals, int32_t* idx);
+/// byIndex: each row's k results in increasing column order instead of descending value (the same set).
+void topk(const float* x, int64_t rows, int64_t cols, int64_t k, float* vals, int32_t* idx, bool byIndex = false);
 void gather_rows(const float* src, int64_t cols, const int32_t* idx, int64_t nidx, float* out);
 void scatter_add_rows(const float* src, int64_t cols, const int32_t* idx, int64_t nidx, float* out);
 void gather_cols(const float* x, int64_t rows, int64_t cols, const int32_t* idx, int64_t k, float* out);

@@ -449,7 +449,7 @@ thread_local std::vector<uint64_t> t_cand;  // per thread, grows once
 /// (block maxima ignore NaN), a second collects the keys of every x >= T0 (typically 2-3% of a wide row),
 /// and nth_element + sort pick and order the best k keys: the same keys, hence the same result, as the
 /// heap. Fewer than k candidates (NaNs or -inf where numbers should be) falls back to the heap.
-bool topk_row_filtered(const float* xr, const float* next, int64_t cols, int64_t k, float* vals, int32_t* idx) {
+bool topk_row_filtered(const float* xr, const float* next, int64_t cols, int64_t k, float* vals, int32_t* idx, bool byIndex) {
   const float ninf = -std::numeric_limits<float>::infinity();
   float t0 = std::numeric_limits<float>::infinity();
   for (int64_t blk = 0; blk < k; ++blk) {
@@ -493,7 +493,9 @@ bool topk_row_filtered(const float* xr, const float* next, int64_t cols, int64_t
     if (xr[j] >= t0) c[n++] = rank_key(xr[j], j);
   if (n < k) return false;
   if (n > k) std::nth_element(c, c + (k - 1), c + n, std::greater<uint64_t>());
-  std::sort(c, c + k, std::greater<uint64_t>());
+  // The low 32 bits of a key are ~column: descending keys rank by value, descending low bits by column.
+  if (byIndex) std::sort(c, c + k, [](uint64_t a, uint64_t b) { return static_cast<uint32_t>(a) > static_cast<uint32_t>(b); });
+  else std::sort(c, c + k, std::greater<uint64_t>());
   for (int64_t q = 0; q < k; ++q) {
     const int32_t col = static_cast<int32_t>(~static_cast<uint32_t>(c[q]));
     idx[q] = col;
@@ -504,7 +506,7 @@ bool topk_row_filtered(const float* xr, const float* next, int64_t cols, int64_t
 
 }  // namespace
 
-void topk(const float* x, int64_t rows, int64_t cols, int64_t k, float* vals, int32_t* idx) {
+void topk(const float* x, int64_t rows, int64_t cols, int64_t k, float* vals, int32_t* idx, bool byIndex) {
   if (k <= 0) return;
   // Threshold filtering pays off when a row is much wider than k (SAE codes: 32 of 4096); narrow
   // rows, and rows it cannot handle, use the heap.
@@ -514,7 +516,7 @@ void topk(const float* x, int64_t rows, int64_t cols, int64_t k, float* vals, in
     uint64_t* h = t_heap.data();
     for (int64_t r = b; r < e; ++r) {
       const float* xr = x + r * cols;
-      if (filter && topk_row_filtered(xr, r + 1 < e ? xr + cols : nullptr, cols, k, vals + r * k, idx + r * k)) continue;
+      if (filter && topk_row_filtered(xr, r + 1 < e ? xr + cols : nullptr, cols, k, vals + r * k, idx + r * k, byIndex)) continue;
       for (int64_t j = 0; j < k; ++j) h[j] = rank_key(xr[j], j);
       for (int64_t i = k / 2 - 1; i >= 0; --i) sift_down(h, k, i);
       auto offer = [&](int64_t j) {
@@ -546,6 +548,7 @@ void topk(const float* x, int64_t rows, int64_t cols, int64_t k, float* vals, in
         std::swap(h[0], h[n]);
         sift_down(h, n, 0);
       }
+      if (byIndex) std::sort(h, h + k, [](uint64_t a, uint64_t b) { return static_cast<uint32_t>(a) > static_cast<uint32_t>(b); });
       for (int64_t q = 0; q < k; ++q) {
         const int32_t c = static_cast<int32_t>(~static_cast<uint32_t>(h[q]));
         idx[r * k + q] = c;

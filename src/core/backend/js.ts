@@ -431,7 +431,7 @@ function siftDown(hv: Float64Array, hi: Int32Array, size: number, pos: number): 
  * Per row: a size-k min-heap (root = lowest-ranked of the current best k) over one left-to-right scan,
  * then the heap is emptied from the back so vals come out descending. O(cols log k) per row.
  */
-function topk(x: F32, rows: number, cols: number, k: number, vals: F32, idx: I32): void {
+function topk(x: F32, rows: number, cols: number, k: number, vals: F32, idx: I32, byIndex = false): void {
   if (k > cols || k < 0) throw new RangeError(`topk: k=${k} must be in 0..cols=${cols}`);
   if (k === 0) return;
   if (heapV.length < k) { heapV = new Float64Array(k); heapI = new Int32Array(k); }
@@ -455,6 +455,10 @@ function topk(x: F32, rows: number, cols: number, k: number, vals: F32, idx: I32
       vals[ob + size - 1] = hv[0]; idx[ob + size - 1] = hi[0];
       hv[0] = hv[size - 1]; hi[0] = hi[size - 1];
       siftDown(hv, hi, size - 1, 0);
+    }
+    if (byIndex) {
+      const ix = idx.subarray(ob, ob + k).sort();
+      for (let q = 0; q < k; q++) vals[ob + q] = x[b + ix[q]!]!;
     }
   }
 }

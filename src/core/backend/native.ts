@@ -53,7 +53,7 @@ export interface NativeAddon {
     out: F32, mean: F32, rstd: F32): void;
   layerNormGrad(x: F32, gy: F32, mean: F32, rstd: F32, gamma: F32 | null, rows: number, cols: number,
     gx: F32, ggamma: F32 | null, gbeta: F32 | null): void;
-  topk(x: F32, rows: number, cols: number, k: number, vals: F32, idx: I32): void;
+  topk(x: F32, rows: number, cols: number, k: number, vals: F32, idx: I32, byIndex: boolean): void;
   gatherRows(src: F32, cols: number, idx: I32, out: F32): void;
   scatterAddRows(src: F32, cols: number, idx: I32, out: F32): void;
   gatherCols(x: F32, rows: number, cols: number, idx: I32, k: number, out: F32): void;
@@ -199,7 +199,7 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
       addon.layerNorm(x, rows, cols, gamma, beta, eps, out, mean, rstd),
     layerNormGrad: (x, gy, mean, rstd, gamma, rows, cols, gx, ggamma, gbeta) =>
       addon.layerNormGrad(x, gy, mean, rstd, gamma, rows, cols, gx, ggamma, gbeta),
-    topk: (x, rows, cols, k, vals, idx) => addon.topk(x, rows, cols, k, vals, idx),
+    topk: (x, rows, cols, k, vals, idx, byIndex = false) => addon.topk(x, rows, cols, k, vals, idx, byIndex),
     gatherRows: (src, cols, idx, out) => addon.gatherRows(src, cols, idx, out),
     scatterAddRows: (src, cols, idx, out) => addon.scatterAddRows(src, cols, idx, out),
     gatherCols: (x, rows, cols, idx, k, out) => addon.gatherCols(x, rows, cols, idx, k, out),

@@ -109,7 +109,7 @@ export interface Backend {
    * Per-row top-k of x [rows, cols] (k <= cols): vals [rows, k] sorted descending, idx [rows, k] the
    * column indices; ties go to the lower index. NaN is treated as smaller than every number.
    */
-  topk(x: F32, rows: number, cols: number, k: number, vals: F32, idx: I32): void;
+  topk(x: F32, rows: number, cols: number, k: number, vals: F32, idx: I32, byIndex?: boolean): void;
 
   /** out[i, :] = src[idx[i], :] for i < idx.length; src rows have `cols` elements. */
   gatherRows(src: F32, cols: number, idx: I32, out: F32): void;

@@ -79,17 +79,18 @@ export function scatterAdd(target: Tensor, idx: Tensor, src: Tensor): Tensor {
 
 /**
  * The k largest entries of each row of x [rows, cols]: values [rows, k] sorted descending and their
- * int32 column indices (ties go to the lower index). values is differentiable: its gradient is
- * scattered back to the selected positions.
+ * int32 column indices (ties go to the lower index); with `byIndex` the same entries in increasing
+ * column order (for consumers that only need the set: sorted rows let sparse decodes go by latent).
+ * values is differentiable: its gradient is scattered back to the selected positions.
  */
-export function topk(x: Tensor, k: number): { values: Tensor; indices: Tensor } {
+export function topk(x: Tensor, k: number, opts: { byIndex?: boolean } = {}): { values: Tensor; indices: Tensor } {
   if (x.rank !== 2) throw new Error(`topk: expects a 2-D tensor [rows, cols], got ${shapeStr(x.shape)}`);
   const [rows, cols] = x.shape as [number, number];
   if (!Number.isInteger(k) || k < 0 || k > cols) throw new Error(`topk: k = ${k} must be in 0..${cols} for shape ${shapeStr(x.shape)}`);
   const values = empty([rows, k]);
   const indices = emptyInt([rows, k]);
   const I = indices.i32();
-  K().topk(x.f32('topk'), rows, cols, k, values.f32(), I);
+  K().topk(x.f32('topk'), rows, cols, k, values.f32(), I, opts.byIndex ?? false);
   record(values, 'topk', [x], (g) => {
     const gx = empty(x.shape);
     gx.data.fill(0);

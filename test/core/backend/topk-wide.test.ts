@@ -63,3 +63,26 @@ test('topk on wide rows: native = js = stable sort on adversarial rows', { skip 
     }
   }
 });
+
+test('topk byIndex: the same set in increasing column order, values following, native = js (both paths)', { skip }, () => {
+  const n = nat!;
+  // [512, 32] and [4096, 256] take the native threshold path, [40, 8] the heap.
+  for (const [cols, k] of [[512, 32], [4096, 256], [40, 8]] as const) {
+    for (const [name, make] of Object.entries(ROWS)) {
+      const r = rng(cols * 7 + k);
+      const rows = 3;
+      const x = new Float32Array(rows * cols);
+      for (let i = 0; i < rows; i++) x.set(make(cols, k, r), i * cols);
+      const what = `${name}, cols=${cols} k=${k}`;
+      for (const be of [n, js]) {
+        const v = new Float32Array(rows * k), ix = new Int32Array(rows * k);
+        be.topk(x, rows, cols, k, v, ix, true);
+        for (let i = 0; i < rows; i++) {
+          const want = reference(x.subarray(i * cols, (i + 1) * cols), k).sort((a, b) => a - b);
+          assert.deepEqual(Array.from(ix.subarray(i * k, (i + 1) * k)), want, `${what}: row ${i} set in column order`);
+          for (let j = 0; j < k; j++) assert.ok(Object.is(v[i * k + j], x[i * cols + ix[i * k + j]!]), `${what}: value follows its index`);
+        }
+      }
+    }
+  }
+});
