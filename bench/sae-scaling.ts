@@ -13,7 +13,7 @@
  *
  *   node dist/bench/sae-scaling.js [--configs 4096x512,16384x512,65536x512,16384x2048] [--quick]
  *        [--archs relu,jumprelu,topk] [--batch 1024] [--density 0.02] [--k 32] [--bandwidth 0.05]
- *        [--warmup 1] [--runs 3] [--no-torch] [--no-dense]
+ *        [--warmup 3] [--runs 5] [--no-torch] [--no-dense]
  *   --quick drops the H = 65536 shape. --latents 4096,16384 [--d-in 512] is the older spelling of --configs.
  *   node dist/bench/sae-scaling.js --sweep [--latents 4096]   the crossover: sparse vs dense step time
  *                                  of the standard SAE as the density grows (sets SPARSE_STEP_CROSSOVER)
@@ -57,7 +57,7 @@ const flag = (n: string) => process.argv.includes(`--${n}`);
 const B = Number(arg('batch', '1024')), D = Number(arg('d-in', '512'));
 const widths = arg('latents', '4096').split(',').map(Number);
 const density = Number(arg('density', '0.02')), bandwidth = Number(arg('bandwidth', '0.05')), K = Number(arg('k', '32'));
-const warmup = Number(arg('warmup', '1')), runs = Number(arg('runs', '5'));
+const warmup = Number(arg('warmup', '3')), runs = Number(arg('runs', '5'));
 
 /** The normal quantile Φ⁻¹(p) (Acklam's rational approximation, |error| < 1.2e-9). */
 function normalQuantile(p: number): number {

@@ -20,6 +20,7 @@
  */
 import { Tensor, customOp, empty, exp, fromBuffer, mul, relu, scale, sub, sum, zeros } from '../core/index.js';
 import type { Generator } from '../core/random.js';
+import { shiftRows } from '../core/ops/sparse.js';
 import { param } from '../nn/module.js';
 import { SparseAutoencoder, decoderNorms, type EncodeMode, type LossState, type SaeCode } from './base.js';
 import type { SaeArch } from './interop.js';
@@ -147,7 +148,8 @@ export class JumpReluSae extends SparseAutoencoder<JumpReluSaeConfig> {
     this.sparse = null;
     const limit = sparseStepLimit(this.sparseStep, this.dSae);
     if (limit === 0) return super.encodeForLoss(xNorm);
-    const xIn = this.config.applyBDecToInput ? sub(xNorm, this.b_dec) : xNorm;
+    // shiftRows: the sparse encoder's backward then gives b_dec its gradient without gathering rows of W_enc.
+    const xIn = this.config.applyBDecToInput ? shiftRows(xNorm, this.b_dec) : xNorm;
     const pre = this.encoderLinear(xIn);
     const theta = this.thresholds();
     const eps = this.config.bandwidth;

@@ -12,7 +12,7 @@
  * is parallel to the row, is still recorded and then removed by removeParallelGrad).
  */
 import { Tensor, mul, relu, scale, sub, sum } from '../core/index.js';
-import { sparseEncodeAt } from '../core/ops/sparse.js';
+import { shiftRows, sparseEncodeAt } from '../core/ops/sparse.js';
 import type { Generator } from '../core/random.js';
 import { SparseAutoencoder, decoderNorms, isSparseCode, type EncodeMode, type LossState, type SaeCode } from './base.js';
 import { selectReluSet, sparseStepLimit, weightedSumAt, type SparseStepMode } from './sparse-step.js';
@@ -48,7 +48,8 @@ export class StandardSae extends SparseAutoencoder<StandardSaeConfig> {
   protected override encodeForLoss(xNorm: Tensor): { pre: Tensor; code: SaeCode } {
     const limit = sparseStepLimit(this.sparseStep, this.dSae);
     if (limit === 0) return super.encodeForLoss(xNorm);
-    const xIn = this.config.applyBDecToInput ? sub(xNorm, this.b_dec) : xNorm;
+    // shiftRows: the sparse encoder's backward then gives b_dec its gradient without gathering rows of W_enc.
+    const xIn = this.config.applyBDecToInput ? shiftRows(xNorm, this.b_dec) : xNorm;
     const pre = this.encoderLinear(xIn);
     const idx = selectReluSet(pre, limit);
     if (!idx) return { pre, code: this.activate(pre, 'train') };

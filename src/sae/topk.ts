@@ -14,6 +14,7 @@
  */
 import { Tensor, relu, sub, topk, zeros } from '../core/index.js';
 import type { Generator } from '../core/random.js';
+import { shiftRows } from '../core/ops/sparse.js';
 import { SparseAutoencoder, getSparseEncodeImpl, type EncodeMode, type LossState, type SaeCode } from './base.js';
 import type { SaeArch } from './interop.js';
 import type { TopKSaeConfig } from './config.js';
@@ -33,7 +34,8 @@ export class TopKSae extends SparseAutoencoder<TopKSaeConfig> {
   protected override encodeForLoss(xNorm: Tensor): { pre: Tensor; code: SaeCode; encodeAt?: (indices: Tensor) => Tensor } {
     const impl = getSparseEncodeImpl();
     if (!impl) return super.encodeForLoss(xNorm);
-    const xIn = this.config.applyBDecToInput ? sub(xNorm, this.b_dec) : xNorm;
+    // shiftRows: the sparse encoder's backward then gives b_dec its gradient without gathering rows of W_enc.
+    const xIn = this.config.applyBDecToInput ? shiftRows(xNorm, this.b_dec) : xNorm;
     const { values, indices, pre } = impl.topk(xIn, this.W_enc, this.b_enc, this.config.k, this.encoderDtype === 'bf16');
     return {
       pre, code: { values, indices, width: this.dSae },
