@@ -26,7 +26,8 @@ import { createHash } from 'node:crypto';
 import { Tensor, fromBuffer, noGrad } from '../core/tensor.js';
 import { FormatError } from '../core/io/errors.js';
 import { ransDecode, ransEncode, type FreqTable } from '../core/io/rans.js';
-import { quantizeLatents } from '../nn/entropy-bottleneck.js';
+import { quantizeLatents, type EntropyBottleneck } from '../nn/entropy-bottleneck.js';
+import { Module } from '../nn/module.js';
 import { crc32 } from '../data/png.js';
 
 /** What the container needs from a codec. */
@@ -134,4 +135,56 @@ export function roundTripReconstruction(codec: AelcCodec, x: Tensor): Tensor {
     const y = codec.analysis(x);
     return codec.synthesis(fromBuffer(Float32Array.from(y.f32('round'), (v) => Math.round(v)), y.shape));
   });
+}
+
+/**
+ * The file side of an .aelc codec, shared by WaLLoC and ConvCodec: the model hash, the cached rANS
+ * tables, compress / decodeLatents / decompress and the deterministic reconstruction. A subclass
+ * supplies its transforms (analysis, synthesis), its entropy bottleneck and its image check.
+ */
+export abstract class AelcCodecModule extends Module implements AelcCodec {
+  abstract readonly type: string;
+  abstract readonly config: { channels: number; latentChannels: number };
+  abstract readonly levels: number;
+  abstract entropyBottleneck: EntropyBottleneck;
+  abstract analysis(x: Tensor): Tensor;
+  abstract synthesis(yHat: Tensor): Tensor;
+  /** Throws, naming `what`, unless x is a batch of images this codec can code. */
+  protected abstract checkImage(x: Tensor, what?: string): void;
+  private tableCache: { key: string; tables: FreqTable[] } | undefined;
+
+  /** The deterministic reconstruction synthesis(round(analysis(x))), without gradients. */
+  reconstruct(x: Tensor): Tensor {
+    return roundTripReconstruction(this, x);
+  }
+
+  /** 16-byte fingerprint of the type, config and every weight (SHA-256, truncated). */
+  modelHash(): Uint8Array {
+    return codecHash(this);
+  }
+
+  /** The rANS tables of the latent channels (cached until the weights change). */
+  coderTables(): FreqTable[] {
+    const key = hex(this.modelHash());
+    if (this.tableCache?.key !== key) this.tableCache = { key, tables: this.entropyBottleneck.coderTables() };
+    return this.tableCache.tables;
+  }
+
+  /** One image [1, C, H, W] in [0, 1] → the .aelc bytes. */
+  compress(x: Tensor): Uint8Array {
+    const what = `${this.constructor.name}.compress`;
+    this.checkImage(x, what);
+    if (x.shape[0] !== 1) throw new Error(`${what}: codes one image at a time, got a batch of ${x.shape[0]}`);
+    return aelcCompress(this, x, this.modelHash());
+  }
+
+  /** .aelc bytes → the integer latents [1, L, h, w] (checked against this model). */
+  decodeLatents(bytes: Uint8Array, file = '<buffer>'): { latents: Tensor; height: number; width: number } {
+    return aelcDecodeLatents(this, this.modelHash(), bytes, file);
+  }
+
+  /** .aelc bytes → the image [1, C, H, W], clamped to [0, 1]. */
+  decompress(bytes: Uint8Array, file = '<buffer>'): Tensor {
+    return aelcDecompress(this, this.modelHash(), bytes, file);
+  }
 }

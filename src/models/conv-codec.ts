@@ -27,12 +27,11 @@ import { Generator } from '../core/random.js';
 import { add, addScalar, mul, scale } from '../core/ops/elementwise.js';
 import { mseLoss } from '../core/ops/loss.js';
 import { reshape } from '../core/ops/shape.js';
-import type { FreqTable } from '../core/io/rans.js';
-import { Module, type Layer } from '../nn/module.js';
+import type { Layer } from '../nn/module.js';
 import { ActivationLayer, Conv2d, ConvTranspose2d, Sequential } from '../nn/layers.js';
 import { EntropyBottleneck } from '../nn/entropy-bottleneck.js';
 import type { Batch, StepContext, StepOutput, Trainable } from '../train/fit.js';
-import { aelcCompress, aelcDecodeLatents, aelcDecompress, codecHash, roundTripReconstruction } from './aelc.js';
+import { AelcCodecModule } from './aelc.js';
 import { ResBlock, type WaLLoCLossTerms, type WaLLoCOutput } from './walloc.js';
 
 export interface ConvCodecConfig {
@@ -82,7 +81,7 @@ function checkSides(H: number, W: number, s: number, what: string): void {
 }
 
 /** The conv-AE codec; see the file comment. Same training and coding interface as WaLLoC. */
-export class ConvCodec extends Module implements Trainable {
+export class ConvCodec extends AelcCodecModule implements Trainable {
   readonly type = 'conv-codec';
   encoder: Sequential;
   decoder: Sequential;
@@ -115,7 +114,7 @@ export class ConvCodec extends Module implements Trainable {
     this.entropyBottleneck = new EntropyBottleneck(L, gen);
   }
 
-  private checkImage(x: Tensor, what = 'ConvCodec'): void {
+  protected checkImage(x: Tensor, what = 'ConvCodec'): void {
     if (x.rank !== 4 || x.shape[1] !== this.config.channels) throw new Error(`${what}: expects images [B, ${this.config.channels}, H, W], got ${shapeStr(x.shape)}`);
     checkSides(x.shape[2]!, x.shape[3]!, this.levels, what);
   }
@@ -152,40 +151,5 @@ export class ConvCodec extends Module implements Trainable {
     const x = batch.x.rank === 4 ? batch.x : reshape(batch.x, [batch.x.shape[0]!, c.channels, c.height, c.width]);
     const t = this.lossTerms(x, ctx.noise);
     return { loss: t.loss, metrics: { mse: t.mse, bpp: t.bpp, psnr: -10 * Math.log10(Math.max(t.mse, 1e-12)) } };
-  }
-
-  /** The deterministic reconstruction synthesis(round(analysis(x))), without gradients. */
-  reconstruct(x: Tensor): Tensor {
-    return roundTripReconstruction(this, x);
-  }
-
-  /** 16-byte fingerprint of the type, config and every weight (SHA-256, truncated). */
-  modelHash(): Uint8Array {
-    return codecHash(this);
-  }
-
-  /** The rANS tables of the latent channels (cached until the weights change). */
-  coderTables(): FreqTable[] {
-    const key = Buffer.from(this.modelHash()).toString('hex');
-    if (this.tableCache?.key !== key) this.tableCache = { key, tables: this.entropyBottleneck.coderTables() };
-    return this.tableCache.tables;
-  }
-  private tableCache: { key: string; tables: FreqTable[] } | undefined;
-
-  /** One image [1, C, H, W] in [0, 1] → the .aelc bytes. */
-  compress(x: Tensor): Uint8Array {
-    this.checkImage(x, 'ConvCodec.compress');
-    if (x.shape[0] !== 1) throw new Error(`ConvCodec.compress: codes one image at a time, got a batch of ${x.shape[0]}`);
-    return aelcCompress(this, x, this.modelHash());
-  }
-
-  /** .aelc bytes → the integer latents [1, L, h, w] (checked against this model). */
-  decodeLatents(bytes: Uint8Array, file = '<buffer>'): { latents: Tensor; height: number; width: number } {
-    return aelcDecodeLatents(this, this.modelHash(), bytes, file);
-  }
-
-  /** .aelc bytes → the image [1, C, H, W], clamped to [0, 1]. */
-  decompress(bytes: Uint8Array, file = '<buffer>'): Tensor {
-    return aelcDecompress(this, this.modelHash(), bytes, file);
   }
 }

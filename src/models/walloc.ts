@@ -24,13 +24,12 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import { Tensor, fromBuffer, noGrad, shapeStr } from '../core/tensor.js';
+import { Tensor, fromBuffer, shapeStr } from '../core/tensor.js';
 import { Generator } from '../core/random.js';
 import { add, mul, scale, addScalar } from '../core/ops/elementwise.js';
 import { mseLoss } from '../core/ops/loss.js';
 import { reshape } from '../core/ops/shape.js';
 import { checkWptSize, iwpt2, wpt2 } from '../core/wavelet.js';
-import type { FreqTable } from '../core/io/rans.js';
 import { Module, type Layer } from '../nn/module.js';
 import { ActivationLayer, Conv2d, Sequential } from '../nn/layers.js';
 import { EntropyBottleneck } from '../nn/entropy-bottleneck.js';
@@ -38,7 +37,7 @@ import { DataError } from '../data/csv.js';
 import { readPng } from '../data/png.js';
 import { loadMnist, MNIST_SIDE } from '../data/mnist.js';
 import type { Batch, StepContext, StepOutput, Trainable } from '../train/fit.js';
-import { aelcCompress, aelcDecodeLatents, aelcDecompress, codecHash, HEADER_BYTES } from './aelc.js';
+import { AelcCodecModule, HEADER_BYTES } from './aelc.js';
 
 export interface WaLLoCConfig {
   /** Image channels C (1 gray, 3 RGB). */
@@ -103,7 +102,7 @@ export interface WaLLoCLossTerms {
 }
 
 /** The WaLLoC codec; see the file comment. */
-export class WaLLoC extends Module implements Trainable {
+export class WaLLoC extends AelcCodecModule implements Trainable {
   readonly type = 'walloc';
   encoder: Conv2d;
   decoder: Sequential;
@@ -130,7 +129,7 @@ export class WaLLoC extends Module implements Trainable {
     this.entropyBottleneck = new EntropyBottleneck(L, gen);
   }
 
-  private checkImage(x: Tensor, what = 'WaLLoC'): void {
+  protected checkImage(x: Tensor, what = 'WaLLoC'): void {
     if (x.rank !== 4 || x.shape[1] !== this.config.channels) throw new Error(`${what}: expects images [B, ${this.config.channels}, H, W], got ${shapeStr(x.shape)}`);
     checkWptSize(x.shape[2]!, x.shape[3]!, this.levels, what);
   }
@@ -168,49 +167,9 @@ export class WaLLoC extends Module implements Trainable {
     const t = this.lossTerms(x, ctx.noise);
     return { loss: t.loss, metrics: { mse: t.mse, bpp: t.bpp, psnr: -10 * Math.log10(Math.max(t.mse, 1e-12)) } };
   }
-
-  /** The deterministic reconstruction synthesis(round(analysis(x))), without gradients. */
-  reconstruct(x: Tensor): Tensor {
-    return noGrad(() => this.synthesis(roundTensor(this.analysis(x))));
-  }
-
-  /** 16-byte fingerprint of the config and every weight (SHA-256, truncated). */
-  modelHash(): Uint8Array {
-    return codecHash(this);
-  }
-
-  /** The rANS tables of the latent channels (cached until the weights change). */
-  coderTables(): FreqTable[] {
-    const key = Buffer.from(this.modelHash()).toString('hex');
-    if (this.tableCache?.key !== key) this.tableCache = { key, tables: this.entropyBottleneck.coderTables() };
-    return this.tableCache.tables;
-  }
-  private tableCache: { key: string; tables: FreqTable[] } | undefined;
-
-  /** One image [1, C, H, W] in [0, 1] → the .aelc bytes (src/models/aelc.ts). */
-  compress(x: Tensor): Uint8Array {
-    this.checkImage(x, 'WaLLoC.compress');
-    if (x.shape[0] !== 1) throw new Error(`WaLLoC.compress: codes one image at a time, got a batch of ${x.shape[0]}`);
-    return aelcCompress(this, x, this.modelHash());
-  }
-
-  /** .aelc bytes → the integer latents [1, L, h, w] (checked against this model). */
-  decodeLatents(bytes: Uint8Array, file = '<buffer>'): { latents: Tensor; height: number; width: number } {
-    return aelcDecodeLatents(this, this.modelHash(), bytes, file);
-  }
-
-  /** .aelc bytes → the image [1, C, H, W], clamped to [0, 1]. */
-  decompress(bytes: Uint8Array, file = '<buffer>'): Tensor {
-    return aelcDecompress(this, this.modelHash(), bytes, file);
-  }
 }
 
 export { AELC_MAGIC, HEADER_BYTES } from './aelc.js';
-
-function roundTensor(y: Tensor): Tensor {
-  const out = Float32Array.from(y.f32('round'), (v) => Math.round(v));
-  return fromBuffer(out, y.shape);
-}
 
 // ---- images in and out ---------------------------------------------------------------------------
 
