@@ -51,6 +51,12 @@ const char* blas_init() {
   if (mode && (std::strcmp(mode, "off") == 0 || std::strcmp(mode, "0") == 0 || std::strcmp(mode, "none") == 0)) {
     return "";
   }
+  // OpenBLAS's worker threads spin for ~2^28 cycles after each call before sleeping (its default
+  // THREAD_TIMEOUT). Between GEMMs this process runs its own kernel pool on the same cores, which the
+  // spinning threads then compete with: many-small-GEMM steps (the video VAE's per-frame convs) ran
+  // 7% slower and swung by ±15%, and the dense SAE step lost 10% (interleaved runs, 2 threads). The
+  // shortest timeout (2^4) is read when the library loads; a value the user set is kept.
+  setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
   static const char* const kLibs[] = {"libopenblas.so.0", "libopenblas.so", "libcblas.so.3", "libblas.so.3"};
   for (const char* lib : kLibs) {
     void* h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
