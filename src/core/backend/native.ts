@@ -6,7 +6,9 @@
  *
  * Environment (read when the addon loads): `AELAB_BLAS=off|auto` (dlopen()ed OpenBLAS/CBLAS for GEMM,
  * default auto), `AELAB_THREADS=n` (kernel threads, default the hardware concurrency), `AELAB_BF16=off|avx512`
- * (hide the bf16 GEMM kernels, or only AMX; see native/bf16.cc).
+ * (hide the bf16 GEMM kernels, or only AMX; see native/bf16.cc). Before loading OpenBLAS the addon sets
+ * `OPENBLAS_THREAD_TIMEOUT=4` unless it is set already, so OpenBLAS's idle threads sleep almost at once
+ * instead of spinning against the kernel pool between GEMMs (native/gemm.cc).
  *
  * Numerics (the choices the JS backend documents too): reductions, softmax normalisers and layer-norm
  * statistics accumulate in float64; results are bit-identical for any thread count (fixed chunking);
