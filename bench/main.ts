@@ -145,10 +145,14 @@ const mae2t = pythonTorch && existsSync(maeTorchScript)
   ? runJson('PyTorch MAE step reference (mask 0.75, round 2)', '/usr/bin/python3', [maeTorchScript, '--threads', threads, '--runs', maeRuns, '--ratios', '0.75'])
   : null;
 const mae2a = runJson('aelab MAE step (mask 0.75, round 2)', node, [join(here, 'mae-step.js'), '--runs', maeRuns, '--ratios', '0.75']);
-const mean2 = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : +((a + b) / 2).toFixed(1));
-results.mae_images_per_s = mean2(maeIps(maeOurs, 0.75), mae2a ? maeIps(mae2a, 0.75) : null);
-results.torch_mae_images_per_s = mean2(maeIps(maeTorch, 0.75), mae2t ? maeIps(mae2t, 0.75) : null);
+/** Mean of the rounds that produced a figure (null when none did). */
+const meanOf = (v: (number | null | undefined)[]): number | null => {
+  const ok = v.filter((x): x is number => typeof x === 'number');
+  return ok.length ? +(ok.reduce((p, q) => p + q, 0) / ok.length).toFixed(2) : null;
+};
 results.mae_rounds_images_per_s = { aelab: [maeIps(maeOurs, 0.75), mae2a ? maeIps(mae2a, 0.75) : null], torch: [maeIps(maeTorch, 0.75), mae2t ? maeIps(mae2t, 0.75) : null] };
+results.mae_images_per_s = meanOf(results.mae_rounds_images_per_s.aelab);
+results.torch_mae_images_per_s = meanOf(results.mae_rounds_images_per_s.torch);
 results.ratio_mae_vs_torch = ratio(results.mae_images_per_s, results.torch_mae_images_per_s);
 // Causal video VAE training step (bench/videovae-step.ts vs bench/reference/videovae_step.py; issue 13, target >= 1.0).
 const vvRuns = quick ? '3' : '7';
@@ -158,13 +162,9 @@ const vvRounds = [1, 2].map((round) => ({
   torch: pythonTorch && existsSync(vvTorchScript) ? runJson(`PyTorch video VAE step reference (round ${round})`, '/usr/bin/python3', [vvTorchScript, '--threads', threads, '--runs', vvRuns]) : null,
   ours: runJson(`aelab video VAE step (round ${round})`, node, [join(here, 'videovae-step.js'), '--runs', vvRuns]),
 }));
-const vvMean = (side: 'torch' | 'ours'): number | null => {
-  const v = vvRounds.map((r) => r[side]?.videos_per_s).filter((x): x is number => typeof x === 'number');
-  return v.length ? +(v.reduce((p, q) => p + q, 0) / v.length).toFixed(2) : null;
-};
-results.videovae_videos_per_s = vvMean('ours');
-results.torch_videovae_videos_per_s = vvMean('torch');
 results.videovae_rounds_videos_per_s = { aelab: vvRounds.map((r) => r.ours?.videos_per_s ?? null), torch: vvRounds.map((r) => r.torch?.videos_per_s ?? null) };
+results.videovae_videos_per_s = meanOf(results.videovae_rounds_videos_per_s.aelab);
+results.torch_videovae_videos_per_s = meanOf(results.videovae_rounds_videos_per_s.torch);
 results.ratio_videovae_vs_torch = ratio(results.videovae_videos_per_s, results.torch_videovae_videos_per_s);
 results.gemm = gemm;
 results.cpu = gemm?.cpu ?? null;

@@ -26,7 +26,12 @@ import { createHash } from 'node:crypto';
 import { Tensor, fromBuffer, noGrad } from '../core/tensor.js';
 import { FormatError } from '../core/io/errors.js';
 import { ransDecode, ransEncode, type FreqTable } from '../core/io/rans.js';
-import { quantizeLatents, type EntropyBottleneck } from '../nn/entropy-bottleneck.js';
+import { EntropyBottleneck, quantizeLatents } from '../nn/entropy-bottleneck.js';
+import type { Generator } from '../core/random.js';
+import { add, mul, scale } from '../core/ops/elementwise.js';
+import { mseLoss } from '../core/ops/loss.js';
+import { reshape } from '../core/ops/shape.js';
+import type { Batch, StepContext, StepOutput } from '../train/fit.js';
 import { Module } from '../nn/module.js';
 import { crc32 } from '../data/png.js';
 
@@ -137,21 +142,59 @@ export function roundTripReconstruction(codec: AelcCodec, x: Tensor): Tensor {
   });
 }
 
+/** A codec's pass: reconstruction, (noisy or rounded) latents and their likelihoods. */
+export interface CodecOutput {
+  xHat: Tensor;
+  yHat: Tensor;
+  likelihoods: Tensor;
+}
+
+/** The rate–distortion loss and its two parts. */
+export interface CodecLossTerms {
+  loss: Tensor;
+  mse: number;
+  bpp: number;
+}
+
 /**
- * The file side of an .aelc codec, shared by WaLLoC and ConvCodec: the model hash, the cached rANS
- * tables, compress / decodeLatents / decompress and the deterministic reconstruction. A subclass
- * supplies its transforms (analysis, synthesis), its entropy bottleneck and its image check.
+ * What WaLLoC and ConvCodec share: the training pass and rate–distortion loss around their transforms,
+ * and the file side (model hash, cached rANS tables, compress / decodeLatents / decompress, the
+ * deterministic reconstruction). A subclass supplies its transforms (analysis, synthesis), its entropy
+ * bottleneck, λ and its image check.
  */
 export abstract class AelcCodecModule extends Module implements AelcCodec {
   abstract readonly type: string;
-  abstract readonly config: { channels: number; latentChannels: number };
+  abstract readonly config: { channels: number; latentChannels: number; height: number; width: number };
   abstract readonly levels: number;
+  abstract readonly lambda: number;
   abstract entropyBottleneck: EntropyBottleneck;
   abstract analysis(x: Tensor): Tensor;
   abstract synthesis(yHat: Tensor): Tensor;
   /** Throws, naming `what`, unless x is a batch of images this codec can code. */
   protected abstract checkImage(x: Tensor, what?: string): void;
   private tableCache: { key: string; tables: FreqTable[] } | undefined;
+
+  /** Noisy (training, needs `noise`) or rounded (eval) pass. */
+  forward(x: Tensor, noise?: Generator): CodecOutput {
+    const { yHat, likelihoods } = this.entropyBottleneck.forward(this.analysis(x), noise);
+    return { xHat: this.synthesis(yHat), yHat, likelihoods };
+  }
+
+  /** mse + λ·bpp with bpp = −Σ log2 p / (B·H·W). */
+  lossTerms(x: Tensor, noise?: Generator): CodecLossTerms {
+    const o = this.forward(x, noise);
+    const mse = mseLoss(o.xHat, x);
+    const pixels = x.shape[0]! * x.shape[2]! * x.shape[3]!;
+    const bpp = scale(EntropyBottleneck.bits(o.likelihoods), 1 / pixels);
+    return { loss: add(mse, mul(bpp, this.lambda)), mse: mse.item(), bpp: bpp.item() };
+  }
+
+  trainStep(batch: Batch, ctx: StepContext): StepOutput {
+    const c = this.config;
+    const x = batch.x.rank === 4 ? batch.x : reshape(batch.x, [batch.x.shape[0]!, c.channels, c.height, c.width]);
+    const t = this.lossTerms(x, ctx.noise);
+    return { loss: t.loss, metrics: { mse: t.mse, bpp: t.bpp, psnr: -10 * Math.log10(Math.max(t.mse, 1e-12)) } };
+  }
 
   /** The deterministic reconstruction synthesis(round(analysis(x))), without gradients. */
   reconstruct(x: Tensor): Tensor {

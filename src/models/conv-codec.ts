@@ -24,15 +24,13 @@
  */
 import { Tensor, shapeStr } from '../core/tensor.js';
 import { Generator } from '../core/random.js';
-import { add, addScalar, mul, scale } from '../core/ops/elementwise.js';
-import { mseLoss } from '../core/ops/loss.js';
-import { reshape } from '../core/ops/shape.js';
+import { addScalar, scale } from '../core/ops/elementwise.js';
 import type { Layer } from '../nn/module.js';
 import { ActivationLayer, Conv2d, ConvTranspose2d, Sequential } from '../nn/layers.js';
 import { EntropyBottleneck } from '../nn/entropy-bottleneck.js';
-import type { Batch, StepContext, StepOutput, Trainable } from '../train/fit.js';
+import type { Trainable } from '../train/fit.js';
 import { AelcCodecModule } from './aelc.js';
-import { ResBlock, type WaLLoCLossTerms, type WaLLoCOutput } from './walloc.js';
+import { ResBlock } from './walloc.js';
 
 export interface ConvCodecConfig {
   /** Image channels C (1 gray, 3 RGB). */
@@ -129,27 +127,5 @@ export class ConvCodec extends AelcCodecModule implements Trainable {
   synthesis(yHat: Tensor): Tensor {
     if (yHat.rank !== 4 || yHat.shape[1] !== this.config.latentChannels) throw new Error(`ConvCodec: expects latents [B, ${this.config.latentChannels}, h, w], got ${shapeStr(yHat.shape)}`);
     return addScalar(this.decoder.forward(scale(yHat, 1 / this.latentScale)), 0.5);
-  }
-
-  /** Noisy (training, needs `noise`) or rounded (eval) pass. */
-  forward(x: Tensor, noise?: Generator): WaLLoCOutput {
-    const { yHat, likelihoods } = this.entropyBottleneck.forward(this.analysis(x), noise);
-    return { xHat: this.synthesis(yHat), yHat, likelihoods };
-  }
-
-  /** mse + λ·bpp with bpp = −Σ log2 p / (B·H·W). */
-  lossTerms(x: Tensor, noise?: Generator): WaLLoCLossTerms {
-    const o = this.forward(x, noise);
-    const mse = mseLoss(o.xHat, x);
-    const pixels = x.shape[0]! * x.shape[2]! * x.shape[3]!;
-    const bpp = scale(EntropyBottleneck.bits(o.likelihoods), 1 / pixels);
-    return { loss: add(mse, mul(bpp, this.lambda)), mse: mse.item(), bpp: bpp.item() };
-  }
-
-  trainStep(batch: Batch, ctx: StepContext): StepOutput {
-    const c = this.config;
-    const x = batch.x.rank === 4 ? batch.x : reshape(batch.x, [batch.x.shape[0]!, c.channels, c.height, c.width]);
-    const t = this.lossTerms(x, ctx.noise);
-    return { loss: t.loss, metrics: { mse: t.mse, bpp: t.bpp, psnr: -10 * Math.log10(Math.max(t.mse, 1e-12)) } };
   }
 }

@@ -26,9 +26,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { Tensor, fromBuffer, shapeStr } from '../core/tensor.js';
 import { Generator } from '../core/random.js';
-import { add, mul, scale, addScalar } from '../core/ops/elementwise.js';
-import { mseLoss } from '../core/ops/loss.js';
-import { reshape } from '../core/ops/shape.js';
+import { add, scale, addScalar } from '../core/ops/elementwise.js';
 import { checkWptSize, iwpt2, wpt2 } from '../core/wavelet.js';
 import { Module, type Layer } from '../nn/module.js';
 import { ActivationLayer, Conv2d, Sequential } from '../nn/layers.js';
@@ -36,8 +34,8 @@ import { EntropyBottleneck } from '../nn/entropy-bottleneck.js';
 import { DataError } from '../data/csv.js';
 import { readPng } from '../data/png.js';
 import { loadMnist, MNIST_SIDE } from '../data/mnist.js';
-import type { Batch, StepContext, StepOutput, Trainable } from '../train/fit.js';
-import { AelcCodecModule, HEADER_BYTES } from './aelc.js';
+import type { Trainable } from '../train/fit.js';
+import { AelcCodecModule, HEADER_BYTES, type CodecLossTerms, type CodecOutput } from './aelc.js';
 
 export interface WaLLoCConfig {
   /** Image channels C (1 gray, 3 RGB). */
@@ -89,17 +87,9 @@ export class ResBlock extends Module implements Layer {
   }
 }
 
-export interface WaLLoCOutput {
-  xHat: Tensor;
-  yHat: Tensor;
-  likelihoods: Tensor;
-}
-
-export interface WaLLoCLossTerms {
-  loss: Tensor;
-  mse: number;
-  bpp: number;
-}
+/** WaLLoC's pass and loss terms (the shared codec types of src/models/aelc.ts). */
+export type WaLLoCOutput = CodecOutput;
+export type WaLLoCLossTerms = CodecLossTerms;
 
 /** The WaLLoC codec; see the file comment. */
 export class WaLLoC extends AelcCodecModule implements Trainable {
@@ -144,28 +134,6 @@ export class WaLLoC extends AelcCodecModule implements Trainable {
   synthesis(yHat: Tensor): Tensor {
     if (yHat.rank !== 4 || yHat.shape[1] !== this.config.latentChannels) throw new Error(`WaLLoC: expects latents [B, ${this.config.latentChannels}, h, w], got ${shapeStr(yHat.shape)}`);
     return addScalar(iwpt2(scale(this.decoder.forward(scale(yHat, 1 / this.latentScale)), 2 ** this.levels), this.levels), 0.5);
-  }
-
-  /** Noisy (training, needs `noise`) or rounded (eval) pass. */
-  forward(x: Tensor, noise?: Generator): WaLLoCOutput {
-    const { yHat, likelihoods } = this.entropyBottleneck.forward(this.analysis(x), noise);
-    return { xHat: this.synthesis(yHat), yHat, likelihoods };
-  }
-
-  /** mse + λ·bpp with bpp = −Σ log2 p / (B·H·W). */
-  lossTerms(x: Tensor, noise?: Generator): WaLLoCLossTerms {
-    const o = this.forward(x, noise);
-    const mse = mseLoss(o.xHat, x);
-    const pixels = x.shape[0]! * x.shape[2]! * x.shape[3]!;
-    const bpp = scale(EntropyBottleneck.bits(o.likelihoods), 1 / pixels);
-    return { loss: add(mse, mul(bpp, this.lambda)), mse: mse.item(), bpp: bpp.item() };
-  }
-
-  trainStep(batch: Batch, ctx: StepContext): StepOutput {
-    const c = this.config;
-    const x = batch.x.rank === 4 ? batch.x : reshape(batch.x, [batch.x.shape[0]!, c.channels, c.height, c.width]);
-    const t = this.lossTerms(x, ctx.noise);
-    return { loss: t.loss, metrics: { mse: t.mse, bpp: t.bpp, psnr: -10 * Math.log10(Math.max(t.mse, 1e-12)) } };
   }
 }
 
