@@ -15,6 +15,7 @@
  *        [--archs relu,jumprelu,topk] [--batch 1024] [--density 0.02] [--k 32] [--bandwidth 0.05]
  *        [--warmup 3] [--runs 5] [--no-torch] [--no-dense]
  *   --quick drops the H = 65536 shape. --latents 4096,16384 [--d-in 512] is the older spelling of --configs.
+ *   node dist/bench/sae-scaling.js --child --arch topk --latents 4096 --profile   one side's per-kernel ms (stderr)
  *   node dist/bench/sae-scaling.js --sweep [--latents 4096]   the crossover: sparse vs dense step time
  *                                  of the standard SAE as the density grows (sets SPARSE_STEP_CROSSOVER)
  *
@@ -47,6 +48,7 @@ import { createSae } from '../src/sae/index.js';
 import { isSparseCode, type SparseAutoencoder } from '../src/sae/base.js';
 import type { SparseStepMode } from '../src/sae/sparse-step.js';
 import { bf16Support } from '../src/core/ops/bf16.js';
+import { profileBackend } from './sae-step.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -120,6 +122,8 @@ function timeStep(arch: Arch, H: number, mode: SparseStepMode, x: Tensor, dens =
   };
   const losses: number[] = [];
   for (let i = 0; i < warmup; i++) losses.push(step(i));
+  // --profile: per-kernel ms over the timed runs (the rest of a step is JS-side work), to stderr.
+  const prof = flag('profile') ? profileBackend(backend()) : null;
   const ts: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
@@ -127,6 +131,13 @@ function timeStep(arch: Arch, H: number, mode: SparseStepMode, x: Tensor, dens =
     ts.push(performance.now() - t0);
   }
   const ms = [...ts].sort((a, b) => a - b)[Math.floor(ts.length / 2)]!;
+  if (prof) {
+    prof.restore();
+    const rows = [...prof.times].sort((a, b) => b[1] - a[1]);
+    const kernels = rows.reduce((s, [, v]) => s + v, 0) / runs;
+    for (const [k, v] of rows) process.stderr.write(`${k.padEnd(24)} ${(v / runs).toFixed(2)} ms/step  ${(prof.calls.get(k)! / runs).toFixed(0)} calls\n`);
+    process.stderr.write(`${'kernels'.padEnd(24)} ${kernels.toFixed(2)} ms/step of ${(ts.reduce((a, b) => a + b, 0) / runs).toFixed(2)}\n`);
+  }
   return {
     step_ms: +ms.toFixed(1), tokens_per_s: Math.round(B / (ms / 1e3)), runs_ms: ts.map((t) => +t.toFixed(1)), path,
     code_density: +(l0 / H).toFixed(4), padded_density: +padded.toFixed(4), first_loss: +losses[0]!.toFixed(4), last_loss: +losses[losses.length - 1]!.toFixed(4),

@@ -625,6 +625,21 @@ Value Col2im(const CallbackInfo& info) {
   return env.Undefined();
 }
 
+/// rowCombine(coef [rows], W [rows, cols], rows, cols, out [cols])
+Value RowCombine(const CallbackInfo& info) {
+  const char* k = "rowCombine";
+  Env env = info.Env();
+  F32 coef = f32(info, 0, k, "coef"), W = f32(info, 1, k, "W");
+  const int64_t rows = dim(info, 2, k, "rows"), cols = dim(info, 3, k, "cols");
+  F32 out = f32(info, 4, k, "out");
+  const std::string s = sz("rows", rows, "cols", cols);
+  need(env, k, "coef", coef.n, rows, s);
+  need(env, k, "W", W.n, mul(env, k, rows, cols), s);
+  need(env, k, "out", out.n, cols, s);
+  aelab::row_combine(coef.p, W.p, rows, cols, out.p);
+  return env.Undefined();
+}
+
 /// broadcastRows(row [cols], rows, cols, out [rows, cols])
 Value BroadcastRows(const CallbackInfo& info) {
   const char* k = "broadcastRows";
@@ -1133,7 +1148,7 @@ Napi::Object Init(Env env, Napi::Object exports) {
       {"scatterAddRows", call<ScatterAddRows>}, {"gatherCols", call<GatherCols>},
       {"scatterAddCols", call<ScatterAddCols>}, {"permute", call<Permute>}, {"im2col", call<Im2col>}, {"convDirect", call<ConvDirect>},
       {"col2im", call<Col2im>}, {"adam", call<Adam>}, {"threads", call<Threads>},
-      {"broadcastRows", call<BroadcastRows>}, {"removeParallelRows", call<RemoveParallelRows>},
+      {"broadcastRows", call<BroadcastRows>}, {"rowCombine", call<RowCombine>}, {"removeParallelRows", call<RemoveParallelRows>},
       {"normaliseRows", call<NormaliseRows>},
       {"setThreads", call<SetThreads>}, {"blas", call<Blas>},
       // fast TopK sparse kernels (native/sparse.cc)

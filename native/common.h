@@ -160,6 +160,9 @@ void gather_cols(const float* x, int64_t rows, int64_t cols, const int32_t* idx,
 void scatter_add_cols(const float* src, int64_t rows, int64_t k, const int32_t* idx, int64_t cols,
                       float* out);
 void permute(const float* x, const int64_t* shape, const int64_t* perm, int rank, float* out);
+/// out[0:cols] = Σ_r coef[r] · W[r, :] over the rows with coef[r] ≠ 0, W [rows, cols] (Wᵀ·coef reading only
+/// the rows that count); each element summed over r in increasing order, independent of the thread count.
+void row_combine(const float* coef, const float* W, int64_t rows, int64_t cols, float* out);
 /// out[r, :] = row[0:cols] for r < rows (e.g. a bias copied into every row before a GEMM with beta = 1).
 void broadcast_rows(const float* row, int64_t cols, int64_t rows, float* out);
 /// g[r] ← g[r] − (⟨g[r], w[r]⟩ / ‖w[r]‖²) w[r] for each row (rows of w with zero norm untouched).

@@ -633,6 +633,19 @@ function broadcastRows(row: F32, rows: number, cols: number, out: F32): void {
   for (let r = 0; r < rows; r++) out.set(src, r * cols);
 }
 
+function rowCombine(coef: F32, W: F32, rows: number, cols: number, out: F32): void {
+  checkRows('rowCombine', rows * cols, rows, cols, W);
+  if (coef.length < rows) throw new RangeError(`rowCombine: coef has ${coef.length} elements, needs ${rows}`);
+  if (out.length < cols) throw new RangeError(`rowCombine: out has ${out.length} elements, needs ${cols}`);
+  out.fill(0, 0, cols);
+  for (let r = 0; r < rows; r++) {
+    const c = coef[r]!;
+    if (c === 0) continue;
+    const o = r * cols;
+    for (let j = 0; j < cols; j++) out[j] = Math.fround(out[j]! + Math.fround(c * W[o + j]!));
+  }
+}
+
 function removeParallelRows(g: F32, w: F32, rows: number, cols: number): void {
   checkRows('removeParallelRows', rows * cols, rows, cols, g, w);
   for (let i = 0; i < rows; i++) {
@@ -867,6 +880,7 @@ export function createJsBackend(): JsBackend {
     selectActive,
     padSelected,
     broadcastRows,
+    rowCombine,
     removeParallelRows,
     normaliseRows,
     permute,

@@ -83,6 +83,7 @@ export interface NativeAddon {
   sparseDecodeBackward(vals: F32, idx: I32, R: number, k: number, dout: F32, W: F32, H: number, D: number,
     dvals: F32, dW: F32, accumulate: boolean): void;
   broadcastRows(row: F32, rows: number, cols: number, out: F32): void;
+  rowCombine(coef: F32, W: F32, rows: number, cols: number, out: F32): void;
   removeParallelRows(g: F32, w: F32, rows: number, cols: number): void;
   normaliseRows(w: F32, rows: number, cols: number): void;
   /** spec: shape in [0, 8), perm in [8, 16). */
@@ -228,6 +229,7 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     crossEntropy: (logits, rows, V, targets, loss, lse) => addon.crossEntropy(logits, rows, V, targets, loss, lse),
     crossEntropyGrad: (logits, lse, targets, rows, V, scale, gx) => addon.crossEntropyGrad(logits, lse, targets, rows, V, scale, gx),
     broadcastRows: (row, rows, cols, out) => addon.broadcastRows(row, rows, cols, out),
+    rowCombine: (coef, W, rows, cols, out) => addon.rowCombine(coef, W, rows, cols, out),
     removeParallelRows: (g, w, rows, cols) => addon.removeParallelRows(g, w, rows, cols),
     normaliseRows: (w, rows, cols) => addon.normaliseRows(w, rows, cols),
     permute(x, shape, perm, out) {

@@ -161,6 +161,12 @@ export interface Backend {
   /** out [B, k]: row b's counts[b] increasing latents from scratch[b·limit …], then the smallest latents not among them. */
   padSelected(scratch: I32, counts: I32, B: number, limit: number, k: number, out: I32): void;
 
+  /**
+   * out [cols] = Σ_r coef[r] · W[r, :] over the rows with coef[r] ≠ 0 (Wᵀ·coef, W [rows, cols]), each element
+   * summed over r in increasing order, independent of the thread count: reads only the rows that count
+   * (an SAE's active latents), once each.
+   */
+  rowCombine(coef: F32, W: F32, rows: number, cols: number, out: F32): void;
   /** out[r, :] = row[0:cols] for r < rows: row [cols], out [rows, cols] (a bias before a GEMM with beta = 1). */
   broadcastRows(row: F32, rows: number, cols: number, out: F32): void;
   /**

@@ -48,20 +48,14 @@ function checkWeight(op: string, W: Tensor, D?: number): [number, number] {
 
 /** Outputs of shiftRows whose gradient is only ever summed over rows (see there). */
 const rowSummedOnly = new WeakSet<Tensor>();
-/**
- * The row-sum shortcut reads all H rows of W once; the gather it replaces reads R·k rows (with cache
- * reuse). Measured (B = 1024, d = 512, 2 threads): a win for the sparse ReLU step (R·k ≈ 36·H) and TopK
- * at H = 4096 (8·H), a loss for TopK at H = 16384 (2·H, W_enc cold after the decoder kernels).
- */
-const ROW_SUM_MIN_REUSE = 4;
 
 /**
  * x − c for x [R, D] and a row vector c [D] (an SAE's x̃ − b_dec), differentiable in both:
  * dx = dout, dc = −Σ_r dout[r]. When x does not require a gradient, the only use of this output's
  * gradient is that row sum, so the sparse encoders (sparseEncoderGrads: linearAt, topkEncode,
- * sparseEncodeAt) may hand back any [R, D] gradient with the right row sum: when R·k ≥ 4·H they return
- * Σ_h db[h] W[h] in row 0 and zeros elsewhere, one read of W instead of gathering R·k rows of it
- * (~10% of a sparse ReLU step at H = 4096). The gradients of c are equal to float rounding (test/core/ops/shift-rows.test.ts).
+ * sparseEncodeAt) may hand back any [R, D] gradient with the right row sum: they return
+ * Σ_h db[h] W[h] in row 0 and zeros elsewhere, one read of each active row of W instead of gathering
+ * R·k rows of it (~10% of a sparse ReLU step at H = 4096). The gradients of c are equal to float rounding (test/core/ops/shift-rows.test.ts).
  */
 export function shiftRows(x: Tensor, c: Tensor): Tensor {
   if (x.rank !== 2 || c.rank !== 1 || c.shape[0] !== x.shape[1]) throw new Error(`shiftRows: x ${shapeStr(x.shape)} must be [rows, d] and c ${shapeStr(c.shape)} [d]`);
@@ -177,16 +171,18 @@ function recordSparseEncode(vals: Tensor, indices: Tensor, x: Tensor, W: Tensor,
  */
 export function sparseEncoderGrads(c: Float32Array, ix: Int32Array, R: number, k: number, x: Tensor, W: Tensor, b: Tensor | null | undefined, X: Float32Array, Wd: Float32Array, H: number, D: number): (Tensor | null)[] {
   let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
-  if (x.requiresGrad && rowSummedOnly.has(x) && R * k >= ROW_SUM_MIN_REUSE * H) {
+  if (x.requiresGrad && rowSummedOnly.has(x)) {
     // Only the rows' sum of dx is ever used (see shiftRows): Σ_r dx[r] = Σ_h db[h] W[h] with
-    // db[h] = Σ_{(r,j): idx = h} c[r, j], one read of W (Wᵀ·db) instead of the R·k row gather.
+    // db[h] = Σ_{(r,j): idx = h} c[r, j]: each active row of W read once (rowCombine) instead of the
+    // R·k row gather (at B = 1024, k = 32: 1.5 vs 3.3 ms at H = 16384, 0.4 vs 2.4 ms for the GEMM
+    // form Wᵀ·db at H = 4096).
     const db = empty([H]).f32();
     db.fill(0);
     for (let i = 0; i < c.length; i++) db[ix[i]!] += c[i]!;
     gx = gradOut([R, D]);
     const G = gx.f32();
     G.fill(0, D);
-    K().gemm(true, false, D, 1, H, 1, Wd, 0, db, 0, 0, G, 0);
+    K().rowCombine(db, Wd, H, D, G);
   } else if (x.requiresGrad) {
     gx = gradOut([R, D]);
     K().sparseDecode(c, ix, R, k, Wd, H, D, null, gx.f32());

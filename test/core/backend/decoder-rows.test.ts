@@ -1,5 +1,5 @@
 // The row kernels behind the SAE decoder constraint and the encoder's bias: broadcastRows,
-// removeParallelRows (g_i ← g_i − (⟨g_i, w_i⟩/‖w_i‖²) w_i) and normaliseRows (w_i ← w_i/‖w_i‖).
+// rowCombine (out = Σ_r coef[r] W[r], rows with coef 0 skipped), removeParallelRows (g_i ← g_i − (⟨g_i, w_i⟩/‖w_i‖²) w_i) and normaliseRows (w_i ← w_i/‖w_i‖).
 // Both backends against a float64 reference of the definition, native = js, thread-count
 // independence of the native results, zero rows, and size validation.
 import { test } from 'node:test';
@@ -69,6 +69,28 @@ for (const be of backends) {
     }
   });
 
+  test(`rowCombine [${be.name}] is Wᵀ·coef and never reads rows whose coefficient is 0`, () => {
+    for (const [rows, cols] of SHAPES) {
+      const W = matrix(rows, cols, 13 * rows + cols), coef = matrix(1, rows, rows + 17 * cols);
+      for (let r = 0; r < rows; r += 3) coef[r] = 0;
+      // A skipped row full of NaN: reading it would poison every output element.
+      if (rows > 3) W.fill(NaN, 3 * cols, 4 * cols);
+      const out = new Float32Array(cols + 2).fill(7);
+      be.rowCombine(coef, W, rows, cols, out);
+      const ref = new Float64Array(cols), mag = new Float64Array(cols);
+      for (let r = 0; r < rows; r++) if (coef[r] !== 0) for (let j = 0; j < cols; j++) { ref[j] += coef[r]! * W[r * cols + j]!; mag[j] += Math.abs(coef[r]! * W[r * cols + j]!); }
+      // Float32 sums of `rows` terms: error ~ √rows · 2⁻²⁴ · Σ|terms| (8× margin), below any single term's share.
+      for (let j = 0; j < cols; j++) {
+        const tol = 8 * Math.sqrt(rows) * 2 ** -24 * mag[j]! + 1e-30;
+        assert.ok(Math.abs(out[j]! - ref[j]!) <= tol, `rowCombine ${rows}x${cols}[${j}]: ${out[j]} vs ${ref[j]}`);
+      }
+      assert.deepEqual([...out.subarray(cols)], [7, 7], 'elements past cols untouched');
+    }
+    const none = new Float32Array(4).fill(3);
+    be.rowCombine(new Float32Array(2), new Float32Array(8).fill(NaN), 2, 4, none);
+    assert.deepEqual([...none], [0, 0, 0, 0], 'all coefficients 0: zeros');
+  });
+
   test(`removeParallelRows [${be.name}] follows its definition; the result is orthogonal to each row`, () => {
     for (const [rows, cols] of SHAPES) {
       const w = matrix(rows, cols, 2 * rows + cols, 0.7), g0 = matrix(rows, cols, 3 * rows + cols, 2);
@@ -102,6 +124,9 @@ for (const be of backends) {
     assert.throws(() => be.normaliseRows(new Float32Array(5), 2, 3), /normaliseRows/);
     assert.throws(() => be.broadcastRows(new Float32Array(3), 2, 3, new Float32Array(5)), /broadcastRows/);
     assert.throws(() => be.broadcastRows(new Float32Array(2), 2, 3, new Float32Array(6)), /broadcastRows/);
+    assert.throws(() => be.rowCombine(new Float32Array(1), new Float32Array(6), 2, 3, new Float32Array(3)), /rowCombine/);
+    assert.throws(() => be.rowCombine(new Float32Array(2), new Float32Array(5), 2, 3, new Float32Array(3)), /rowCombine/);
+    assert.throws(() => be.rowCombine(new Float32Array(2), new Float32Array(6), 2, 3, new Float32Array(2)), /rowCombine/);
   });
 }
 
@@ -128,11 +153,12 @@ ptest('native row kernels are bit-identical for 1 and 2 threads', (n) => {
   const w = matrix(rows, cols, 31), g = matrix(rows, cols, 37, 4), b = matrix(1, cols, 41);
   const prev = n.threads();
   const run = () => {
-    const gg = g.slice(), ww = w.slice(), out = new Float32Array(rows * cols);
+    const gg = g.slice(), ww = w.slice(), out = new Float32Array(rows * cols), comb = new Float32Array(cols);
     n.removeParallelRows(gg, w, rows, cols);
     n.normaliseRows(ww, rows, cols);
     n.broadcastRows(b, rows, cols, out);
-    return [gg, ww, out];
+    n.rowCombine(g.subarray(0, rows), w, rows, cols, comb);
+    return [gg, ww, out, comb];
   };
   try {
     n.setThreads(1);

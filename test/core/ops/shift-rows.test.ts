@@ -11,7 +11,7 @@ import { assertClose, describeBackends, rand } from '../../helpers/gradcheck.js'
 type Enc = 'topkEncode' | 'sparseEncodeAt';
 
 function run(enc: Enc, shifted: boolean, xGrad: boolean, R = 20): { c: Float32Array; W: Float32Array; b: Float32Array; x: Float32Array | null; y: Float32Array } {
-  const [D, H, k] = [5, 12, 3]; // R·k ≥ 4·H takes the row-sum shortcut (R = 20), R = 6 the gather
+  const [D, H, k] = [5, 12, 3]; // R = 20 touches every latent, R = 6 only some (rowCombine skips the rest)
   const x = rand([R, D], 1, -1, 1, xGrad), c = rand([D], 2), W = rand([H, D], 3), b = rand([H], 4);
   const xIn = shifted ? shiftRows(x, c) : C.sub(x, c);
   let v: C.Tensor;
