@@ -435,8 +435,9 @@ Value Topk(const CallbackInfo& info) {
 }
 
 /// Throws unless every index is in [0, limit).
-void check_indices(Env env, const char* kernel, const int32_t* idx, int64_t n, int64_t limit, const char* what) {
+void check_indices(Env env, const char* kernel, const int32_t* idx, int64_t n, int64_t limit, const char* what, bool minusOne = false) {
   for (int64_t i = 0; i < n; ++i) {
+    if (minusOne && idx[i] == -1) continue;
     if (idx[i] < 0 || idx[i] >= limit)
       range_fail(env, kernel, "index " + std::to_string(idx[i]) + " at position " + std::to_string(i) + " is outside [0, " +
                             std::to_string(limit) + ") (" + what + ")");
@@ -450,9 +451,10 @@ Value GatherRows(const CallbackInfo& info) {
   const int64_t cols = dim(info, 1, k, "cols");
   I32 idx = i32(info, 2, k, "idx");
   F32 out = f32(info, 3, k, "out");
+  const bool minusOne = info.Length() > 4 && info[4].ToBoolean().Value();
   if (cols == 0) return env.Undefined();
   need(env, k, "out", out.n, mul(env, k, idx.n, cols), sz("rows", idx.n, "cols", cols));
-  check_indices(env, k, idx.p, idx.n, src.n / cols, "rows of src");
+  check_indices(env, k, idx.p, idx.n, src.n / cols, "rows of src", minusOne);
   aelab::gather_rows(src.p, cols, idx.p, idx.n, out.p);
   return env.Undefined();
 }
@@ -464,9 +466,10 @@ Value ScatterAddRows(const CallbackInfo& info) {
   const int64_t cols = dim(info, 1, k, "cols");
   I32 idx = i32(info, 2, k, "idx");
   F32 out = f32(info, 3, k, "out");
+  const bool minusOne = info.Length() > 4 && info[4].ToBoolean().Value();
   if (cols == 0) return env.Undefined();
   need(env, k, "src", src.n, mul(env, k, idx.n, cols), sz("rows", idx.n, "cols", cols));
-  check_indices(env, k, idx.p, idx.n, out.n / cols, "rows of out");
+  check_indices(env, k, idx.p, idx.n, out.n / cols, "rows of out", minusOne);
   aelab::scatter_add_rows(src.p, cols, idx.p, idx.n, out.p);
   return env.Undefined();
 }

@@ -470,10 +470,14 @@ function checkIndex(i: number, n: number, what: string): void {
   if (!(i >= 0 && i < n)) throw new RangeError(`${what}: index ${i} out of range 0..${n - 1}`);
 }
 
-function gatherRows(src: F32, cols: number, idx: I32, out: F32): void {
+function gatherRows(src: F32, cols: number, idx: I32, out: F32, minusOne = false): void {
   const nsrc = cols === 0 ? Infinity : Math.floor(src.length / cols);
   for (let i = 0; i < idx.length; i++) {
     const r = idx[i];
+    if (minusOne && r === -1) {
+      out.fill(0, i * cols, (i + 1) * cols);
+      continue;
+    }
     checkIndex(r, nsrc, 'gatherRows');
     // Short rows: a plain loop beats creating a subarray view per row; long rows: memcpy via set().
     if (cols < 64) for (let j = 0, s = r * cols, d = i * cols; j < cols; j++) out[d + j] = src[s + j];
@@ -481,10 +485,11 @@ function gatherRows(src: F32, cols: number, idx: I32, out: F32): void {
   }
 }
 
-function scatterAddRows(src: F32, cols: number, idx: I32, out: F32): void {
+function scatterAddRows(src: F32, cols: number, idx: I32, out: F32, minusOne = false): void {
   const nout = cols === 0 ? Infinity : Math.floor(out.length / cols);
   for (let i = 0; i < idx.length; i++) {
     const r = idx[i];
+    if (minusOne && r === -1) continue;
     checkIndex(r, nout, 'scatterAddRows');
     for (let j = 0, s = i * cols, d = r * cols; j < cols; j++) out[d + j] += src[s + j];
   }

@@ -56,8 +56,8 @@ export interface NativeAddon {
   layerNormGrad(x: F32, gy: F32, mean: F32, rstd: F32, gamma: F32 | null, rows: number, cols: number,
     gx: F32, ggamma: F32 | null, gbeta: F32 | null): void;
   topk(x: F32, rows: number, cols: number, k: number, vals: F32, idx: I32, byIndex: boolean): void;
-  gatherRows(src: F32, cols: number, idx: I32, out: F32): void;
-  scatterAddRows(src: F32, cols: number, idx: I32, out: F32): void;
+  gatherRows(src: F32, cols: number, idx: I32, out: F32, minusOne?: boolean): void;
+  scatterAddRows(src: F32, cols: number, idx: I32, out: F32, minusOne?: boolean): void;
   gatherCols(x: F32, rows: number, cols: number, idx: I32, k: number, out: F32): void;
   scatterAddCols(src: F32, rows: number, k: number, idx: I32, cols: number, out: F32): void;
   sparseDecode(vals: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, bias: F32 | null, out: F32, path?: number): void;
@@ -203,8 +203,8 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     layerNormGrad: (x, gy, mean, rstd, gamma, rows, cols, gx, ggamma, gbeta) =>
       addon.layerNormGrad(x, gy, mean, rstd, gamma, rows, cols, gx, ggamma, gbeta),
     topk: (x, rows, cols, k, vals, idx, byIndex = false) => addon.topk(x, rows, cols, k, vals, idx, byIndex),
-    gatherRows: (src, cols, idx, out) => addon.gatherRows(src, cols, idx, out),
-    scatterAddRows: (src, cols, idx, out) => addon.scatterAddRows(src, cols, idx, out),
+    gatherRows: (src, cols, idx, out, minusOne) => addon.gatherRows(src, cols, idx, out, minusOne === true),
+    scatterAddRows: (src, cols, idx, out, minusOne) => addon.scatterAddRows(src, cols, idx, out, minusOne === true),
     gatherCols: (x, rows, cols, idx, k, out) => addon.gatherCols(x, rows, cols, idx, k, out),
     scatterAddCols: (src, rows, k, idx, cols, out) => addon.scatterAddCols(src, rows, k, idx, cols, out),
     sparseDecode: (vals, idx, R, k, W, H, D, bias, out, path) => addon.sparseDecode(vals, idx, R, k, W, H, D, bias, out, path),

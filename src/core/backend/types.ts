@@ -111,10 +111,13 @@ export interface Backend {
    */
   topk(x: F32, rows: number, cols: number, k: number, vals: F32, idx: I32, byIndex?: boolean): void;
 
-  /** out[i, :] = src[idx[i], :] for i < idx.length; src rows have `cols` elements. */
-  gatherRows(src: F32, cols: number, idx: I32, out: F32): void;
-  /** out[idx[i], :] += src[i, :] (accumulates; repeated indices add up). */
-  scatterAddRows(src: F32, cols: number, idx: I32, out: F32): void;
+  /**
+   * out[i, :] = src[idx[i], :] for i < idx.length; src rows have `cols` elements. With minusOne, an index
+   * of −1 gives a zero row (e.g. a causal conv's frames before the first); any other index out of range throws.
+   */
+  gatherRows(src: F32, cols: number, idx: I32, out: F32, minusOne?: boolean): void;
+  /** out[idx[i], :] += src[i, :] (accumulates; repeated indices add up in index order). With minusOne, rows with index −1 are skipped. */
+  scatterAddRows(src: F32, cols: number, idx: I32, out: F32, minusOne?: boolean): void;
   /** out[r, j] = x[r, idx[r, j]]: x [rows, cols], idx/out [rows, k]. */
   gatherCols(x: F32, rows: number, cols: number, idx: I32, k: number, out: F32): void;
   /** out[r, idx[r, j]] += src[r, j] (accumulates): src/idx [rows, k], out [rows, cols]. */

@@ -538,6 +538,17 @@ test('gatherRows / scatterAddRows / gatherCols / scatterAddCols with repeated in
   for (let i = 0; i < idx.length; i++) for (let j = 0; j < cols; j++) exp[idx[i] * cols + j] += g[i * cols + j];
   close(acc, exp, 2 * EPS32, 1e-7, 'scatterAddRows');
   assert.throws(() => be.gatherRows(src, cols, Int32Array.from([6]), new Float32Array(cols)), RangeError);
+  assert.throws(() => be.gatherRows(src, cols, Int32Array.from([-1]), new Float32Array(cols)), RangeError);
+  // minusOne: −1 is a zero row when gathering and no destination when scattering; −2 still throws.
+  const gz = new Float32Array(2 * cols).fill(NaN);
+  be.gatherRows(src, cols, Int32Array.from([-1, 3]), gz, true);
+  assert.deepEqual([...gz], [...new Array(cols).fill(0), ...src.subarray(3 * cols, 4 * cols)]);
+  const sz = acc0.slice();
+  be.scatterAddRows(gz, cols, Int32Array.from([-1, 1]), sz, true);
+  const ez = Array.from(acc0);
+  for (let j = 0; j < cols; j++) ez[cols + j] += gz[cols + j]!;
+  close(sz, ez, 2 * EPS32, 1e-7, 'scatterAddRows minusOne');
+  assert.throws(() => be.gatherRows(src, cols, Int32Array.from([-2]), new Float32Array(cols), true), RangeError);
 
   const rows = 3, c2 = 7, k = 4;
   const x = randArr(rows * c2, r);

@@ -378,6 +378,21 @@ ptest('gatherRows/scatterAddRows and gatherCols/scatterAddCols with repeated ind
     n.scatterAddRows(gj, cols, idx, an); js.scatterAddRows(gj, cols, idx, aj);
     assertClose(an, aj, 1e-5, 1e-6, `scatterAddRows ${srcRows}x${cols} count=${count}`);
   }
+  // minusOne: −1 gathers a zero row and scatters nowhere (a causal conv's frames before the first).
+  for (const [srcRows, cols, count] of [[3, 5, 8], [72, 8192, 216]]) {
+    const src = randArr(srcRows * cols, r);
+    const idx = Int32Array.from({ length: count }, (_, i) => (i % 3 === 0 ? -1 : Math.floor(r() * srcRows)));
+    const gn = new Float32Array(count * cols).fill(NaN), gj = new Float32Array(count * cols).fill(NaN);
+    n.gatherRows(src, cols, idx, gn, true); js.gatherRows(src, cols, idx, gj, true);
+    assertSame(gn, gj, `gatherRows minusOne ${srcRows}x${cols}`);
+    assert.ok(gn.subarray(0, cols).every((v) => v === 0), 'index −1: a zero row');
+    const base = randArr(srcRows * cols, r);
+    const an = base.slice(), aj = base.slice();
+    n.scatterAddRows(gj, cols, idx, an, true); js.scatterAddRows(gj, cols, idx, aj, true);
+    assertSame(an, aj, `scatterAddRows minusOne ${srcRows}x${cols}`);
+    assert.throws(() => n.gatherRows(src, cols, Int32Array.from([-2]), new Float32Array(cols), true), /gatherRows: index -2/);
+    assert.throws(() => n.scatterAddRows(src.subarray(0, cols), cols, Int32Array.from([-1]), an), /scatterAddRows: index -1/);
+  }
   for (const [rows, cols, k] of [[1, 1, 1], [3, 7, 4], [33, 65, 20], [1024, 4096, 64], [2, 1025, 1025]]) {
     const x = randArr(rows * cols, r);
     const idx = Int32Array.from({ length: rows * k }, () => Math.floor(r() * cols));
