@@ -303,11 +303,11 @@ if (gemm) {
   for (const s of gemm.shapes) out.write(`  ${s.name.padEnd(12)} ${String(s.M).padStart(5)}x${String(s.N).padEnd(5)}x${String(s.K).padEnd(5)} ${String(s.gflops).padStart(7)} GFLOPS  ${s.of_roofline ?? '-'} of roofline\n`);
 }
 if (scaling) {
-  out.write(`\nSAE steps at scale, B=${scaling.batch}, Adam: ReLU/JumpReLU at ~${(scaling.density * 100).toFixed(0)}% code density (aelab sparse-aware vs PyTorch dense), TopK k=${scaling.k} (both sparse); tokens/s aelab, PyTorch, ratio (CPU ${scaling.cpu}: ${(scaling.cpu_features ?? []).join(' ')})\n`);
+  out.write(`\nSAE steps at scale, B=${scaling.batch}, Adam: ReLU/JumpReLU at ~${(scaling.density * 100).toFixed(0)}% code density (aelab sparse-aware vs PyTorch dense), TopK k=${scaling.k} (both sparse); tokens/s aelab, PyTorch, ratio, each side the mean of alternating rounds (CPU ${scaling.cpu}: ${(scaling.cpu_features ?? []).join(' ')})\n`);
   for (const [HxD, w] of Object.entries(scaling.configs as Record<string, Record<string, any>>)) {
     for (const m of ['relu', 'jumprelu', 'topk']) {
       if (!w[m]) continue;
-      out.write(`  ${`${m} ${HxD}`.padEnd(20)} ${String(w[m].aelab_tokens_per_s ?? '-').padStart(9)} ${String(w[m].torch_tokens_per_s ?? '-').padStart(9)} ${String(w[m].ratio_vs_torch ?? '-').padStart(7)}  (${w[m].aelab_path ?? '?'}, density ${w[m].code_density ?? '?'}; ${w[m].speedup_vs_dense ?? '-'}x aelab dense; peak RSS ${w[m].aelab_peak_rss_mb ?? '-'} / ${w[m].torch_peak_rss_mb ?? '-'} MB)\n`);
+      out.write(`  ${`${m} ${HxD}`.padEnd(20)} ${String(w[m].aelab_tokens_per_s ?? '-').padStart(9)} ${String(w[m].torch_tokens_per_s ?? '-').padStart(9)} ${String(w[m].ratio_vs_torch ?? '-').padStart(7)}  (rounds ${(w[m].ratio_each_round ?? []).join(', ') || '-'}; ${w[m].aelab_path ?? '?'}, density ${w[m].code_density ?? '?'}; ${w[m].speedup_vs_dense ?? '-'}x aelab dense; peak RSS ${w[m].aelab_peak_rss_mb ?? '-'} / ${w[m].torch_peak_rss_mb ?? '-'} MB)\n`);
     }
   }
   for (const [m, e] of Object.entries(scaling.scaling_exponent as Record<string, any>)) out.write(`  ${m}: tokens/s ∝ H^-α over H ${e.widths.join(', ')} (d 512): α aelab ${e.aelab ?? '-'}, PyTorch ${e.torch ?? '-'} (target α <= 1)\n`);

@@ -13,7 +13,10 @@
  *
  *   node dist/bench/sae-scaling.js [--configs 4096x512,16384x512,65536x512,16384x2048] [--quick]
  *        [--archs relu,jumprelu,topk] [--batch 1024] [--density 0.02] [--k 32] [--bandwidth 0.05]
- *        [--warmup 3] [--runs 5] [--no-torch] [--no-dense]
+ *        [--warmup 5] [--runs 5] [--rounds 2] [--no-torch] [--no-dense]
+ *   Each (shape, architecture) runs --rounds alternating PyTorch/aelab rounds in child processes; a side's
+ *   tokens/s is the mean over its rounds of each round's median of --runs steps (after --warmup),
+ *   ratio_vs_torch the ratio of those means, ratio_each_round the round-by-round ratios.
  *   --quick drops the H = 65536 shape. --latents 4096,16384 [--d-in 512] is the older spelling of --configs.
  *   node dist/bench/sae-scaling.js --child --arch topk --latents 4096 --profile   one side's per-kernel ms (stderr)
  *   node dist/bench/sae-scaling.js --sweep [--latents 4096]   the crossover: sparse vs dense step time
@@ -59,7 +62,7 @@ const flag = (n: string) => process.argv.includes(`--${n}`);
 const B = Number(arg('batch', '1024')), D = Number(arg('d-in', '512'));
 const widths = arg('latents', '4096').split(',').map(Number);
 const density = Number(arg('density', '0.02')), bandwidth = Number(arg('bandwidth', '0.05')), K = Number(arg('k', '32'));
-const warmup = Number(arg('warmup', '3')), runs = Number(arg('runs', '5'));
+const warmup = Number(arg('warmup', '5')), runs = Number(arg('runs', '5')), rounds = Number(arg('rounds', '2'));
 
 /** The normal quantile Φ⁻¹(p) (Acklam's rational approximation, |error| < 1.2e-9). */
 function normalQuantile(p: number): number {
@@ -282,6 +285,7 @@ function driver(): void {
     .split(',').map((c) => c.split('x').map(Number) as [number, number])
     .filter(([h]) => !(flag('quick') && h >= 65536));
   for (const [h, d] of configs) if (!(Number.isInteger(h) && h > 0 && Number.isInteger(d) && d > 0)) throw new Error(`sae-scaling: --configs entries must be HxD, got ${h}x${d}`);
+  if (!(Number.isInteger(rounds) && rounds >= 1)) throw new Error(`sae-scaling: --rounds must be a positive integer, got ${arg('rounds', '')}`);
   const archs = arg('archs', ARCHS.join(',')).split(',') as Arch[];
   for (const a of archs) if (!ARCHS.includes(a)) throw new Error(`sae-scaling: --archs: unknown architecture '${a}' (use ${ARCHS.join(', ')})`);
   const common = ['--batch', String(B), '--density', String(density), '--bandwidth', String(bandwidth), '--k', String(K), '--warmup', String(warmup), '--runs', String(runs)];
@@ -301,9 +305,22 @@ function driver(): void {
     for (const arch of archs) {
       process.stderr.write(`sae-scaling: H=${H} d=${d} ${arch} …\n`);
       const shape = ['--latents', String(H), '--d-in', String(d), ...common];
-      const t = torchOk ? run('/usr/bin/python3', [script, '--threads', threads, '--modes', TORCH_MODE[arch], ...shape]) : null;
-      const tm = t?.modes?.[TORCH_MODE[arch]];
-      const a = run(process.execPath, [fileURLToPath(import.meta.url), '--child', '--arch', arch, '--mode', 'auto', ...shape]);
+      // Rounds alternate the two sides (PyTorch, aelab, PyTorch, aelab, …) so that a slow spell of the
+      // machine (both sides' steps slow by up to 1.5× for seconds at a time here) falls on both; each
+      // side's figure is the mean over its rounds of each round's median step (as bench/main.ts does for
+      // the MAE and video VAE headlines).
+      const tr: Record<string, any>[] = [], ar: Record<string, any>[] = [];
+      for (let round = 0; round < rounds; round++) {
+        const t1 = torchOk ? run('/usr/bin/python3', [script, '--threads', threads, '--modes', TORCH_MODE[arch], ...shape]) : null;
+        if (t1?.modes?.[TORCH_MODE[arch]]) tr.push({ ...t1.modes[TORCH_MODE[arch]], peak_rss_mb: t1.peak_rss_mb, baseline_rss_mb: t1.baseline_rss_mb });
+        const a1 = run(process.execPath, [fileURLToPath(import.meta.url), '--child', '--arch', arch, '--mode', 'auto', ...shape]);
+        if (a1) ar.push(a1);
+      }
+      const meanRounds = (xs: Record<string, any>[]): Record<string, any> | null => xs.length
+        ? { ...xs[0]!, tokens_per_s: Math.round(xs.reduce((p, q) => p + q.tokens_per_s, 0) / xs.length), runs_ms: xs.flatMap((q) => q.runs_ms) } : null;
+      const tm = meanRounds(tr), a = meanRounds(ar);
+      const t = tm ? { peak_rss_mb: Math.max(...tr.map((x) => x.peak_rss_mb)), baseline_rss_mb: tm.baseline_rss_mb } : null;
+      const roundRatios = ar.length === tr.length && tr.length ? ar.map((x, i) => +(x.tokens_per_s / tr[i]!.tokens_per_s).toFixed(3)) : null;
       // TopK with the opt-in bf16 encoder GEMM (--encoder-dtype bf16), where this CPU has a bf16 kernel.
       const bf16 = arch === 'topk' && bf16Kernel ? run(process.execPath, [fileURLToPath(import.meta.url), '--child', '--arch', arch, '--mode', 'auto', '--encoder-dtype', 'bf16', ...shape]) : null;
       const dense = arch !== 'topk' && !flag('no-dense') && H * d <= 16384 * 512
@@ -313,7 +330,9 @@ function driver(): void {
         ratio_vs_torch: a && tm ? +(a.tokens_per_s / tm.tokens_per_s).toFixed(3) : null,
         aelab_path: a?.path ?? null, code_density: a?.code_density ?? null, padded_density: a?.padded_density ?? null,
         aelab_dense_tokens_per_s: dense?.tokens_per_s ?? null, speedup_vs_dense: a && dense ? +(a.tokens_per_s / dense.tokens_per_s).toFixed(3) : null,
-        aelab_peak_rss_mb: a?.peak_rss_mb ?? null, aelab_baseline_rss_mb: a?.baseline_rss_mb ?? null,
+        aelab_rounds_tokens_per_s: ar.map((x) => x.tokens_per_s), torch_rounds_tokens_per_s: tr.map((x) => x.tokens_per_s),
+        ratio_each_round: roundRatios,
+        aelab_peak_rss_mb: ar.length ? Math.max(...ar.map((x) => x.peak_rss_mb)) : null, aelab_baseline_rss_mb: a?.baseline_rss_mb ?? null,
         torch_peak_rss_mb: t?.peak_rss_mb ?? null, torch_baseline_rss_mb: t?.baseline_rss_mb ?? null,
         aelab_runs_ms: a?.runs_ms ?? null, torch_runs_ms: tm?.runs_ms ?? null,
         ...(arch === 'topk' ? {
