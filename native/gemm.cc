@@ -5,9 +5,10 @@
 //    with g++ alone). AELAB_BLAS=off disables it; AELAB_BLAS=auto (default) uses it when found.
 //  * a built-in packed kernel in the Goto/BLIS style: op(B) is packed into KC x NC panels of NR
 //    columns (shared by all threads), each thread packs its own MC x KC blocks of op(A) into MR-row
-//    micro-panels, and an MR x NR register tile of 8-wide vectors accumulates with FMA. Threads split
-//    the rows of C, so every element of C is accumulated in the same order whatever the thread count
-//    (the built-in GEMM is bit-for-bit independent of setThreads).
+//    micro-panels, and an MR x NR register tile (8 x 32 of 16-wide vectors with AVX-512, 6 x 16 of 8-wide
+//    ones otherwise) accumulates with FMA. Threads split the rows of C (or its columns when there are
+//    too few rows), so every element of C is accumulated in the same order whatever the thread count
+//    (the built-in GEMM is bit-for-bit independent of setThreads, and of the vector width).
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -85,24 +86,40 @@ void blas_set_threads(int n) {
 // ---------------------------------------------------------------------------------------------
 namespace {
 
-typedef float v8f __attribute__((vector_size(32)));
-typedef float v8fu __attribute__((vector_size(32), aligned(4)));  // unaligned view of C
-
+// The register tile is MR rows × NR = 2 vectors of columns. With AVX-512 the vectors are 16 floats
+// (8 × 32 tile: 16 accumulators, 2 B vectors, 1 broadcast); otherwise 8 (6 × 16 tile). Every element of
+// C is still the sum over k in increasing order within each KC block, so the result does not depend on
+// the vector width, the tile or the thread split.
+#if defined(__AVX512F__)
+typedef float vf __attribute__((vector_size(64)));
+typedef float vfu __attribute__((vector_size(64), aligned(4)));  // unaligned view of C
+constexpr int VW = 16;
+constexpr int MR = 8;
+static inline vf fmav(vf a, vf b, vf c) { return (vf)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c); }
+#else
+typedef float vf __attribute__((vector_size(32)));
+typedef float vfu __attribute__((vector_size(32), aligned(4)));
+constexpr int VW = 8;
+constexpr int MR = 6;
 /// c + a * b with one rounding (vfmadd231ps). ISO C++ mode turns contraction off, so ask for it.
-static inline v8f fma8(v8f a, v8f b, v8f c) {
+static inline vf fmav(vf a, vf b, vf c) {
 #if defined(__FMA__)
-  return (v8f)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+  return (vf)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
 #else
   return a * b + c;
 #endif
 }
+#endif
 
-/// Broadcast of one float (a braced splat compiles to vbroadcastss straight from memory; `v8f{} + x`
-/// would add an extra scalar add, since 0 + x is not an identity for x = -0).
-static inline v8f splat(float x) { return v8f{x, x, x, x, x, x, x, x}; }
+/// Broadcast of one float (compiles to vbroadcastss straight from memory; `vf{} + x` would add an
+/// extra scalar add, since 0 + x is not an identity for x = -0).
+static inline vf splat(float x) {
+  vf v;
+  for (int i = 0; i < VW; ++i) v[i] = x;
+  return v;
+}
 
-constexpr int MR = 6;    // rows of the register tile: 6 x 2 accumulators + 2 B vectors + 1 A broadcast
-constexpr int NR = 16;   // columns of the register tile (two 8-wide vectors)
+constexpr int NR = 2 * VW;  // columns of the register tile (two vectors)
 // Block sizes (overridable at compile time for tuning). Measured on Zen 3 (32 KiB L1d, 512 KiB L2):
 // KC = 512 halves the passes over C against 256, which matters because C rarely sits in cache.
 #ifndef AELAB_KC
@@ -111,8 +128,9 @@ constexpr int NR = 16;   // columns of the register tile (two 8-wide vectors)
 #ifndef AELAB_MC
 #define AELAB_MC 96
 #endif
-constexpr int64_t KC = AELAB_KC;  // depth of a packed block; one NR x KC panel of B is 32 KiB
+constexpr int64_t KC = AELAB_KC;  // depth of a packed block; one NR x KC panel of B is 32-64 KiB
 constexpr int64_t MC = AELAB_MC;  // rows of a packed A block: MC x KC (192 KiB) stays in the 512 KiB L2
+static_assert(AELAB_MC % 24 == 0, "MC must be a multiple of both tile heights (6 and 8)");
 constexpr int64_t NC = 4096;      // columns of a packed B block: KC x NC (8 MiB) stays in L3
 
 /// 64-byte aligned, grow-only buffer owned by one thread (allocated once, reused every call).
@@ -206,42 +224,42 @@ void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict
     __builtin_prefetch(c + r * ldc, 1, 3);
     __builtin_prefetch(c + r * ldc + NR - 1, 1, 3);
   }
-  v8f c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {};
-  v8f c30 = {}, c31 = {}, c40 = {}, c41 = {}, c50 = {}, c51 = {};
-  const v8f* bv = reinterpret_cast<const v8f*>(b);
+  vf acc[MR][2];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = splat(0.0f);
+  const vf* bv = reinterpret_cast<const vf*>(b);
   for (int64_t p = 0; p < kc; ++p) {
-    const v8f b0 = bv[0], b1 = bv[1];
-    v8f av;
-    av = splat(a[0]); c00 = fma8(av, b0, c00); c01 = fma8(av, b1, c01);
-    av = splat(a[1]); c10 = fma8(av, b0, c10); c11 = fma8(av, b1, c11);
-    av = splat(a[2]); c20 = fma8(av, b0, c20); c21 = fma8(av, b1, c21);
-    av = splat(a[3]); c30 = fma8(av, b0, c30); c31 = fma8(av, b1, c31);
-    av = splat(a[4]); c40 = fma8(av, b0, c40); c41 = fma8(av, b1, c41);
-    av = splat(a[5]); c50 = fma8(av, b0, c50); c51 = fma8(av, b1, c51);
+    const vf b0 = bv[0], b1 = bv[1];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const vf av = splat(a[r]);
+      acc[r][0] = fmav(av, b0, acc[r][0]);
+      acc[r][1] = fmav(av, b1, acc[r][1]);
+    }
     a += MR;
     bv += 2;
   }
-  const v8f acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   if (mr == MR && nr == NR) {
+#pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
-      v8fu* cr = reinterpret_cast<v8fu*>(c + r * ldc);
+      vfu* cr = reinterpret_cast<vfu*>(c + r * ldc);
       if (beta == 0.0f) {
-        cr[0] = alpha * acc[r][0];
-        cr[1] = alpha * acc[r][1];
+        cr[0] = splat(alpha) * acc[r][0];
+        cr[1] = splat(alpha) * acc[r][1];
       } else if (beta == 1.0f) {
-        cr[0] = fma8(splat(alpha), acc[r][0], cr[0]);
-        cr[1] = fma8(splat(alpha), acc[r][1], cr[1]);
+        cr[0] = fmav(splat(alpha), acc[r][0], cr[0]);
+        cr[1] = fmav(splat(alpha), acc[r][1], cr[1]);
       } else {
-        cr[0] = fma8(splat(alpha), acc[r][0], beta * cr[0]);
-        cr[1] = fma8(splat(alpha), acc[r][1], beta * cr[1]);
+        cr[0] = fmav(splat(alpha), acc[r][0], splat(beta) * cr[0]);
+        cr[1] = fmav(splat(alpha), acc[r][1], splat(beta) * cr[1]);
       }
     }
     return;
   }
-  alignas(32) float tile[MR][NR];
+  alignas(64) float tile[MR][NR];
   for (int r = 0; r < MR; ++r) {
-    reinterpret_cast<v8f*>(tile[r])[0] = acc[r][0];
-    reinterpret_cast<v8f*>(tile[r])[1] = acc[r][1];
+    reinterpret_cast<vf*>(tile[r])[0] = acc[r][0];
+    reinterpret_cast<vf*>(tile[r])[1] = acc[r][1];
   }
   for (int r = 0; r < mr; ++r) {
     float* cr = c + r * ldc;
@@ -260,14 +278,15 @@ struct GemmCtx {
   const float* B;
   float* C;
   float* bpack;  // shared KC x NC packed B block (owned by the calling thread)
+  bool byCols;   // threads split the columns of C (few rows) instead of its rows
 };
 
 void gemm_region(void* p, int tid, int nt) {
   const GemmCtx& g = *static_cast<GemmCtx*>(p);
   // Split the rows of C into nt contiguous, MR-aligned ranges.
   const int64_t panels = (g.M + MR - 1) / MR;
-  const int64_t m0 = std::min(g.M, panels * tid / nt * MR);
-  const int64_t m1 = std::min(g.M, panels * (tid + 1) / nt * MR);
+  const int64_t m0 = g.byCols ? 0 : std::min(g.M, panels * tid / nt * MR);
+  const int64_t m1 = g.byCols ? g.M : std::min(g.M, panels * (tid + 1) / nt * MR);
   float* apack = t_abuf.get(MC * KC);
   for (int64_t jc = 0; jc < g.N; jc += NC) {
     const int64_t nc = std::min(NC, g.N - jc);
@@ -285,7 +304,9 @@ void gemm_region(void* p, int tid, int nt) {
       for (int64_t ic = m0; ic < m1; ic += MC) {
         const int64_t mc = std::min(MC, m1 - ic);
         pack_a(g.transA, g.A, g.M, g.K, ic, mc, pc, kc, apack);
-        for (int64_t jr = 0; jr < nc; jr += NR) {
+        // By columns: this thread's share of the block's NR-column panels (all rows).
+        const int64_t j0 = g.byCols ? npan * tid / nt * NR : 0, j1 = g.byCols ? std::min(nc, npan * (tid + 1) / nt * NR) : nc;
+        for (int64_t jr = j0; jr < j1; jr += NR) {
           const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
           const float* bp = g.bpack + jr * kc;
           for (int64_t ir = 0; ir < mc; ir += MR) {
@@ -334,14 +355,19 @@ void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha
             static_cast<int>(N));
     return;
   }
-  GemmCtx ctx{transA, transB, M, N, K, alpha, beta, A, B, C, nullptr};
+  GemmCtx ctx{transA, transB, M, N, K, alpha, beta, A, B, C, nullptr, false};
   const int64_t nc = std::min(NC, (N + NR - 1) / NR * NR);
   ctx.bpack = t_bbuf.get(static_cast<size_t>(KC * nc));
   // Threads only pay off once each gets a few register tiles of real work.
   const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
   int want = flops < 2.0e6 ? 1 : pool_threads();
   const int64_t panels = (M + MR - 1) / MR;
-  if (want > panels) want = static_cast<int>(panels);
+  if (want > panels) {
+    // Too few row panels for the threads (a conv with 8-16 output channels): split the columns.
+    const int64_t cpanels = (std::min(NC, N) + NR - 1) / NR;
+    if (cpanels >= 2 * want) ctx.byCols = true;
+    else want = static_cast<int>(panels);
+  }
   pool_run(&gemm_region, &ctx, want);
 }
 

@@ -100,6 +100,8 @@ const GEMM_SHAPES: Array<[number, number, number]> = [
   [1, 1, 1], [7, 13, 5], [65, 33, 129], [6, 16, 8], [13, 17, 300], [130, 47, 260], [5, 4100, 3],
   // Past the built-in kernel's blocking (KC = 512, MC = 96, NC = 4096) and its 2-thread row split.
   [70, 40, 1100], [203, 19, 520],
+  // One row panel with work for two threads: the built-in kernel splits the columns (past NC too).
+  [8, 300, 600], [3, 4200, 200],
 ];
 
 function gemmSuite(fn: () => GemmFn, what: string): void {
@@ -210,7 +212,7 @@ ntest('setThreads(1) and setThreads(2) give identical bits', (b, a) => {
     const idx = Int32Array.from({ length: nidx }, (_, i) => (i * 7919) % 37); // many repeats
     const src = rand(nidx * scols, r);
     const GM = 150, GN = 90, GK = 700;
-    const GA = rand(GM * GK, r), GB = rand(GK * GN, r);
+    const GA = rand(GM * GK, r), GB = rand(GK * GN, r), GC = rand(900 * GK, r);
     const run = () => {
       const sums = new Float64Array([b.sumAll(big), b.sumSquares(big)]);
       const red1 = new Float32Array(rows), red2 = new Float32Array(cols), red3 = new Float32Array(cols);
@@ -227,7 +229,10 @@ ntest('setThreads(1) and setThreads(2) give identical bits', (b, a) => {
       b.softmax(X, rows, cols, sm);
       const gc = new Float32Array(GM * GN);
       a.gemmBuiltin(false, false, GM, GN, GK, 1, GA, 0, GB, 0, 0, gc, 0);
-      return { sums, red1, red2, red3, red4, vals, ix, sc, sm, gc };
+      // Few rows (one row panel): the threads split the columns instead.
+      const gf = new Float32Array(5 * 900);
+      a.gemmBuiltin(false, true, 5, 900, GK, 1, GA, 0, GC, 0, 0, gf, 0);
+      return { sums, red1, red2, red3, red4, vals, ix, sc, sm, gc, gf };
     };
     b.setThreads(1);
     assert.equal(b.threads(), 1);
@@ -246,6 +251,7 @@ ntest('setThreads(1) and setThreads(2) give identical bits', (b, a) => {
     sameBits(one.sc, two.sc, 'scatterAddRows');
     sameBits(one.sm, two.sm, 'softmax');
     sameBits(one.gc, two.gc, 'gemmBuiltin');
+    sameBits(one.gf, two.gf, 'gemmBuiltin, columns split');
     // And the parallel sums are right.
     let s = 0, q = 0;
     for (let i = 0; i < big.length; i++) { s += big[i]!; q += big[i]! * big[i]!; }
