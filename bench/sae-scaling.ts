@@ -19,6 +19,7 @@
  *   ratio_vs_torch the ratio of those means, ratio_each_round the round-by-round ratios.
  *   --quick drops the H = 65536 shape. --latents 4096,16384 [--d-in 512] is the older spelling of --configs.
  *   node dist/bench/sae-scaling.js --child --arch topk --latents 4096 --profile   one side's per-kernel ms (stderr)
+ *   node dist/bench/sae-scaling.js --child --arch topk --latents 4096 --dead-fraction 0.3   TopK with 30% dead latents (AuxK on)
  *   node dist/bench/sae-scaling.js --sweep [--latents 4096]   the crossover: sparse vs dense step time
  *                                  of the standard SAE as the density grows (sets SPARSE_STEP_CROSSOVER)
  *
@@ -62,6 +63,9 @@ const flag = (n: string) => process.argv.includes(`--${n}`);
 const B = Number(arg('batch', '1024')), D = Number(arg('d-in', '512'));
 const widths = arg('latents', '4096').split(',').map(Number);
 const density = Number(arg('density', '0.02')), bandwidth = Number(arg('bandwidth', '0.05')), K = Number(arg('k', '32'));
+// --dead-fraction F (TopK child only): that fraction of latents (spread by a hash) is held dead, with
+// AuxK at its default coefficient 1/32 and k_aux 256, to time the step once latents have died.
+const deadFraction = Number(arg('dead-fraction', '0'));
 const warmup = Number(arg('warmup', '5')), runs = Number(arg('runs', '5')), rounds = Number(arg('rounds', '2'));
 
 /** The normal quantile Φ⁻¹(p) (Acklam's rational approximation, |error| < 1.2e-9). */
@@ -97,7 +101,7 @@ function makeSae(arch: Arch, H: number, dens: number): SparseAutoencoder & { spa
     sae.b_enc.f32().fill(-zq * 0.1 / Math.sqrt(3));
     return sae;
   }
-  if (arch === 'topk') return createSae({ architecture: 'topk', ...common, k: K, auxKCoefficient: 0 }, new Generator(1)) as S;
+  if (arch === 'topk') return createSae({ architecture: 'topk', ...common, k: K, auxKCoefficient: deadFraction > 0 ? 1 / 32 : 0 }, new Generator(1)) as S;
   return createSae({ architecture: 'jumprelu', ...common, l0Coefficient: 1e-3, bandwidth, initialThreshold: zq / Math.sqrt(3) }, new Generator(1)) as S;
 }
 
@@ -121,6 +125,10 @@ function timeStep(arch: Arch, H: number, mode: SparseStepMode, x: Tensor, dens =
     });
     opt.step();
     opt.zeroGrad();
+    if (deadFraction > 0) {
+      const t = sae.tokens_since_fired.f32();
+      for (let h = 0; h < H; h++) if (((h * 2654435761) % 1000) / 1000 < deadFraction) t[h] = 1e9;
+    }
     return loss;
   };
   const losses: number[] = [];

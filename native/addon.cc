@@ -492,6 +492,22 @@ Value GatherCols(const CallbackInfo& info) {
   return env.Undefined();
 }
 
+/// selectCols(x [rows, cols], rows, cols, idx [n], out [rows, n]): out[r, j] = x[r, idx[j]].
+Value SelectCols(const CallbackInfo& info) {
+  const char* k = "selectCols";
+  Env env = info.Env();
+  F32 x = f32(info, 0, k, "x");
+  const int64_t rows = dim(info, 1, k, "rows"), cols = dim(info, 2, k, "cols");
+  I32 idx = i32(info, 3, k, "idx");
+  F32 out = f32(info, 4, k, "out");
+  const std::string s = sz("rows", rows, "cols", cols, "n", idx.n);
+  need(env, k, "x", x.n, mul(env, k, rows, cols), s);
+  need(env, k, "out", out.n, mul(env, k, rows, idx.n), s);
+  check_indices(env, k, idx.p, idx.n, cols, "cols");
+  aelab::select_cols(x.p, rows, cols, idx.p, idx.n, out.p);
+  return env.Undefined();
+}
+
 Value ScatterAddCols(const CallbackInfo& info) {
   const char* k = "scatterAddCols";
   Env env = info.Env();
@@ -1148,7 +1164,7 @@ Napi::Object Init(Env env, Napi::Object exports) {
       {"logSoftmax", call<LogSoftmaxF>}, {"softmaxGrad", call<SoftmaxGradF>},
       {"logSoftmaxGrad", call<LogSoftmaxGradF>}, {"layerNorm", call<LayerNorm>},
       {"layerNormGrad", call<LayerNormGrad>}, {"topk", call<Topk>}, {"gatherRows", call<GatherRows>},
-      {"scatterAddRows", call<ScatterAddRows>}, {"gatherCols", call<GatherCols>},
+      {"scatterAddRows", call<ScatterAddRows>}, {"gatherCols", call<GatherCols>}, {"selectCols", call<SelectCols>},
       {"scatterAddCols", call<ScatterAddCols>}, {"permute", call<Permute>}, {"im2col", call<Im2col>}, {"convDirect", call<ConvDirect>},
       {"col2im", call<Col2im>}, {"adam", call<Adam>}, {"threads", call<Threads>},
       {"broadcastRows", call<BroadcastRows>}, {"rowCombine", call<RowCombine>}, {"removeParallelRows", call<RemoveParallelRows>},

@@ -157,6 +157,8 @@ void topk(const float* x, int64_t rows, int64_t cols, int64_t k, float* vals, in
 void gather_rows(const float* src, int64_t cols, const int32_t* idx, int64_t nidx, float* out);
 void scatter_add_rows(const float* src, int64_t cols, const int32_t* idx, int64_t nidx, float* out);
 void gather_cols(const float* x, int64_t rows, int64_t cols, const int32_t* idx, int64_t k, float* out);
+/// out[r, j] = x[r, idx[j]] for x [rows, cols], idx [n], out [rows, n] (the same columns of every row).
+void select_cols(const float* x, int64_t rows, int64_t cols, const int32_t* idx, int64_t n, float* out);
 void scatter_add_cols(const float* src, int64_t rows, int64_t k, const int32_t* idx, int64_t cols,
                       float* out);
 void permute(const float* x, const int64_t* shape, const int64_t* perm, int rank, float* out);

@@ -42,7 +42,7 @@
  *   sae.removeParallelGrad(); opt.step(); sae.normaliseDecoder(); opt.zeroGrad();
  */
 import {
-  Tensor, add, fromBuffer, linear, matmul, mul, noGrad, norm, relu, reshape, scale, scatterToDense, square, sub, sum, tensor, topk,
+  Tensor, add, empty, fromBuffer, linear, matmul, mul, noGrad, norm, relu, reshape, scale, scatterToDense, square, sub, sum, tensor, topk,
 } from '../core/index.js';
 import { Generator } from '../core/random.js';
 import { K } from '../core/tensor.js';
@@ -486,13 +486,31 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
     for (let b = 0; b < B; b++) for (let j = 0; j < d; j++) variance += (ed[b * d + j]! - mean[j]!) ** 2;
     if (!(variance > 0)) return null;
     const k = Math.min(kAux, s.deadCount);
-    const mask = new Float32Array(this.dSae);
-    for (let i = 0; i < mask.length; i++) mask[i] = s.dead[i] ? 0 : -Infinity;
-    // Alive latents are pushed to −∞, so the top k (k ≤ number dead) are all dead latents. Only the
-    // set matters here, so it comes in latent order: sorted rows let the wide (k_aux = d/2) decode go
-    // latent by latent, reading each decoder row once per block of tokens (~4× faster at k_aux 256).
-    const { values, indices } = topk(add(s.pre, fromBuffer(mask, [1, this.dSae])), k, { byIndex: true });
-    const ehat = decodeSparse(s.encodeAt ? s.encodeAt(indices) : relu(values), indices, this.W_dec, null);
+    // Only the set of the top k dead latents matters here, so it comes in latent order: sorted rows let
+    // the wide (k_aux = d/2) decode go latent by latent, reading each decoder row once per block of
+    // tokens (~4× faster at k_aux 256).
+    let ehat: Tensor;
+    if (s.encodeAt) {
+      // Sparse encoder: the top k of the dead columns of pre, gathered into [B, deadCount] (selectCols),
+      // mapped back to latents. The same latents, in the same order, as the dense form below (dead
+      // columns keep their order, and ties go to the lower column in both), without a dense [B, H] add
+      // and without ranking the alive columns (a TopK step with 30% dead latents: 166 → see docs/SAE.md).
+      const H = this.dSae, dead = new Int32Array(s.deadCount);
+      for (let i = 0, n = 0; i < H; i++) if (s.dead[i]) dead[n++] = i;
+      const Pd = empty([B, dead.length]);
+      K().selectCols(s.pre.f32('auxKLoss'), B, H, dead, Pd.f32());
+      const local = topk(Pd, k, { byIndex: true }).indices.i32();
+      const idx = new Int32Array(local.length);
+      for (let i = 0; i < local.length; i++) idx[i] = dead[local[i]!]!;
+      const indices = fromBuffer(idx, [B, k]);
+      ehat = decodeSparse(s.encodeAt(indices), indices, this.W_dec, null);
+    } else {
+      // Dense: alive latents are pushed to −∞, so the top k (k ≤ number dead) are all dead latents.
+      const mask = new Float32Array(this.dSae);
+      for (let i = 0; i < mask.length; i++) mask[i] = s.dead[i] ? 0 : -Infinity;
+      const { values, indices } = topk(add(s.pre, fromBuffer(mask, [1, this.dSae])), k, { byIndex: true });
+      ehat = decodeSparse(relu(values), indices, this.W_dec, null);
+    }
     const sse = sum(square(sub(ehat, e)));
     return scale(sse, (coefficient * Math.min(s.deadCount / kAux, 1)) / variance);
   }

@@ -495,6 +495,17 @@ function scatterAddRows(src: F32, cols: number, idx: I32, out: F32, minusOne = f
   }
 }
 
+function selectCols(x: F32, rows: number, cols: number, idx: I32, out: F32): void {
+  const n = idx.length;
+  if (x.length < rows * cols) throw new RangeError(`selectCols: x has ${x.length} elements, needs ${rows * cols} (rows=${rows}, cols=${cols})`);
+  if (out.length < rows * n) throw new RangeError(`selectCols: out has ${out.length} elements, needs ${rows * n} (rows=${rows}, n=${n})`);
+  for (let j = 0; j < n; j++) checkIndex(idx[j]!, cols, 'selectCols');
+  for (let r = 0; r < rows; r++) {
+    const xb = r * cols, ob = r * n;
+    for (let j = 0; j < n; j++) out[ob + j] = x[xb + idx[j]!]!;
+  }
+}
+
 function gatherCols(x: F32, rows: number, cols: number, idx: I32, k: number, out: F32): void {
   for (let r = 0; r < rows; r++) {
     const xb = r * cols, ib = r * k;
@@ -877,6 +888,7 @@ export function createJsBackend(): JsBackend {
     gatherRows,
     scatterAddRows,
     gatherCols,
+    selectCols,
     scatterAddCols,
     sparseDecode,
     sparseDecodeGrad,

@@ -59,6 +59,7 @@ export interface NativeAddon {
   gatherRows(src: F32, cols: number, idx: I32, out: F32, minusOne?: boolean): void;
   scatterAddRows(src: F32, cols: number, idx: I32, out: F32, minusOne?: boolean): void;
   gatherCols(x: F32, rows: number, cols: number, idx: I32, k: number, out: F32): void;
+  selectCols(x: F32, rows: number, cols: number, idx: I32, out: F32): void;
   scatterAddCols(src: F32, rows: number, k: number, idx: I32, cols: number, out: F32): void;
   sparseDecode(vals: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, bias: F32 | null, out: F32, path?: number): void;
   selectActive(P: F32, B: number, H: number, theta: F32 | null, lo: number, half: number, dead: Uint8Array | null,
@@ -206,6 +207,7 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     gatherRows: (src, cols, idx, out, minusOne) => addon.gatherRows(src, cols, idx, out, minusOne === true),
     scatterAddRows: (src, cols, idx, out, minusOne) => addon.scatterAddRows(src, cols, idx, out, minusOne === true),
     gatherCols: (x, rows, cols, idx, k, out) => addon.gatherCols(x, rows, cols, idx, k, out),
+    selectCols: (x, rows, cols, idx, out) => addon.selectCols(x, rows, cols, idx, out),
     scatterAddCols: (src, rows, k, idx, cols, out) => addon.scatterAddCols(src, rows, k, idx, cols, out),
     sparseDecode: (vals, idx, R, k, W, H, D, bias, out, path) => addon.sparseDecode(vals, idx, R, k, W, H, D, bias, out, path),
     selectActive: (P, B, H, theta, lo, half, dead, limit, scratch, counts) => addon.selectActive(P, B, H, theta, lo, half, dead, limit, scratch, counts),

@@ -120,6 +120,8 @@ export interface Backend {
   scatterAddRows(src: F32, cols: number, idx: I32, out: F32, minusOne?: boolean): void;
   /** out[r, j] = x[r, idx[r, j]]: x [rows, cols], idx/out [rows, k]. */
   gatherCols(x: F32, rows: number, cols: number, idx: I32, k: number, out: F32): void;
+  /** out[r, j] = x[r, idx[j]]: the same columns of every row; x [rows, cols], idx [n], out [rows, n]. */
+  selectCols(x: F32, rows: number, cols: number, idx: I32, out: F32): void;
   /** out[r, idx[r, j]] += src[r, j] (accumulates): src/idx [rows, k], out [rows, cols]. */
   scatterAddCols(src: F32, rows: number, k: number, idx: I32, cols: number, out: F32): void;
 

@@ -393,6 +393,17 @@ ptest('gatherRows/scatterAddRows and gatherCols/scatterAddCols with repeated ind
     assert.throws(() => n.gatherRows(src, cols, Int32Array.from([-2]), new Float32Array(cols), true), /gatherRows: index -2/);
     assert.throws(() => n.scatterAddRows(src.subarray(0, cols), cols, Int32Array.from([-1]), an), /scatterAddRows: index -1/);
   }
+  // selectCols: the same columns of every row (AuxK's dead latents), repeated and unordered columns allowed.
+  for (const [rows, cols, n0] of [[1, 1, 1], [5, 9, 4], [1024, 4096, 1229]]) {
+    const x = randArr(rows * cols, r);
+    const idx = Int32Array.from({ length: n0 }, () => Math.floor(r() * cols));
+    const sn = new Float32Array(rows * n0), sj = new Float32Array(rows * n0);
+    n.selectCols(x, rows, cols, idx, sn); js.selectCols(x, rows, cols, idx, sj);
+    assertSame(sn, sj, `selectCols ${rows}x${cols} n=${n0}`);
+    for (const [row, j] of [[0, 0], [rows - 1, n0 - 1]]) assert.equal(sn[row * n0 + j], x[row * cols + idx[j]!], `selectCols ${rows}x${cols}: out[${row}, ${j}]`);
+    assert.throws(() => n.selectCols(x, rows, cols, Int32Array.from([cols]), sn), /selectCols: index/);
+    assert.throws(() => js.selectCols(x, rows, cols, Int32Array.from([-1]), sj), /selectCols/);
+  }
   for (const [rows, cols, k] of [[1, 1, 1], [3, 7, 4], [33, 65, 20], [1024, 4096, 64], [2, 1025, 1025]]) {
     const x = randArr(rows * cols, r);
     const idx = Int32Array.from({ length: rows * k }, () => Math.floor(r() * cols));

@@ -40,11 +40,16 @@ const ROWS: Record<string, (cols: number, k: number, r: () => number) => Float32
   'fewer than k numbers': (cols, k, r) => Float32Array.from({ length: cols }, (_, j) => (j % Math.ceil(cols / (k - 1)) === 5 ? r() : NaN)),
   'all NaN': (cols) => new Float32Array(cols).fill(NaN),
   'ascending (every column beats the last)': (cols) => Float32Array.from({ length: cols }, (_, j) => j / cols),
+  // The sampled threshold reads every ⌊cols/256⌋-th column: rows whose large numbers all sit on, or all
+  // off, those columns make its estimate far too high (then it must fall back) or far too low.
+  'peaks on the sample grid': (cols, _k, r) => Float32Array.from({ length: cols }, (_, j) => (j % Math.max(1, Math.floor(cols / 256)) === 0 ? 10 + r() : r())),
+  'peaks off the sample grid': (cols, _k, r) => Float32Array.from({ length: cols }, (_, j) => (j % Math.max(1, Math.floor(cols / 256)) !== 0 ? 10 + r() : r())),
 };
 
 test('topk on wide rows: native = js = stable sort on adversarial rows', { skip }, () => {
   const n = nat!;
-  for (const [cols, k] of [[32, 2], [512, 32], [4096, 32], [16 * 7 + 7, 7], [1000, 3], [4099, 64]] as const) {
+  // [1229, 256], [4915, 256] and [600, 64] take the sampled threshold (k a sizeable fraction of the row).
+  for (const [cols, k] of [[32, 2], [512, 32], [4096, 32], [16 * 7 + 7, 7], [1000, 3], [4099, 64], [1229, 256], [4915, 256], [600, 64]] as const) {
     for (const [name, make] of Object.entries(ROWS)) {
       const r = rng(cols + k);
       const rows = 3;
@@ -66,8 +71,8 @@ test('topk on wide rows: native = js = stable sort on adversarial rows', { skip 
 
 test('topk byIndex: the same set in increasing column order, values following, native = js (both paths)', { skip }, () => {
   const n = nat!;
-  // [512, 32] and [4096, 256] take the native threshold path, [40, 8] the heap.
-  for (const [cols, k] of [[512, 32], [4096, 256], [40, 8]] as const) {
+  // [512, 32] takes the native block threshold, [4096, 256] and [1229, 256] the sampled one, [40, 8] the heap.
+  for (const [cols, k] of [[512, 32], [4096, 256], [1229, 256], [40, 8]] as const) {
     for (const [name, make] of Object.entries(ROWS)) {
       const r = rng(cols * 7 + k);
       const rows = 3;
