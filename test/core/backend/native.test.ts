@@ -149,22 +149,24 @@ ntest('gemm (BLAS) and the built-in kernel agree on an SAE-sized product', (_b, 
   close(c2, c1, 1e-4, 1e-4, 'builtin vs gemm');
 });
 
-ntest('gemm picks the built-in kernel for Aᵀ·B with a short inner dimension (a conv input gradient), by shape alone', (b, a) => {
+ntest('gemm picks the built-in kernel for small products and for Aᵀ·B with a short inner dimension, by shape alone', (b, a) => {
   const r = rng(9);
-  // 216×1024×16 (the shape class where the BLAS was 2.5× slower); 256×384×512 stays with the BLAS.
-  const M = 216, N = 1024, K = 16;
-  const A = rand(K * M, r), B = rand(K * N, r);
-  const c1 = new Float32Array(M * N), c2 = new Float32Array(M * N);
-  a.gemm(true, false, M, N, K, 1, A, 0, B, 0, 0, c1, 0);
-  a.gemmBuiltin(true, false, M, N, K, 1, A, 0, B, 0, 0, c2, 0);
-  assert.deepEqual(c1, c2, 'gemm = gemmBuiltin bit for bit on this shape');
+  // 216×1024×16 (a conv input gradient), 16×1024×216 (a small conv forward, < 64 MFLOP) and
+  // 300×1024×32 (Aᵀ·B, K ≤ 64, 20 MFLOP): the built-in kernel, bit for bit.
+  for (const [tA, M, N, K] of [[true, 216, 1024, 16], [false, 16, 1024, 216], [true, 300, 1024, 32]] as const) {
+    const A = rand(K * M, r), B = rand(K * N, r);
+    const c1 = new Float32Array(M * N), c2 = new Float32Array(M * N);
+    a.gemm(tA, false, M, N, K, 1, A, 0, B, 0, 0, c1, 0);
+    a.gemmBuiltin(tA, false, M, N, K, 1, A, 0, B, 0, 0, c2, 0);
+    assert.deepEqual(c1, c2, `${tA ? 'T' : 'N'}N ${M}×${N}×${K}: gemm = gemmBuiltin bit for bit`);
+  }
   if (b.blas === null) return;
-  // Just outside the rule (K = 65): the BLAS, which sums in another order on this size.
-  const K2 = 65, A2 = rand(K2 * M, r), B2 = rand(K2 * N, r);
+  // 256×1024×256 (134 MFLOP, K > 64): the BLAS, equal to float rounding.
+  const M = 256, N = 1024, K2 = 256, A2 = rand(K2 * M, r), B2 = rand(K2 * N, r);
   const d1 = new Float32Array(M * N), d2 = new Float32Array(M * N);
   a.gemm(true, false, M, N, K2, 1, A2, 0, B2, 0, 0, d1, 0);
   a.gemmBuiltin(true, false, M, N, K2, 1, A2, 0, B2, 0, 0, d2, 0);
-  close(d1, d2, 1e-5, 1e-5, 'K = 65: BLAS vs built-in');
+  close(d1, d2, 1e-5, 1e-5, '256×1024×256: BLAS vs built-in');
 });
 
 ntest('built-in GEMM runs when AELAB_BLAS=off (child process)', () => {
