@@ -445,7 +445,7 @@ thread_local std::vector<uint64_t> t_cand;  // per thread, grows once
 thread_local std::vector<uint64_t> t_bits;  // column bitmap for byIndex output
 
 /// The top k of one row given a threshold t: the keys of every x >= t (an 8-wide compare pass), then
-/// nth_element and a sort of the best k (by value, or by column with byIndex). False when fewer than
+/// nth_element, and the best k sorted by value (or, with byIndex, put in column order by a bitmap). False when fewer than
 /// k numbers are >= t. Exact: every number outside the candidates is < t <= the k-th candidate.
 bool topk_row_above(const float* xr, int64_t cols, int64_t k, float t0, float* vals, int32_t* idx, bool byIndex) {
   std::vector<uint64_t>& cand = t_cand;
@@ -537,8 +537,8 @@ thread_local std::vector<float> t_sample;
 /// sample's r-th largest, r set so that about 2k + 32 numbers of the row are expected to be >= T.
 /// Exact whenever at least k numbers are >= T (then topk_row_above finishes); false otherwise (the caller
 /// falls back to the exact block threshold). Reads the row once (the block-maximum threshold reads it
-/// twice and, for k a sizeable fraction of the row, e.g. AuxK's 256 of a few thousand dead latents,
-/// lets most of the row through: 11.6 → see docs).
+/// twice and, for k a sizeable fraction of the row, lets most of the row through: AuxK's top 256 of
+/// 4915 dead latents for 1024 rows took 11.6 ms that way, 6.4 ms this way).
 bool topk_row_sampled(const float* xr, int64_t cols, int64_t k, float* vals, int32_t* idx, bool byIndex) {
   const int64_t stride = std::max<int64_t>(1, cols / 256);
   const int64_t s = (cols + stride - 1) / stride;
