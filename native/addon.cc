@@ -889,6 +889,45 @@ I32 i32_opt(const CallbackInfo& info, size_t i, const char* kernel, const char* 
   return i32(info, i, kernel, name);
 }
 
+/// topkScreened(P, rows, cols, k, x, D, W, bias|null, wNorm, colmap|null, coef, vals, idx, byIndex) → boolean
+/// (the exact float32 top-k from an approximate pre-activation P; false: a row cannot be screened).
+Value TopkScreened(const CallbackInfo& info) {
+  const char* k = "topkScreened";
+  Env env = info.Env();
+  F32 P = f32(info, 0, k, "P");
+  const int64_t rows = dim(info, 1, k, "rows"), cols = dim(info, 2, k, "cols"), kk = dim(info, 3, k, "k");
+  F32 x = f32(info, 4, k, "x");
+  const int64_t D = dim(info, 5, k, "D");
+  F32 W = f32(info, 6, k, "W");
+  F32 bias = f32_opt(info, 7, k, "bias");
+  F32 wn = f32(info, 8, k, "wNorm");
+  I32 map = i32_opt(info, 9, k, "colmap");
+  const double coef = num(info, 10, k, "coef");
+  F32 vals = f32(info, 11, k, "vals");
+  I32 idx = i32(info, 12, k, "idx");
+  const bool byIndex = flag(info, 13);
+  if (kk > cols) range_fail(env, k, "k=" + std::to_string(kk) + " exceeds cols=" + std::to_string(cols));
+  if (cols > 2147483647) fail(env, k, "cols must fit in an Int32Array");
+  if (!(coef >= 0.0 && coef < 1.0)) range_fail(env, k, "coef must be in [0, 1), got " + std::to_string(coef));
+  const std::string s = sz("rows", rows, "cols", cols, "k", kk) + ", D=" + std::to_string(D);
+  need(env, k, "P", P.n, mul(env, k, rows, cols), s);
+  need(env, k, "x", x.n, mul(env, k, rows, D), s);
+  need(env, k, "vals", vals.n, mul(env, k, rows, kk), s);
+  need(env, k, "idx", idx.n, mul(env, k, rows, kk), s);
+  const int64_t Wrows = D == 0 ? wn.n : W.n / D;
+  if (map.p) {
+    need(env, k, "colmap", map.n, cols, s);
+    check_indices(env, k, map.p, cols, Wrows, "rows of W");
+  } else {
+    need(env, k, "W", W.n, mul(env, k, cols, D), s);
+  }
+  const int64_t used = map.p ? Wrows : cols;
+  need(env, k, "wNorm", wn.n, used, s);
+  if (bias.p) need(env, k, "bias", bias.n, used, s);
+  const bool ok = aelab::topk_screened(P.p, rows, cols, kk, x.p, D, W.p, bias.p, wn.p, map.p, coef, vals.p, idx.p, byIndex);
+  return Napi::Boolean::New(env, ok);
+}
+
 /// dims = Int32Array [B, H, Hkv, T, S, Smax, dh, off], checked for consistency.
 aelab::AttnDims attn_dims(const CallbackInfo& info, size_t i, const char* k) {
   I32 d = i32(info, i, k, "dims");
@@ -1163,7 +1202,7 @@ Napi::Object Init(Env env, Napi::Object exports) {
       {"sumAll", call<SumAll>}, {"sumSquares", call<SumSquares>}, {"softmax", call<SoftmaxF>},
       {"logSoftmax", call<LogSoftmaxF>}, {"softmaxGrad", call<SoftmaxGradF>},
       {"logSoftmaxGrad", call<LogSoftmaxGradF>}, {"layerNorm", call<LayerNorm>},
-      {"layerNormGrad", call<LayerNormGrad>}, {"topk", call<Topk>}, {"gatherRows", call<GatherRows>},
+      {"layerNormGrad", call<LayerNormGrad>}, {"topk", call<Topk>}, {"topkScreened", call<TopkScreened>}, {"gatherRows", call<GatherRows>},
       {"scatterAddRows", call<ScatterAddRows>}, {"gatherCols", call<GatherCols>}, {"selectCols", call<SelectCols>},
       {"scatterAddCols", call<ScatterAddCols>}, {"permute", call<Permute>}, {"im2col", call<Im2col>}, {"convDirect", call<ConvDirect>},
       {"col2im", call<Col2im>}, {"adam", call<Adam>}, {"threads", call<Threads>},

@@ -26,7 +26,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -222,6 +224,7 @@ struct Job {
   float* C;
   uint16_t* Ap;
   float* biasP;  // [Np], zero past N (null when no bias)
+  float* Bnorm;  // [N] ‖B[n]‖₂ rounded up (null when not asked for)
   std::atomic<int64_t> next{0};
   int64_t units;  // chunks of kChunk 32-column panels
 };
@@ -247,6 +250,24 @@ void convert_a(Job& j) {
     std::memcpy(j.biasP, j.bias, j.N * sizeof(float));
     for (int64_t n = j.N; n < j.Np; ++n) j.biasP[n] = 0.0f;
   }
+}
+
+/// ‖r[0:n]‖₂ rounded up to a float (squares summed in double: exact products, a relative error of
+/// ~n·2⁻⁵³ in the sum, far below the float rounding up); NaN or Infinity when r holds one.
+float norm_up(const float* r, int64_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += static_cast<double>(r[i]) * r[i];
+    s1 += static_cast<double>(r[i + 1]) * r[i + 1];
+    s2 += static_cast<double>(r[i + 2]) * r[i + 2];
+    s3 += static_cast<double>(r[i + 3]) * r[i + 3];
+  }
+  for (; i < n; ++i) s0 += static_cast<double>(r[i]) * r[i];
+  const double v = std::sqrt((s0 + s1) + (s2 + s3)) * (1.0 + 1e-12);
+  float f = static_cast<float>(v);
+  if (static_cast<double>(f) < v) f = std::nextafter(f, std::numeric_limits<float>::infinity());
+  return f;
 }
 
 /// Packs the 16-latent panels [nb0, nb1) of B into dst ([nb1 − nb0][Kp/2][16] pairs). Done by the thread
@@ -276,6 +297,8 @@ void pack_b(const Job& j, int64_t nb0, int64_t nb1, uint16_t* out) {
         const uint32_t* pr = reinterpret_cast<const uint32_t*>(row);
         for (int64_t p = 0; p < kn / 2; ++p) dst[(k0 / 2 + p) * 16 + i] = pr[p];
       }
+      // The row is still in L1: its norm costs no extra trip to memory (the screened top-k's bound).
+      if (j.Bnorm) j.Bnorm[n] = norm_up(j.B + n * j.K, j.K);
     }
   }
 }
@@ -470,10 +493,14 @@ const char* bf16_kernel_name(int which) {
 const char* bf16_missing() { return caps().missing.c_str(); }
 
 bool gemm_bf16(int64_t M, int64_t N, int64_t K, const float* A, const float* B, const float* bias, float* C,
-               int which) {
+               int which, float* Bnorm) {
   const int k = resolve(which);
   if (k < 0) return false;
-  if (M == 0 || N == 0) return true;
+  if (M == 0 || N == 0) {
+    if (Bnorm)
+      for (int64_t n = 0; n < N; ++n) Bnorm[n] = norm_up(B + n * K, K);
+    return true;
+  }
   std::lock_guard<std::mutex> lock(g_mu);
   Job j;
   j.M = M;
@@ -488,6 +515,7 @@ bool gemm_bf16(int64_t M, int64_t N, int64_t K, const float* A, const float* B, 
   j.C = C;
   j.Ap = g_a.get<uint16_t>(j.Mp * j.Kp);
   j.biasP = bias ? g_bias.get<float>(j.Np) : nullptr;
+  j.Bnorm = Bnorm;
   j.units = (j.Np / 32 + kChunk - 1) / kChunk;
   convert_a(j);
   // Each panel costs ~2·Mp·32·Kp flops; ask for as many threads as there are panels.
@@ -553,7 +581,8 @@ napi_value napi_gemm_bf16(napi_env env, napi_callback_info cbinfo) {
     float* C = get_f32(info, 6, "C", M * N, shape, false);
     const int64_t which = info.Length() > 7 && info[7].IsNumber() ? get_dim(info, 7, "kernel") : 0;
     if (which > kBf16Avx512) throw_error(env, "kernel must be 0 (auto), 1 (amx-bf16) or 2 (avx512-bf16), got " + std::to_string(which), false);
-    if (!gemm_bf16(M, N, K, A, B, bias, C, static_cast<int>(which))) {
+    float* Bnorm = get_f32(info, 8, "bNorm", N, shape, true);
+    if (!gemm_bf16(M, N, K, A, B, bias, C, static_cast<int>(which), Bnorm)) {
       const std::string why = caps().missing.empty() ? (caps().amxNote.empty() ? "this CPU has no AMX-BF16" : caps().amxNote) : caps().missing;
       throw_error(env, std::string("the ") + (which == kBf16Amx ? "amx-bf16" : which == kBf16Avx512 ? "avx512-bf16" : "bf16") +
                            " kernel is not available: " + why,

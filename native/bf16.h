@@ -20,11 +20,12 @@ const char* bf16_missing();
 
 /// C[M, N] = bias[n] + Σ_k bf16(A[m, k]) · bf16(B[n, k]) (A [M, K], B [N, K] row-major; bias [N] or
 /// null). bf16() rounds to nearest even (NaN stays NaN). Returns false when `which` is not available.
+/// Bnorm [N] (optional): ‖B[n]‖₂ rounded up, computed while B is packed (the screened top-k's bound).
 bool gemm_bf16(int64_t M, int64_t N, int64_t K, const float* A, const float* B, const float* bias, float* C,
-               int which);
+               int which, float* Bnorm = nullptr);
 
 #ifndef AELAB_BF16_NO_NAPI
-/// N-API bindings (registered by addon.cc): gemmBf16(M, N, K, A, B, bias|null, C, kernel) and bf16Info().
+/// N-API bindings (registered by addon.cc): gemmBf16(M, N, K, A, B, bias|null, C, kernel, bNorm|null) and bf16Info().
 napi_value napi_gemm_bf16(napi_env env, napi_callback_info info);
 napi_value napi_bf16_info(napi_env env, napi_callback_info info);
 #endif

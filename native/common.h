@@ -154,6 +154,12 @@ void layer_norm_grad(const float* x, const float* gy, const float* mean, const f
                      float* gbeta);
 /// byIndex: each row's k results in increasing column order instead of descending value (the same set).
 void topk(const float* x, int64_t rows, int64_t cols, int64_t k, float* vals, int32_t* idx, bool byIndex = false);
+/// The exact float32 top k of pre = x Wᵀ + b from an approximate P [rows, cols] with |P − pre| ≤
+/// coef·‖x_r‖·‖W_m‖ + coef·|b_m| (+ float rounding of P; m = colmap[h] or h): see rows.cc. wn [W rows]
+/// = ‖W_m‖ rounded up. vals are the rescored float32 values. False when a row's bound is not finite.
+bool topk_screened(const float* P, int64_t rows, int64_t cols, int64_t k, const float* x, int64_t D, const float* W,
+                   const float* bias, const float* wn, const int32_t* colmap, double coef, float* vals, int32_t* idx,
+                   bool byIndex);
 void gather_rows(const float* src, int64_t cols, const int32_t* idx, int64_t nidx, float* out);
 void scatter_add_rows(const float* src, int64_t cols, const int32_t* idx, int64_t nidx, float* out);
 void gather_cols(const float* x, int64_t rows, int64_t cols, const int32_t* idx, int64_t k, float* out);

@@ -8,6 +8,7 @@
 // Accumulation precision: sum/mean/sumsq reductions, sumAll/sumSquares, softmax normalisers and the
 // layer-norm statistics accumulate in double and round once at the end.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -563,8 +564,12 @@ bool topk_row_sampled(const float* xr, int64_t cols, int64_t k, float* vals, int
 
 }  // namespace
 
-void topk(const float* x, int64_t rows, int64_t cols, int64_t k, float* vals, int32_t* idx, bool byIndex) {
-  if (k <= 0) return;
+namespace {
+
+/// The top k of one row xr [cols] into vals/idx [k] (the rule of topk below); next = the row after it
+/// (prefetched by the block filter) or null; h = a heap of k keys.
+void topk_one_row(const float* xr, const float* next, int64_t cols, int64_t k, float* vals, int32_t* idx, bool byIndex,
+                  uint64_t* h) {
   // Threshold filtering pays off when a row is much wider than k (SAE codes: 32 of 4096); narrow
   // rows, and rows it cannot handle, use the heap.
   const bool filter = cols >= 16 * k && k >= 2;
@@ -572,52 +577,197 @@ void topk(const float* x, int64_t rows, int64_t cols, int64_t k, float* vals, in
   // where the block maxima let most of the row through; for narrow k (32 of 4k-64k) the block filter,
   // which prefetches the next row, streams faster on two threads (16384 columns: 4.2 vs 7.1 ms).
   const bool sampled = cols >= 512 && cols >= 4 * k && cols < 64 * k && k >= 2;
+  if (sampled && topk_row_sampled(xr, cols, k, vals, idx, byIndex)) return;
+  if (filter && topk_row_filtered(xr, next, cols, k, vals, idx, byIndex)) return;
+  for (int64_t j = 0; j < k; ++j) h[j] = rank_key(xr[j], j);
+  for (int64_t i = k / 2 - 1; i >= 0; --i) sift_down(h, k, i);
+  auto offer = [&](int64_t j) {
+    const uint64_t key = rank_key(xr[j], j);
+    if (key > h[0]) {
+      h[0] = key;
+      sift_down(h, k, 0);
+    }
+  };
+  // Most columns lose to the root: compare 16 at a time with its value and offer only the lanes
+  // that beat it (a NaN root, which every number beats, takes the plain path).
+  int64_t j = k;
+  for (; j + 16 <= cols; j += 16) {
+    const float root = xr[static_cast<uint32_t>(~static_cast<uint32_t>(h[0]))];
+    if (root != root) {
+      for (int64_t q = j; q < j + 16; ++q) offer(q);
+      continue;
+    }
+    const v8f rv = splat8(root);
+    unsigned m = movemask8(load8(xr + j) > rv) | (movemask8(load8(xr + j + 8) > rv) << 8);
+    while (m) {
+      offer(j + __builtin_ctz(m));
+      m &= m - 1;
+    }
+  }
+  for (; j < cols; ++j) offer(j);
+  // Heap sort: moving the lowest-ranked root to the end leaves the keys sorted best-first.
+  for (int64_t n = k - 1; n > 0; --n) {
+    std::swap(h[0], h[n]);
+    sift_down(h, n, 0);
+  }
+  if (byIndex) std::sort(h, h + k, [](uint64_t a, uint64_t b) { return static_cast<uint32_t>(a) > static_cast<uint32_t>(b); });
+  for (int64_t q = 0; q < k; ++q) {
+    const int32_t c = static_cast<int32_t>(~static_cast<uint32_t>(h[q]));
+    idx[q] = c;
+    vals[q] = xr[c];
+  }
+}
+
+/// The float whose rank_key high half is `ord` (rank_key maps -0 to +0 and NaN to 0; neither occurs here).
+inline float key_value(uint64_t key) {
+  const uint32_t ord = static_cast<uint32_t>(key >> 32);
+  const uint32_t u = (ord & 0x80000000u) ? (ord & 0x7fffffffu) : ~ord;
+  float v;
+  std::memcpy(&v, &u, sizeof v);
+  return v;
+}
+
+/// Σ_i a[i]·b[i] in float32, 16 lanes (the rescoring dot of the screened top-k).
+inline float dot32(const float* a, const float* b, int64_t n) {
+  v8f s0 = splat8(0.0f), s1 = s0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    s0 += load8(a + i) * load8(b + i);
+    s1 += load8(a + i + 8) * load8(b + i + 8);
+  }
+  s0 += s1;
+  float t = ((s0[0] + s0[1]) + (s0[2] + s0[3])) + ((s0[4] + s0[5]) + (s0[6] + s0[7]));
+  for (; i < n; ++i) t += a[i] * b[i];
+  return t;
+}
+
+thread_local std::vector<uint32_t> t_scand;  // screened top-k: candidate columns of a row
+thread_local std::vector<uint64_t> t_skeys;  // and their keys by rescored value
+thread_local std::vector<float> t_sq, t_sbq;  // per-column bound terms (the calling thread's)
+
+}  // namespace
+
+void topk(const float* x, int64_t rows, int64_t cols, int64_t k, float* vals, int32_t* idx, bool byIndex) {
+  if (k <= 0) return;
   parallel_for(rows, cols, [&](int64_t b, int64_t e) {
     if (static_cast<int64_t>(t_heap.size()) < k) t_heap.resize(k);
-    uint64_t* h = t_heap.data();
     for (int64_t r = b; r < e; ++r) {
       const float* xr = x + r * cols;
-      if (sampled && topk_row_sampled(xr, cols, k, vals + r * k, idx + r * k, byIndex)) continue;
-      if (filter && topk_row_filtered(xr, r + 1 < e ? xr + cols : nullptr, cols, k, vals + r * k, idx + r * k, byIndex)) continue;
-      for (int64_t j = 0; j < k; ++j) h[j] = rank_key(xr[j], j);
-      for (int64_t i = k / 2 - 1; i >= 0; --i) sift_down(h, k, i);
-      auto offer = [&](int64_t j) {
-        const uint64_t key = rank_key(xr[j], j);
-        if (key > h[0]) {
-          h[0] = key;
-          sift_down(h, k, 0);
+      topk_one_row(xr, r + 1 < e ? xr + cols : nullptr, cols, k, vals + r * k, idx + r * k, byIndex, t_heap.data());
+    }
+  });
+}
+
+// Screened top-k: the exact float32 top k of pre = x Wᵀ + b from a cheap approximation P (the bf16 GEMM).
+// Let r_h be the float32 value rescored here (16-lane float dot + bias) and a_h = P[r, h]. Both are within
+// rounding of the real x·W_m + b_m, so |a_h − r_h| ≤ e_h := c·‖x‖·‖W_m‖ + c·|b_m| + 2⁻²¹|a_h| + δ(1 + ‖x‖ + ‖W_m‖)
+// with c covering bf16 rounding of both operands (2u + u², u = 2⁻⁹) and both float32 accumulations
+// (the caller's coef; core/ops/sparse.ts). With S = the top k of a and L = min_{h∈S} (a_h − e_h), k values
+// r_h are ≥ L, so the k-th largest r is ≥ L and every member of r's top k has a_h + e_h ≥ r_h ≥ L. The
+// candidates {h : a_h + e_h ≥ L} (S among them) are rescored and their top k by r taken, ties to the lower
+// column: exactly the top k of r over the whole row, at the cost of ~k + (columns within 2e of the k-th)
+// dot products per row instead of a float32 GEMM.
+bool topk_screened(const float* P, int64_t rows, int64_t cols, int64_t k, const float* x, int64_t D, const float* W,
+                   const float* bias, const float* wn, const int32_t* colmap, double coef, float* vals, int32_t* idx,
+                   bool byIndex) {
+  if (k <= 0 || rows == 0) return true;
+  // Per column h (W row m = colmap[h]): q_h = c·‖W[m]‖ and bq_h = c·|b[m]| + δ(1 + ‖W[m]‖), both rounded
+  // up, with δ = D·2⁻¹⁰⁰ for subnormals flushed by the bf16 dot instructions. Non-finite → not screenable.
+  const double delta = static_cast<double>(D) * std::ldexp(1.0, -100);
+  std::vector<float>& q = t_sq;
+  std::vector<float>& bq = t_sbq;
+  if (static_cast<int64_t>(q.size()) < cols) {
+    q.resize(cols);
+    bq.resize(cols);
+  }
+  double wmax = 0, bmax = 0;
+  for (int64_t h = 0; h < cols; ++h) {
+    const int64_t m = colmap ? colmap[h] : h;
+    const double w = wn[m], b = bias ? std::fabs(static_cast<double>(bias[m])) : 0.0;
+    if (!(w <= 1e30 && b <= 1e30)) return false;  // NaN, Infinity or near overflow
+    wmax = w > wmax ? w : wmax;
+    bmax = b > bmax ? b : bmax;
+    q[h] = static_cast<float>(coef * w * (1 + 1e-6));
+    bq[h] = static_cast<float>((coef * b + delta * (1 + w)) * (1 + 1e-6));
+  }
+  const float* qv = q.data();
+  const float* bqv = bq.data();
+  std::atomic<bool> ok{true};
+  const float rel = std::ldexp(1.0f, -21);  // the float rounding of a (bias add, scan arithmetic)
+  parallel_for(rows, cols + 64 * D, [&](int64_t b0, int64_t e0) {
+    if (static_cast<int64_t>(t_heap.size()) < k) t_heap.resize(k);
+    std::vector<float> tv(k);
+    std::vector<int32_t> ti(k);
+    for (int64_t r = b0; r < e0; ++r) {
+      if (!ok.load(std::memory_order_relaxed)) return;
+      const float* ar = P + r * cols;
+      const float* xr = x + r * D;
+      const double xn = std::sqrt(dsum<true>(xr, D)) * (1 + 1e-12);
+      // Any x row past ~1e30 (or NaN) could overflow the bound or pre itself: the caller goes exact.
+      if (!(xn <= 1e30) || !(xn * wmax + bmax <= 1e36)) {
+        ok.store(false, std::memory_order_relaxed);
+        return;
+      }
+      const float xnf = static_cast<float>(xn * (1 + 1e-7)), tiny = static_cast<float>(delta * xn + 1e-30);
+      // 1. The top k of the approximate row, and L = the least lower bound among them: at least k exact
+      //    values are >= L, so every member of the exact top k has an upper bound >= L.
+      topk_one_row(ar, r + 1 < e0 ? ar + cols : nullptr, cols, k, tv.data(), ti.data(), false, t_heap.data());
+      float L = std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < k; ++j) {
+        const float a = tv[j];
+        const int32_t h = ti[j];
+        const float lo = a - (std::fabs(a) * rel + (xnf * qv[h] + bqv[h]) + tiny);
+        if (!(lo == lo)) {  // a NaN in pre (cannot happen with finite inputs)
+          ok.store(false, std::memory_order_relaxed);
+          return;
         }
-      };
-      // Most columns lose to the root: compare 16 at a time with its value and offer only the lanes
-      // that beat it (a NaN root, which every number beats, takes the plain path).
-      int64_t j = k;
-      for (; j + 16 <= cols; j += 16) {
-        const float root = xr[static_cast<uint32_t>(~static_cast<uint32_t>(h[0]))];
-        if (root != root) {
-          for (int64_t q = j; q < j + 16; ++q) offer(q);
-          continue;
-        }
-        const v8f rv = splat8(root);
-        unsigned m = movemask8(load8(xr + j) > rv) | (movemask8(load8(xr + j + 8) > rv) << 8);
+        L = lo < L ? lo : L;
+      }
+      // 2. Candidates: every column whose upper bound reaches L (the k above are among them).
+      std::vector<uint32_t>& cand = t_scand;
+      if (static_cast<int64_t>(cand.size()) < cols) cand.resize(cols);
+      uint32_t* cd = cand.data();
+      int64_t n = 0;
+      const v8f Lv = splat8(L), xv = splat8(xnf), relv = splat8(rel), tv8 = splat8(tiny);
+      int64_t j = 0;
+      for (; j + 8 <= cols; j += 8) {
+        const v8f a = load8(ar + j);
+        const v8f aa = a < splat8(0.0f) ? -a : a;
+        const v8f up = a + ((aa * relv + (xv * load8(qv + j) + load8(bqv + j))) + tv8);
+        unsigned m = movemask8(up >= Lv);
         while (m) {
-          offer(j + __builtin_ctz(m));
+          cd[n++] = static_cast<uint32_t>(j + __builtin_ctz(m));
           m &= m - 1;
         }
       }
-      for (; j < cols; ++j) offer(j);
-      // Heap sort: moving the lowest-ranked root to the end leaves the keys sorted best-first.
-      for (int64_t n = k - 1; n > 0; --n) {
-        std::swap(h[0], h[n]);
-        sift_down(h, n, 0);
+      for (; j < cols; ++j) {
+        const float a = ar[j];
+        if (a + ((std::fabs(a) * rel + (xnf * qv[j] + bqv[j])) + tiny) >= L) cd[n++] = static_cast<uint32_t>(j);
       }
-      if (byIndex) std::sort(h, h + k, [](uint64_t a, uint64_t b) { return static_cast<uint32_t>(a) > static_cast<uint32_t>(b); });
-      for (int64_t q = 0; q < k; ++q) {
-        const int32_t c = static_cast<int32_t>(~static_cast<uint32_t>(h[q]));
-        idx[r * k + q] = c;
-        vals[r * k + q] = xr[c];
+      // 3. The exact float32 value of every candidate, then its top k (ties to the lower column).
+      std::vector<uint64_t>& keys = t_skeys;
+      if (static_cast<int64_t>(keys.size()) < n) keys.resize(n);
+      uint64_t* kp = keys.data();
+      for (int64_t c = 0; c < n; ++c) {
+        const int64_t h = cd[c], m = colmap ? colmap[h] : h;
+        if (c + 1 < n) {
+          const float* nw = W + (colmap ? colmap[cd[c + 1]] : cd[c + 1]) * D;
+          for (int64_t o = 0; o < D; o += 16) __builtin_prefetch(nw + o, 0, 3);
+        }
+        float v = dot32(xr, W + m * D, D);
+        if (bias) v += bias[m];
+        kp[c] = rank_key(v, h);
+      }
+      if (n > k) std::nth_element(kp, kp + (k - 1), kp + n, std::greater<uint64_t>());
+      if (byIndex) std::sort(kp, kp + k, [](uint64_t a, uint64_t b) { return static_cast<uint32_t>(a) > static_cast<uint32_t>(b); });
+      else std::sort(kp, kp + k, std::greater<uint64_t>());
+      for (int64_t c = 0; c < k; ++c) {
+        idx[r * k + c] = static_cast<int32_t>(~static_cast<uint32_t>(kp[c]));
+        vals[r * k + c] = key_value(kp[c]);
       }
     }
   });
+  return ok.load();
 }
 
 // ---------------------------------------------------------------------------------------------

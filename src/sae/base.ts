@@ -101,6 +101,9 @@ export function decodeSparse(values: Tensor, indices: Tensor, W_dec: Tensor, bDe
   return (sparseDecodeImpl ?? decodeSparseReference)(values, indices, W_dec, bDec);
 }
 
+/** LossState.encodeTopOf. */
+export type EncodeTopOf = (cols: Int32Array, k: number) => { values: Tensor; indices: Tensor };
+
 /**
  * A fast training-time encoder for the TopK family (installed by src/sae/fast-topk.ts): `topk` gives
  * relu(topk(x W_encᵀ + b_enc, k)) with its indices and the no-grad pre-activation [B, H]; `at` gives
@@ -108,9 +111,15 @@ export function decodeSparse(values: Tensor, indices: Tensor, W_dec: Tensor, bDe
  * latents only. null (the default) keeps the dense reference path.
  */
 export interface SparseEncodeImpl {
-  /** bf16: the encoder GEMM runs in bf16 with float32 sums (SparseAutoencoder.encoderDtype). */
-  topk(x: Tensor, W_enc: Tensor, b_enc: Tensor, k: number, bf16?: boolean): { values: Tensor; indices: Tensor; pre: Tensor };
+  /**
+   * bf16: the encoder GEMM runs in bf16 with float32 sums (SparseAutoencoder.encoderDtype). screen (default
+   * true): the float32 top k may be found by the bf16 screen (core/ops/sparse.ts setTopkScreen), after which
+   * pre is exact only at the rescored entries; callers that read other entries of pre pass false.
+   */
+  topk(x: Tensor, W_enc: Tensor, b_enc: Tensor, k: number, bf16?: boolean, screen?: boolean): { values: Tensor; indices: Tensor; pre: Tensor };
   at(x: Tensor, W_enc: Tensor, b_enc: Tensor, pre: Tensor, indices: Tensor): Tensor;
+  /** The top k of pre's columns `cols` (ascending) per token, in column order: relu'd values [B, k] (differentiable like `at`) and indices. */
+  topOf(x: Tensor, W_enc: Tensor, b_enc: Tensor, pre: Tensor, cols: Int32Array, k: number): { values: Tensor; indices: Tensor };
 }
 
 let sparseEncodeImpl: SparseEncodeImpl | null = null;
@@ -243,10 +252,11 @@ export interface LossState {
   step: number;
   updateStats: boolean;
   /**
-   * Set by a sparse training encoder (then `pre` has no gradient): relu(pre) at the given [B, k']
-   * indices, differentiable through the selected latents only (AuxK uses it).
+   * Set by a sparse training encoder (then `pre` has no gradient): each token's top k among the latents
+   * `cols` (ascending), in latent order, as relu'd values [B, k] differentiable through the selected latents
+   * only, and their indices (AuxK uses it).
    */
-  encodeAt?: (indices: Tensor) => Tensor;
+  encodeTopOf?: EncodeTopOf;
   /** Loss terms; `mse` is present and may be replaced. */
   terms: Record<string, Tensor>;
   stats: Record<string, number>;
@@ -385,10 +395,10 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
   }
 
   /**
-   * The training-rule encoder used by loss(): pre-activation and code, and optionally encodeAt
+   * The training-rule encoder used by loss(): pre-activation and code, and optionally encodeTopOf
    * (see LossState). The default is the dense path; TopKSae overrides it with the sparse encoder.
    */
-  protected encodeForLoss(xNorm: Tensor): { pre: Tensor; code: SaeCode; encodeAt?: (indices: Tensor) => Tensor } {
+  protected encodeForLoss(xNorm: Tensor): { pre: Tensor; code: SaeCode; encodeTopOf?: EncodeTopOf } {
     const pre = this.encoderDtype === 'f32' ? this.preActivation(xNorm) : this.encoderLinear(this.config.applyBDecToInput ? sub(xNorm, this.b_dec) : xNorm);
     return { pre, code: this.activate(pre, 'train') };
   }
@@ -443,14 +453,14 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
    */
   loss(x: Tensor, ctx: SaeLossContext = {}): SaeLossResult {
     const n = this.normalise(x);
-    const { pre, code, encodeAt } = this.encodeForLoss(n.x);
+    const { pre, code, encodeTopOf } = this.encodeForLoss(n.x);
     const xhat = this.decode(code);
     const dead = this.deadMask();
     const s: LossState = {
       x: n.x, pre, code, xhat, dead: dead.mask, deadCount: dead.count, step: ctx.step ?? 0, updateStats: ctx.updateStats ?? true,
       terms: { mse: reconstructionLoss(xhat, n.x) }, stats: {},
     };
-    if (encodeAt) s.encodeAt = encodeAt;
+    if (encodeTopOf) s.encodeTopOf = encodeTopOf;
     this.lossTerms(s);
     const fired = firedLatents(code, this.dSae);
     s.stats.l0 = fired.nonzeros / x.shape[0]!;
@@ -490,20 +500,16 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
     // the wide (k_aux = d/2) decode go latent by latent, reading each decoder row once per block of
     // tokens (~4× faster at k_aux 256).
     let ehat: Tensor;
-    if (s.encodeAt) {
-      // Sparse encoder: the top k of the dead columns of pre, gathered into [B, deadCount] (selectCols),
-      // mapped back to latents. The same latents, in the same order, as the dense form below (dead
-      // columns keep their order, and ties go to the lower column in both), without a dense [B, H] add
-      // and without ranking the alive columns (a TopK step with 30% dead latents: 166 → see docs/SAE.md).
+    if (s.encodeTopOf) {
+      // Sparse encoder: the top k of the dead columns of pre (selectCols, then topk; or the screen where
+      // pre is the bf16 approximation), mapped back to latents. The same latents, in the same order, as the
+      // dense form below (dead columns keep their order, and ties go to the lower column in both), without
+      // a dense [B, H] add and without ranking the alive columns (a TopK step with 30% dead latents: 166 →
+      // see docs/SAE.md).
       const H = this.dSae, dead = new Int32Array(s.deadCount);
       for (let i = 0, n = 0; i < H; i++) if (s.dead[i]) dead[n++] = i;
-      const Pd = empty([B, dead.length]);
-      K().selectCols(s.pre.f32('auxKLoss'), B, H, dead, Pd.f32());
-      const local = topk(Pd, k, { byIndex: true }).indices.i32();
-      const idx = new Int32Array(local.length);
-      for (let i = 0; i < local.length; i++) idx[i] = dead[local[i]!]!;
-      const indices = fromBuffer(idx, [B, k]);
-      ehat = decodeSparse(s.encodeAt(indices), indices, this.W_dec, null);
+      const { values, indices } = s.encodeTopOf(dead, k);
+      ehat = decodeSparse(values, indices, this.W_dec, null);
     } else {
       // Dense: alive latents are pushed to −∞, so the top k (k ≤ number dead) are all dead latents.
       const mask = new Float32Array(this.dSae);

@@ -34,7 +34,7 @@
 import { Tensor, fromBuffer, gt, mul, relu, reshape, scatterToDense, sub, topk, zeros } from '../core/index.js';
 import type { Generator } from '../core/random.js';
 import { buffer } from '../nn/module.js';
-import { SparseAutoencoder, flattenBatch, getSparseEncodeImpl, isSparseCode, type EncodeMode, type LossState, type SaeCode } from './base.js';
+import { SparseAutoencoder, flattenBatch, getSparseEncodeImpl, isSparseCode, type EncodeMode, type EncodeTopOf, type LossState, type SaeCode } from './base.js';
 import type { SaeArch } from './interop.js';
 import type { BatchTopKSaeConfig, MatryoshkaSaeConfig } from './config.js';
 
@@ -74,13 +74,14 @@ export class BatchTopKSae<C extends BatchTopKSaeConfig | MatryoshkaSaeConfig = B
   /** Tokens whose candidate list the fast path had to widen to the whole row (a diagnostic). */
   widenedTokens = 0;
 
-  protected override encodeForLoss(xNorm: Tensor): { pre: Tensor; code: SaeCode; encodeAt?: (indices: Tensor) => Tensor } {
+  protected override encodeForLoss(xNorm: Tensor): { pre: Tensor; code: SaeCode; encodeTopOf?: EncodeTopOf } {
     const impl = getSparseEncodeImpl();
     if (!impl || this.config.architecture !== 'batchtopk') return super.encodeForLoss(xNorm);
     const B = xNorm.shape[0]!, H = this.dSae, k = this.config.k;
     const c = Math.min(H, Math.max(4 * k, 32));
     const xIn = this.config.applyBDecToInput ? sub(xNorm, this.b_dec) : xNorm;
-    const top = impl.topk(xIn, this.W_enc, this.b_enc, c, this.encoderDtype === 'bf16');
+    // Unscreened: widened tokens and the gather below read pre beyond each token's candidates.
+    const top = impl.topk(xIn, this.W_enc, this.b_enc, c, this.encoderDtype === 'bf16', false);
     const pre = top.pre;
     const rows = Array.from({ length: B }, (_, b) => ({ values: top.values.f32().subarray(b * c, (b + 1) * c), latents: top.indices.i32().subarray(b * c, (b + 1) * c) }));
     let sel = selectBatchTopK(rows, B * k, H);
@@ -108,7 +109,7 @@ export class BatchTopKSae<C extends BatchTopKSaeConfig | MatryoshkaSaeConfig = B
     }
     const indices = fromBuffer(idx, [B, width]);
     const code = { values: mul(impl.at(xIn, this.W_enc, this.b_enc, pre, indices), fromBuffer(mask, [B, width])), indices, width: H };
-    return { pre, code, encodeAt: (ix) => impl.at(xIn, this.W_enc, this.b_enc, pre, ix) };
+    return { pre, code, encodeTopOf: (cols, kk) => impl.topOf(xIn, this.W_enc, this.b_enc, pre, cols, kk) };
   }
 
   protected override lossTerms(s: LossState): void {

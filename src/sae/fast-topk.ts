@@ -11,7 +11,8 @@
  * The result equals the dense reference (scatterToDense + matmul, dense linear backward) to float32
  * rounding (test/sae/fast-topk.test.ts). useFastTopK(false) restores the dense path (for tests).
  */
-import { sparseDecode, sparseEncodeAt, topkEncode } from '../core/ops/sparse.js';
+import { fromBuffer } from '../core/tensor.js';
+import { sparseDecode, sparseEncodeAt, topkEncode, topkOfColumns } from '../core/ops/sparse.js';
 import { setSparseDecodeImpl, setSparseEncodeImpl, type SparseDecodeImpl, type SparseEncodeImpl } from './base.js';
 
 /** The sparse decode seam implementation: the embedding-bag op. */
@@ -19,8 +20,13 @@ export const fastSparseDecode: SparseDecodeImpl = (values, indices, W_dec, bDec)
 
 /** The sparse TopK training encoder. */
 export const fastSparseEncode: SparseEncodeImpl = {
-  topk: (x, W_enc, b_enc, k, bf16) => topkEncode(x, W_enc, b_enc, k, bf16),
+  topk: (x, W_enc, b_enc, k, bf16, screen = true) => topkEncode(x, W_enc, b_enc, k, bf16, screen),
   at: (x, W_enc, b_enc, pre, indices) => sparseEncodeAt(x, W_enc, b_enc, pre, indices),
+  topOf: (x, W_enc, b_enc, pre, cols, k) => {
+    const top = topkOfColumns(pre, cols, k);
+    const indices = fromBuffer(top.indices, [pre.shape[0]!, k]);
+    return { values: sparseEncodeAt(x, W_enc, b_enc, pre, indices, top.values), indices };
+  },
 };
 
 let enabled = false;

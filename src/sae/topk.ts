@@ -15,7 +15,7 @@
 import { Tensor, relu, sub, topk, zeros } from '../core/index.js';
 import type { Generator } from '../core/random.js';
 import { shiftRows } from '../core/ops/sparse.js';
-import { SparseAutoencoder, getSparseEncodeImpl, type EncodeMode, type LossState, type SaeCode } from './base.js';
+import { SparseAutoencoder, getSparseEncodeImpl, type EncodeMode, type EncodeTopOf, type LossState, type SaeCode } from './base.js';
 import type { SaeArch } from './interop.js';
 import type { TopKSaeConfig } from './config.js';
 import './fast-topk.js'; // installs the fast sparse TopK path by default (useFastTopK(false) for the dense one)
@@ -31,7 +31,7 @@ export class TopKSae extends SparseAutoencoder<TopKSaeConfig> {
   }
 
   /** With a fast encoder installed (src/sae/fast-topk.ts), training encodes sparsely; else the dense path. */
-  protected override encodeForLoss(xNorm: Tensor): { pre: Tensor; code: SaeCode; encodeAt?: (indices: Tensor) => Tensor } {
+  protected override encodeForLoss(xNorm: Tensor): { pre: Tensor; code: SaeCode; encodeTopOf?: EncodeTopOf } {
     const impl = getSparseEncodeImpl();
     if (!impl) return super.encodeForLoss(xNorm);
     // shiftRows: the sparse encoder's backward then gives b_dec its gradient without gathering rows of W_enc.
@@ -39,7 +39,7 @@ export class TopKSae extends SparseAutoencoder<TopKSaeConfig> {
     const { values, indices, pre } = impl.topk(xIn, this.W_enc, this.b_enc, this.config.k, this.encoderDtype === 'bf16');
     return {
       pre, code: { values, indices, width: this.dSae },
-      encodeAt: (ix) => impl.at(xIn, this.W_enc, this.b_enc, pre, ix),
+      encodeTopOf: (cols, k) => impl.topOf(xIn, this.W_enc, this.b_enc, pre, cols, k),
     };
   }
 

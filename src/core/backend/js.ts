@@ -31,7 +31,7 @@
  */
 import type { Backend, BinaryOp, F32, I32, ReduceOp, UnaryOp } from './types.js';
 import { gemm, gemmKind } from './js-gemm.js';
-import { gemmBf16Reference } from './js-bf16.js';
+import { gemmBf16Reference, topkScreenedReference } from './js-bf16.js';
 import * as lm from './js-lm.js';
 
 // -----------------------------------------------------------------------------------------------
@@ -885,6 +885,8 @@ export function createJsBackend(): JsBackend {
     layerNorm,
     layerNormGrad,
     topk,
+    topkScreened: (P, rows, cols, k, x, D, W, bias, wNorm, colmap, coef, vals, idx, byIndex = false) =>
+      topkScreenedReference(topk, P, rows, cols, k, x, D, W, bias, wNorm, colmap, coef, vals, idx, byIndex),
     gatherRows,
     scatterAddRows,
     gatherCols,

@@ -32,7 +32,7 @@ export interface NativeAddon {
   gemmBuiltin(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
     A: F32, aOff: number, B: F32, bOff: number, beta: number, C: F32, cOff: number): void;
   /** Backend.gemmBf16 with a kernel choice: 0 the fastest available, 1 amx-bf16, 2 avx512-bf16 (throws when absent). */
-  gemmBf16(M: number, N: number, K: number, A: F32, B: F32, bias: F32 | null, C: F32, kernel: number): void;
+  gemmBf16(M: number, N: number, K: number, A: F32, B: F32, bias: F32 | null, C: F32, kernel: number, bNorm?: F32 | null): void;
   /** The bf16 kernels this CPU offers (native/bf16.cc): `kernel` is the one gemmBf16 picks; sbgemm: OpenBLAS exports cblas_sbgemm. */
   bf16Info(): { kernel: 'amx-bf16' | 'avx512-bf16' | null; amx: boolean; avx512bf16: boolean; sbgemm: boolean; missing: string; amxNote: string };
   unary(op: number, x: F32, out: F32, param: number, n: number): void;
@@ -56,6 +56,8 @@ export interface NativeAddon {
   layerNormGrad(x: F32, gy: F32, mean: F32, rstd: F32, gamma: F32 | null, rows: number, cols: number,
     gx: F32, ggamma: F32 | null, gbeta: F32 | null): void;
   topk(x: F32, rows: number, cols: number, k: number, vals: F32, idx: I32, byIndex: boolean): void;
+  topkScreened(P: F32, rows: number, cols: number, k: number, x: F32, D: number, W: F32, bias: F32 | null, wNorm: F32,
+    colmap: I32 | null, coef: number, vals: F32, idx: I32, byIndex: boolean): boolean;
   gatherRows(src: F32, cols: number, idx: I32, out: F32, minusOne?: boolean): void;
   scatterAddRows(src: F32, cols: number, idx: I32, out: F32, minusOne?: boolean): void;
   gatherCols(x: F32, rows: number, cols: number, idx: I32, k: number, out: F32): void;
@@ -167,7 +169,7 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     setThreads: (n) => addon.setThreads(n),
     gemm: (transA, transB, M, N, K, alpha, A, aOff, B, bOff, beta, C, cOff) =>
       addon.gemm(transA, transB, M, N, K, alpha, A, aOff, B, bOff, beta, C, cOff),
-    gemmBf16: (M, N, K, A, B, bias, C) => addon.gemmBf16(M, N, K, A, B, bias, C, 0),
+    gemmBf16: (M, N, K, A, B, bias, C, bNorm) => addon.gemmBf16(M, N, K, A, B, bias, C, 0, bNorm ?? null),
     bf16Support: () => {
       const i = addon.bf16Info();
       return { kernel: i.kernel, missing: i.missing };
@@ -204,6 +206,8 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     layerNormGrad: (x, gy, mean, rstd, gamma, rows, cols, gx, ggamma, gbeta) =>
       addon.layerNormGrad(x, gy, mean, rstd, gamma, rows, cols, gx, ggamma, gbeta),
     topk: (x, rows, cols, k, vals, idx, byIndex = false) => addon.topk(x, rows, cols, k, vals, idx, byIndex),
+    topkScreened: (P, rows, cols, k, x, D, W, bias, wNorm, colmap, coef, vals, idx, byIndex = false) =>
+      addon.topkScreened(P, rows, cols, k, x, D, W, bias, wNorm, colmap, coef, vals, idx, byIndex),
     gatherRows: (src, cols, idx, out, minusOne) => addon.gatherRows(src, cols, idx, out, minusOne === true),
     scatterAddRows: (src, cols, idx, out, minusOne) => addon.scatterAddRows(src, cols, idx, out, minusOne === true),
     gatherCols: (x, rows, cols, idx, k, out) => addon.gatherCols(x, rows, cols, idx, k, out),

@@ -43,8 +43,10 @@ export interface Backend {
    * A [M, K], B [N, K] (the x Wᵀ layout), bias [N] or null, C [M, N] overwritten. bf16() rounds to nearest,
    * ties to even (NaN stays NaN; subnormals are not flushed). Native: the AMX or AVX512-BF16 kernel that
    * bf16Support() names (throws where the CPU has neither); js: the reference (rounded operands, float32 GEMM).
+   * bNorm [N] (optional) receives ‖B[n]‖₂ rounded up to a float (computed while B is converted; the bound of
+   * topkScreened).
    */
-  gemmBf16(M: number, N: number, K: number, A: F32, B: F32, bias: F32 | null, C: F32): void;
+  gemmBf16(M: number, N: number, K: number, A: F32, B: F32, bias: F32 | null, C: F32, bNorm?: F32 | null): void;
   /**
    * Which gemmBf16 kernel runs: 'amx-bf16' / 'avx512-bf16' (native), 'reference' (js, no speed-up), or null
    * with `missing` saying which CPU feature is absent.
@@ -110,6 +112,17 @@ export interface Backend {
    * column indices; ties go to the lower index. NaN is treated as smaller than every number.
    */
   topk(x: F32, rows: number, cols: number, k: number, vals: F32, idx: I32, byIndex?: boolean): void;
+  /**
+   * The exact top k of pre = x Wᵀ + b (float32, ties to the lower column) from an approximation P [rows, cols]
+   * (the bf16 GEMM) with |P − pre| within coef·(‖x_r‖·‖W_m‖ + |b_m|) plus float rounding: each row's top k of
+   * P gives a lower bound L on the k-th exact value, every column whose upper bound reaches L is rescored in
+   * float32 (x [rows, D] · W[m] + b[m], m = colmap[h] or h), and the top k of those is the result: vals the
+   * rescored values (descending, or by column with byIndex), idx the columns h. wNorm [rows of W] holds
+   * ‖W_m‖ rounded up (gemmBf16's bNorm). Returns false, with vals/idx unspecified, when some row's bound is
+   * not finite (a non-finite or huge x, W or b): then the caller computes pre exactly. See native/rows.cc.
+   */
+  topkScreened(P: F32, rows: number, cols: number, k: number, x: F32, D: number, W: F32, bias: F32 | null, wNorm: F32,
+    colmap: I32 | null, coef: number, vals: F32, idx: I32, byIndex?: boolean): boolean;
 
   /**
    * out[i, :] = src[idx[i], :] for i < idx.length; src rows have `cols` elements. With minusOne, an index

@@ -124,7 +124,10 @@ export interface SparseEncoding {
   values: Tensor;
   /** [R, k] int32 latent indices. */
   indices: Tensor;
-  /** [R, H] pre = x Wᵀ + b, without gradient (for AuxK's selection and diagnostics). */
+  /**
+   * [R, H] pre = x Wᵀ + b, without gradient (for AuxK's selection, through topkOfColumns). When the top k
+   * was screened (setTopkScreen) this is the bf16 GEMM's approximation: exact only where it was rescored.
+   */
   pre: Tensor;
 }
 
@@ -233,6 +236,104 @@ function preActivation(x: Tensor, W: Tensor, b: Tensor | null, op: string, bf16 
   return pre;
 }
 
+// ---- screened top-k: the exact float32 TopK encoder at the bf16 GEMM's speed ----
+
+/** Whether the TopK training encoder screens with the bf16 GEMM: 'auto' where the CPU has a bf16 kernel. */
+export type TopkScreenMode = 'auto' | 'on' | 'off';
+
+let screenMode: TopkScreenMode = 'auto';
+
+/**
+ * Sets how the float32 TopK training encoder (topkEncode without bf16) finds its top k:
+ *   'auto' (default)  screened where the backend has a native bf16 kernel (AMX-BF16 or AVX512-BF16), else plain
+ *   'on'              always screened (on a CPU without a bf16 kernel only the js backend's reference can run it)
+ *   'off'             plain: the float32 GEMM pre = x Wᵀ + b, then topk
+ * Both give the top k of the float32 pre-activation and its values (topkScreened's bound makes the screen
+ * exact); they differ by float32 rounding only, as two GEMM kernels do.
+ */
+export function setTopkScreen(mode: TopkScreenMode): void {
+  if (mode !== 'auto' && mode !== 'on' && mode !== 'off') throw new RangeError(`setTopkScreen: mode must be 'auto', 'on' or 'off', got ${String(mode)}`);
+  screenMode = mode;
+}
+
+/** The bf16 kernel the float32 TopK encoder screens with under the current setting, or null (plain float32). */
+export function topkScreenKernel(): string | null {
+  if (screenMode === 'off') return null;
+  const { kernel, missing } = K().bf16Support();
+  if (screenMode === 'on') {
+    if (!kernel) throw new Error(`setTopkScreen('on'): this backend has no bf16 GEMM (${missing})`);
+    return kernel;
+  }
+  return kernel === 'amx-bf16' || kernel === 'avx512-bf16' ? kernel : null;
+}
+
+/**
+ * The screen's error coefficient c for depth D: |P − pre| ≤ c·(‖x‖·‖w‖ + |b|) (+ float rounding of P, which
+ * topkScreened adds), where P is the bf16 GEMM and pre the float32 one or the rescoring dot. Rounding x and w
+ * to bf16 (u = 2⁻⁹) errs by (2u + u²)·Σ|x_i w_i|; the float32 sums of P (bf16 products) and of the rescoring
+ * each by γ(D + 2)·Σ|x_i w_i| (+ |b|), γ(n) = n·ε/(1 − n·ε) with ε = 2⁻²³ (a whole ulp, so the bound holds
+ * for any rounding mode of the dot instructions); Σ|x_i w_i| ≤ ‖x‖·‖w‖. 1% on top for the bound's own
+ * float arithmetic. ~0.0040 at D = 512.
+ */
+export function screenCoefficient(D: number): number {
+  const u = 2 ** -9, eps = 2 ** -23, g = ((D + 2) * eps) / (1 - (D + 2) * eps);
+  return 1.01 * (2 * u + u * u + ((1 + u) ** 2 + 1) * g);
+}
+
+/** What topkOfColumns needs to screen again among other columns of a screened pre (AuxK's dead latents). */
+interface Screen { X: Float32Array; D: number; W: Float32Array; b: Float32Array | null; wNorm: Float32Array; coef: number }
+const screens = new WeakMap<Tensor, Screen>();
+
+/**
+ * The screened top k of pre = x Wᵀ + b: P = the bf16 GEMM (W's row norms come with it), then topkScreened
+ * rescores in float32 the columns the bound cannot rule out. Returns null when a bound is not finite (some
+ * x, W or b non-finite or huge): the caller then computes pre in float32. pre is P, which is exact only at
+ * the rescored columns, so it is registered for topkOfColumns.
+ */
+function screenedTopk(x: Tensor, W: Tensor, b: Tensor | null, k: number, op: string): { pre: Tensor; vals: Tensor; indices: Tensor } | null {
+  const [R, D] = x.shape as [number, number];
+  const [H] = checkWeight(op, W, D);
+  if (b && (b.rank !== 1 || b.shape[0] !== H)) throw new Error(`${op}: bias ${shapeStr(b.shape)} must be [${H}]`);
+  const coef = screenCoefficient(D);
+  if (!(coef < 0.5)) return null;
+  const pre = empty([R, H]);
+  const wNorm = empty([H]).f32();
+  const X = x.f32(op), Wd = W.f32(op), bd = b ? b.f32(op) : null;
+  K().gemmBf16(R, H, D, X, Wd, bd, pre.f32(), wNorm);
+  const vals = empty([R, k]);
+  const indices = emptyInt([R, k]);
+  if (!K().topkScreened(pre.f32(), R, H, k, X, D, Wd, bd, wNorm, null, coef, vals.f32(), indices.i32(), false)) return null;
+  screens.set(pre, { X, D, W: Wd, b: bd, wNorm, coef });
+  return { pre, vals, indices };
+}
+
+/**
+ * The top k of the columns `cols` (ascending latent ids) of a pre-activation [R, H] from topkEncode, in
+ * column order (byIndex), with ties to the lower column: indices [R, k] into [0, H) and their values.
+ * For a screened pre the values are the exact float32 ones (topkScreened over those columns); otherwise
+ * they are pre's. AuxK picks its dead latents with this.
+ */
+export function topkOfColumns(pre: Tensor, cols: Int32Array, k: number): { indices: Int32Array; values: Float32Array } {
+  const [R, H] = pre.shape as [number, number];
+  const n = cols.length;
+  if (!(Number.isInteger(k) && k >= 1 && k <= n)) throw new Error(`topkOfColumns: k = ${k} must be in 1..${n} (the number of columns)`);
+  const Pd = empty([R, n]).f32();
+  K().selectCols(pre.f32('topkOfColumns'), R, H, cols, Pd);
+  const values = new Float32Array(R * k);
+  const local = new Int32Array(R * k);
+  const st = screens.get(pre);
+  if (st) {
+    // The main screen passed with every column, so a subset of them cannot fail.
+    if (!K().topkScreened(Pd, R, n, k, st.X, st.D, st.W, st.b, st.wNorm, cols, st.coef, values, local, true)) {
+      throw new Error('topkOfColumns: the screen failed on a subset of columns that passed it before');
+    }
+  } else {
+    K().topk(Pd, R, n, k, values, local, true);
+  }
+  for (let i = 0; i < local.length; i++) local[i] = cols[local[i]!]!;
+  return { indices: local, values };
+}
+
 /**
  * The TopK SAE encoder with a sparse backward (PyTorch's SparseEncode form):
  *   pre = x Wᵀ + b [R, H];  (v, indices) = topk(pre, k) (sorted descending, ties to the lower index);
@@ -241,10 +342,17 @@ function preActivation(x: Tensor, W: Tensor, b: Tensor | null, op: string, bf16 
  * forms a dense [R, H] gradient: see recordSparseEncode. x [R, D], W [H, D], b [H] or null.
  * bf16: pre is computed by the bf16 GEMM (core/ops/bf16.ts); the backward stays float32.
  */
-export function topkEncode(x: Tensor, W: Tensor, b: Tensor | null, k: number, bf16 = false): SparseEncoding {
-  const pre = preActivation(x, W, b, 'topkEncode', bf16);
-  const [R, H] = pre.shape as [number, number];
+export function topkEncode(x: Tensor, W: Tensor, b: Tensor | null, k: number, bf16 = false, screen = true): SparseEncoding {
+  const H = W.shape[0]!;
   if (!(Number.isInteger(k) && k >= 1 && k <= H)) throw new Error(`topkEncode: k = ${k} must be in 1..${H}`);
+  if (x.rank !== 2) throw new Error(`topkEncode: x ${shapeStr(x.shape)} must be [rows, d]`);
+  const screened = screen && !bf16 && topkScreenKernel() !== null ? screenedTopk(x, W, b, k, 'topkEncode') : null;
+  if (screened) {
+    reluInPlace(screened.vals.f32());
+    return { values: recordSparseEncode(screened.vals, screened.indices, x, W, b, 'topkEncode'), indices: screened.indices, pre: screened.pre };
+  }
+  const pre = preActivation(x, W, b, 'topkEncode', bf16);
+  const R = pre.shape[0]!;
   const vals = empty([R, k]);
   const indices = emptyInt([R, k]);
   const v = vals.f32();
@@ -255,9 +363,11 @@ export function topkEncode(x: Tensor, W: Tensor, b: Tensor | null, k: number, bf
 
 /**
  * values[r, j] = relu(pre[r, indices[r, j]]) for a pre = x Wᵀ + b computed earlier (e.g. by topkEncode),
- * with the same sparse backward into x, W and b. Used by AuxK, whose latents are chosen from pre.
+ * with the same sparse backward into x, W and b. Used by AuxK, whose latents are chosen from pre. `values`
+ * [R·k], when given, replaces the gather from pre (topkOfColumns's values); a screened pre (see topkEncode)
+ * without them gets its values recomputed in float32 at the indices, as pre is exact only where rescored.
  */
-export function sparseEncodeAt(x: Tensor, W: Tensor, b: Tensor | null, pre: Tensor, indices: Tensor): Tensor {
+export function sparseEncodeAt(x: Tensor, W: Tensor, b: Tensor | null, pre: Tensor, indices: Tensor, values: Float32Array | null = null): Tensor {
   if (pre.rank !== 2 || indices.rank !== 2 || indices.shape[0] !== pre.shape[0] || pre.shape[1] !== W.shape[0]) {
     throw new Error(`sparseEncodeAt: pre ${shapeStr(pre.shape)}, indices ${shapeStr(indices.shape)} and weight ${shapeStr(W.shape)} do not agree`);
   }
@@ -265,7 +375,19 @@ export function sparseEncodeAt(x: Tensor, W: Tensor, b: Tensor | null, pre: Tens
   const k = indices.shape[1]!;
   const vals = empty([R, k]);
   const v = vals.f32();
-  K().gatherCols(pre.f32('sparseEncodeAt'), R, H, indices.i32('sparseEncodeAt'), k, v);
+  const st = values ? undefined : screens.get(pre);
+  if (values) {
+    if (values.length !== R * k) throw new Error(`sparseEncodeAt: values has ${values.length} elements, indices ${shapeStr(indices.shape)} need ${R * k}`);
+    v.set(values);
+  } else if (st) {
+    // A screened pre is exact only where it was rescored: recompute x[r]·W[i] + b[i] (the decode-gradient
+    // kernel's row dot products with x in place of the output gradient).
+    const ix = indices.i32('sparseEncodeAt');
+    K().sparseDecodeGrad(st.X, ix, R, k, st.W, H, st.D, v);
+    if (st.b) for (let i = 0; i < v.length; i++) v[i] = v[i]! + st.b[ix[i]!]!;
+  } else {
+    K().gatherCols(pre.f32('sparseEncodeAt'), R, H, indices.i32('sparseEncodeAt'), k, v);
+  }
   reluInPlace(v);
   return recordSparseEncode(vals, indices, x, W, b, 'sparseEncodeAt');
 }

@@ -1,0 +1,105 @@
+/**
+ * The float32 TopK encoder with the bf16 screen (setTopkScreen, core/ops/sparse.ts) against the plain
+ * float32 GEMM + topk: the same latents for every token and the same loss, AuxK term, x̂ and parameter
+ * gradients to 1e-5, with a third of the latents dead (AuxK picks among them through the screen too); the
+ * mode rules. On the native backend of a CPU without a bf16 kernel the screened runs are skipped (the js
+ * backend's reference GEMM runs them anywhere).
+ */
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { fromBuffer, linear, scope } from '../../src/core/index.js';
+import { K } from '../../src/core/tensor.js';
+import { bf16Support } from '../../src/core/ops/bf16.js';
+import { setTopkScreen, topkEncode, topkScreenKernel } from '../../src/core/ops/sparse.js';
+import { Generator } from '../../src/core/random.js';
+import { createSae } from '../../src/sae/index.js';
+import { describeBackends, rand } from '../helpers/gradcheck.js';
+
+function assertRel(a: ArrayLike<number>, e: ArrayLike<number>, what: string, tol = 1e-5): void {
+  assert.equal(a.length, e.length, `${what}: length`);
+  let num = 0, den = 0;
+  for (let i = 0; i < e.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - e[i]!));
+    den = Math.max(den, Math.abs(e[i]!));
+  }
+  assert.ok(num / Math.max(den, 1e-30) <= tol, `${what}: relative error ${num / Math.max(den, 1e-30)} > ${tol}`);
+}
+
+const noKernel = () => (!bf16Support().kernel ? `no bf16 kernel on this CPU (${bf16Support().missing})` : false);
+
+describeBackends('TopK SAE: screened float32 encoder = plain float32 encoder', () => {
+  for (const [d, H, B, k, kAux] of [[32, 128, 96, 8, 16], [64, 2048, 48, 32, 64]] as const) {
+    it(`H=${H}: latents, loss (mse + AuxK over dead latents), x̂ and every gradient`, (t) => {
+      const why = noKernel();
+      if (why) return t.skip(why);
+      const sae = createSae({ architecture: 'topk', dIn: d, dSae: H, k, deadTokens: 50, kAux, auxKCoefficient: 0.5 }, new Generator(3));
+      const xb = new Generator(4).normal(new Float32Array(B * d), 0, 1);
+      sae.b_dec.f32().set(Float32Array.from({ length: d }, (_, i) => 0.1 * Math.sin(i)));
+      sae.b_enc.f32().set(Float32Array.from({ length: H }, (_, i) => 0.05 * Math.cos(i)));
+      const tsf = sae.tokens_since_fired.f32();
+      for (let i = 0; i < H; i += 3) tsf[i] = 1000; // a third of the latents dead → AuxK is active
+      const params = [sae.W_enc, sae.b_enc, sae.W_dec, sae.b_dec];
+      const run = (mode: 'on' | 'off') => {
+        setTopkScreen(mode);
+        try {
+          return scope(() => {
+            for (const p of params) p.zeroGrad();
+            const r = sae.loss(fromBuffer(xb, [B, d]), { updateStats: false });
+            r.loss.backward();
+            const code = r.code as { indices: { i32(): Int32Array } };
+            return { loss: r.loss.item(), parts: r.parts, idx: Int32Array.from(code.indices.i32()), xhat: Float32Array.from(r.xhat.f32()), grads: params.map((p) => Float32Array.from(p.grad!.f32())) };
+          });
+        } finally {
+          setTopkScreen('auto');
+        }
+      };
+      const s = run('on'), p = run('off');
+      assert.ok(p.parts.auxk! > 0, 'AuxK term is active');
+      assert.deepEqual(s.idx, p.idx, 'the same latents for every token');
+      assertRel([s.parts.auxk!], [p.parts.auxk!], 'auxk');
+      assertRel([s.loss], [p.loss], 'loss');
+      assertRel(s.xhat, p.xhat, 'xhat');
+      ['W_enc', 'b_enc', 'W_dec', 'b_dec'].forEach((n, i) => assertRel(s.grads[i]!, p.grads[i]!, `grad ${n}`));
+    });
+  }
+
+  it('the screened pre is the bf16 approximation; values and indices are the float32 ones', (t) => {
+    const why = noKernel();
+    if (why) return t.skip(why);
+    const R = 40, D = 48, H = 300, k = 12;
+    const x = rand([R, D], 1, -1, 1, false), W = rand([H, D], 2, -1, 1, false), b = rand([H], 3, -0.3, 0.3, false);
+    setTopkScreen('on');
+    try {
+      scope(() => {
+        const enc = topkEncode(x, W, b, k);
+        const pre = linear(x, W, b).f32();
+        let differs = 0;
+        for (let i = 0; i < pre.length; i++) if (enc.pre.f32()[i] !== pre[i]) differs++;
+        assert.ok(differs > pre.length / 2, 'pre came from the bf16 GEMM');
+        const v = new Float32Array(R * k), ix = new Int32Array(R * k);
+        K().topk(pre, R, H, k, v, ix);
+        assert.deepEqual(Array.from(enc.indices.i32()), Array.from(ix));
+        assertRel(enc.values.f32(), v.map((a) => Math.max(a, 0)), 'values');
+      });
+    } finally {
+      setTopkScreen('auto');
+    }
+  });
+});
+
+describeBackends('setTopkScreen', (name) => {
+  it('auto screens only with a native bf16 kernel; bad modes are refused', () => {
+    const kernel = bf16Support().kernel;
+    assert.equal(topkScreenKernel(), name === 'native' && kernel ? kernel : null);
+    setTopkScreen('off');
+    assert.equal(topkScreenKernel(), null);
+    setTopkScreen('on');
+    try {
+      if (kernel) assert.equal(topkScreenKernel(), kernel);
+      else assert.throws(() => topkScreenKernel(), /setTopkScreen\('on'\): this backend has no bf16 GEMM/);
+    } finally {
+      setTopkScreen('auto');
+    }
+    assert.throws(() => setTopkScreen('yes' as 'on'), /mode must be 'auto', 'on' or 'off', got yes/);
+  });
+});
