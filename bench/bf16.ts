@@ -4,7 +4,8 @@
  *      (broadcastRows + the BLAS/built-in GEMM, as core/ops/sparse.ts does) against Backend.gemmBf16,
  *      including its per-call conversion of x and W_enc to bf16; also each native bf16 kernel this CPU has;
  *   2. a whole TopK SAE training step (fast sparse path, k = 32, Adam, unit-norm decoder) with
- *      encoderDtype 'f32' and 'bf16'.
+ *      encoderDtype 'f32' (plain: setTopkScreen('off')), 'f32' screened by the bf16 GEMM (the default on
+ *      CPUs with a bf16 kernel; the same top k and values) and 'bf16'.
  * Prints one JSON line: GFLOP/s, tokens/s, the bf16/f32 ratios, the kernel that ran and the CPU.
  *
  *   node dist/bench/bf16.js [--runs 5] [--batch 1024] [--d-in 512] [--latents 16384] [--k 32]
@@ -15,6 +16,7 @@ import { backend } from '../src/core/backend/index.js';
 import { loadNativeAddon } from '../src/core/backend/native.js';
 import { scope, tensor } from '../src/core/index.js';
 import { bf16Support } from '../src/core/ops/bf16.js';
+import { setTopkScreen } from '../src/core/ops/sparse.js';
 import { Generator } from '../src/core/random.js';
 import { Adam } from '../src/optim/adam.js';
 import { createSae } from '../src/sae/index.js';
@@ -106,8 +108,12 @@ result.gemm_kernels_gflops = Object.fromEntries(kernels.slice(2).map(([n]) => [n
 const sae = createSae({ architecture: 'topk', dIn: D, dSae: H, k, normalisation: 'none' }, new Generator(2));
 const opt = new Adam(sae.parameters(), { lr: 1e-4 });
 const xs = tensor(X, [B, D]);
-const step = (dtype: 'f32' | 'bf16', s: number) => {
-  sae.encoderDtype = dtype;
+// 'f32' is the plain float32 encoder (setTopkScreen('off')), 'f32-screened' the exact float32 top k found
+// through the bf16 GEMM (the default where this CPU has a bf16 kernel), 'bf16' the opt-in bf16 encoder.
+type Dt = 'f32' | 'f32-screened' | 'bf16';
+const step = (dtype: Dt, s: number) => {
+  sae.encoderDtype = dtype === 'bf16' ? 'bf16' : 'f32';
+  setTopkScreen(dtype === 'f32' ? 'off' : 'auto');
   const t0 = performance.now();
   scope(() => {
     const r = sae.loss(xs, { step: s });
@@ -119,15 +125,18 @@ const step = (dtype: 'f32' | 'bf16', s: number) => {
   opt.zeroGrad();
   return performance.now() - t0;
 };
-const stepTimes: Record<'f32' | 'bf16', number[]> = { f32: [], bf16: [] };
+const stepTimes: Record<Dt, number[]> = { f32: [], 'f32-screened': [], bf16: [] };
 for (let r = -2; r < runs; r++) {
-  for (const dt of ['f32', 'bf16'] as const) {
+  for (const dt of ['f32', 'f32-screened', 'bf16'] as const) {
     const t = step(dt, r + 2);
     if (r >= 0) stepTimes[dt].push(t);
   }
 }
-const tps = (dt: 'f32' | 'bf16') => B / (median(stepTimes[dt]) / 1000);
+setTopkScreen('auto');
+const tps = (dt: Dt) => B / (median(stepTimes[dt]) / 1000);
 result.step_f32_tokens_per_s = Math.round(tps('f32'));
+result.step_f32_screened_tokens_per_s = Math.round(tps('f32-screened'));
 result.step_bf16_tokens_per_s = Math.round(tps('bf16'));
 result.ratio_step_bf16_vs_f32 = r3(tps('bf16') / tps('f32'));
+result.ratio_step_f32_screened_vs_f32 = r3(tps('f32-screened') / tps('f32'));
 process.stdout.write(JSON.stringify(result) + '\n');

@@ -106,6 +106,8 @@ results.ratio_topk_sparse_vs_torch = ratio(results.sae_topk_sparse_tokens_per_s,
 results.sae_topk_sparse_unit_tokens_per_s = tps(ours, 'topk-sparse-unit');
 results.ratio_topk_sparse_unit_vs_torch = ratio(results.sae_topk_sparse_unit_tokens_per_s, tps(torch, 'topk-sparse'));
 results.topk_sparse_profile_ms = oursSparse?.modes?.['topk-sparse']?.profile ?? null;
+// The bf16 kernel the float32 TopK steps screened with (null: plain float32 GEMM + topk).
+results.topk_screen = ours?.topk_screen ?? null;
 results.e2e_npy_tokens_per_s = e2e?.e2e_tokens_per_s ?? null;
 results.e2e_step_only_tokens_per_s = e2e?.step_only_tokens_per_s ?? null;
 results.ratio_e2e_vs_step_only = e2e?.e2e_vs_step_only ?? null;
@@ -307,12 +309,13 @@ if (scaling) {
   for (const [HxD, w] of Object.entries(scaling.configs as Record<string, Record<string, any>>)) {
     for (const m of ['relu', 'jumprelu', 'topk']) {
       if (!w[m]) continue;
-      out.write(`  ${`${m} ${HxD}`.padEnd(20)} ${String(w[m].aelab_tokens_per_s ?? '-').padStart(9)} ${String(w[m].torch_tokens_per_s ?? '-').padStart(9)} ${String(w[m].ratio_vs_torch ?? '-').padStart(7)}  (rounds ${(w[m].ratio_each_round ?? []).join(', ') || '-'}; ${w[m].aelab_path ?? '?'}, density ${w[m].code_density ?? '?'}; ${w[m].speedup_vs_dense ?? '-'}x aelab dense; peak RSS ${w[m].aelab_peak_rss_mb ?? '-'} / ${w[m].torch_peak_rss_mb ?? '-'} MB)\n`);
+      const topkExtra = m === 'topk' ? `; screen ${w[m].topk_screen ?? 'none'}, plain f32 ${w[m].ratio_plain_f32_vs_torch ?? '-'}x, bf16 ${w[m].ratio_bf16_vs_torch ?? '-'}x` : '';
+      out.write(`  ${`${m} ${HxD}`.padEnd(20)} ${String(w[m].aelab_tokens_per_s ?? '-').padStart(9)} ${String(w[m].torch_tokens_per_s ?? '-').padStart(9)} ${String(w[m].ratio_vs_torch ?? '-').padStart(7)}  (rounds ${(w[m].ratio_each_round ?? []).join(', ') || '-'}; ${w[m].aelab_path ?? '?'}, density ${w[m].code_density ?? '?'}${topkExtra}; ${w[m].speedup_vs_dense ?? '-'}x aelab dense; peak RSS ${w[m].aelab_peak_rss_mb ?? '-'} / ${w[m].torch_peak_rss_mb ?? '-'} MB)\n`);
     }
   }
   for (const [m, e] of Object.entries(scaling.scaling_exponent as Record<string, any>)) out.write(`  ${m}: tokens/s ∝ H^-α over H ${e.widths.join(', ')} (d 512): α aelab ${e.aelab ?? '-'}, PyTorch ${e.torch ?? '-'} (target α <= 1)\n`);
 }
-if (bf16) out.write(`\nbf16 encoder (${bf16.bf16_kernel ?? `none: ${bf16.bf16_missing}`}; CPU ${bf16.cpu}; OpenBLAS cblas_sbgemm ${bf16.openblas_sbgemm ? 'exported' : 'not exported'}): encoder GEMM ${bf16.shape.batch}x${bf16.shape.d_in}x${bf16.shape.latents} ${bf16.gemm_bf16_gflops ?? '-'} vs f32 ${bf16.gemm_f32_gflops ?? '-'} GFLOP/s (${bf16.ratio_gemm_bf16_vs_f32 ?? '-'}x); TopK k=${bf16.shape.k} step ${bf16.step_bf16_tokens_per_s ?? '-'} vs ${bf16.step_f32_tokens_per_s ?? '-'} tokens/s (${bf16.ratio_step_bf16_vs_f32 ?? '-'}x)\n`);
+if (bf16) out.write(`\nbf16 encoder (${bf16.bf16_kernel ?? `none: ${bf16.bf16_missing}`}; CPU ${bf16.cpu}; OpenBLAS cblas_sbgemm ${bf16.openblas_sbgemm ? 'exported' : 'not exported'}): encoder GEMM ${bf16.shape.batch}x${bf16.shape.d_in}x${bf16.shape.latents} ${bf16.gemm_bf16_gflops ?? '-'} vs f32 ${bf16.gemm_f32_gflops ?? '-'} GFLOP/s (${bf16.ratio_gemm_bf16_vs_f32 ?? '-'}x); TopK k=${bf16.shape.k} step ${bf16.step_bf16_tokens_per_s ?? '-'} vs plain f32 ${bf16.step_f32_tokens_per_s ?? '-'} tokens/s (${bf16.ratio_step_bf16_vs_f32 ?? '-'}x); exact f32 screened by bf16 ${bf16.step_f32_screened_tokens_per_s ?? '-'} tokens/s (${bf16.ratio_step_f32_screened_vs_f32 ?? '-'}x plain)\n`);
 if (rss) out.write(`\nPeak RSS ${rss.peak_rss_mb} MB (node baseline ${rss.baseline_rss_mb} MB) for ${rss.needed_mb} MB of params+grads+Adam+activations: ${rss.overhead_ratio}x\n`);
 if (lm || lmTorch) {
   out.write('\nDecoder-only LM (default: gpt2 family, 4 layers, d 256, 8 heads, vocab 4096; tokens/s, median)\n');

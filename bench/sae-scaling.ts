@@ -6,6 +6,9 @@
  * dense as SAELens trains them, topk-sparse with an embedding-bag decode and a sparse encoder backward).
  * Prints one JSON line: tokens/s and ratio per shape and architecture, the peak RSS of each side, the
  * exponent α of tokens/s ∝ H^−α over the d = 512 widths, and the CPU (model and vector features).
+ * TopK's float32 step finds its top k through the bf16 GEMM where this CPU has a bf16 kernel (setTopkScreen
+ * 'auto': the exact float32 top k and values, core/ops/sparse.ts; topk_screen names the kernel, null = plain);
+ * then the plain float32 step is timed too (aelab_plain_f32_tokens_per_s, ratio_plain_f32_vs_torch; one round).
  * TopK also gets: the opt-in bf16 encoder GEMM step (aelab_bf16_tokens_per_s, ratio_bf16_vs_torch; only on
  * CPUs with an AMX or AVX512-BF16 kernel, else null with bf16_kernel null), and the f32 ceiling: PyTorch's step
  * time over aelab's bare f32 encoder GEMM at that shape (f32_ceiling_ratio_vs_torch), the ratio an f32 step
@@ -14,6 +17,7 @@
  *   node dist/bench/sae-scaling.js [--configs 4096x512,16384x512,65536x512,16384x2048] [--quick]
  *        [--archs relu,jumprelu,topk] [--batch 1024] [--density 0.02] [--k 32] [--bandwidth 0.05]
  *        [--warmup 5] [--runs 5] [--rounds 2] [--no-torch] [--no-dense]
+ *   (child only: --topk-screen auto|on|off, the float32 TopK encoder's screen, default auto)
  *   Each (shape, architecture) runs --rounds alternating PyTorch/aelab rounds in child processes; a side's
  *   tokens/s is the mean over its rounds of each round's median of --runs steps (after --warmup),
  *   ratio_vs_torch the ratio of those means, ratio_each_round the round-by-round ratios.
@@ -52,6 +56,7 @@ import { createSae } from '../src/sae/index.js';
 import { isSparseCode, type SparseAutoencoder } from '../src/sae/base.js';
 import type { SparseStepMode } from '../src/sae/sparse-step.js';
 import { bf16Support } from '../src/core/ops/bf16.js';
+import { setTopkScreen, topkScreenKernel, type TopkScreenMode } from '../src/core/ops/sparse.js';
 import { profileBackend } from './sae-step.js';
 
 function arg(name: string, def: string): string {
@@ -196,12 +201,13 @@ function child(): void {
   const H = widths[0]!;
   const arch = arg('arch', 'relu') as Arch, mode = arg('mode', 'auto') as SparseStepMode;
   const encoderDtype = arg('encoder-dtype', 'f32') as 'f32' | 'bf16';
+  setTopkScreen(arg('topk-screen', 'auto') as TopkScreenMode);
   const x = input();
   const t = timeStep(arch, H, mode, x, density, encoderDtype);
   const peak = process.resourceUsage().maxRSS * 1024;
   process.stdout.write(JSON.stringify({
     impl: 'aelab', backend: backend().name, threads: backend().threads(), batch: B, d_in: D, latents: H, arch, mode, density, k: K, encoder_dtype: encoderDtype, ...t,
-    ...(arch === 'topk' && encoderDtype === 'f32' ? { encoder_gemm_ms: encoderGemmMs(x, H) } : {}),
+    ...(arch === 'topk' && encoderDtype === 'f32' ? { topk_screen: topkScreenKernel(), encoder_gemm_ms: encoderGemmMs(x, H) } : {}),
     peak_rss_mb: +(peak / 2 ** 20).toFixed(1), baseline_rss_mb: +(baseline / 2 ** 20).toFixed(1),
   }) + '\n');
 }
@@ -331,6 +337,8 @@ function driver(): void {
       const roundRatios = ar.length === tr.length && tr.length ? ar.map((x, i) => +(x.tokens_per_s / tr[i]!.tokens_per_s).toFixed(3)) : null;
       // TopK with the opt-in bf16 encoder GEMM (--encoder-dtype bf16), where this CPU has a bf16 kernel.
       const bf16 = arch === 'topk' && bf16Kernel ? run(process.execPath, [fileURLToPath(import.meta.url), '--child', '--arch', arch, '--mode', 'auto', '--encoder-dtype', 'bf16', ...shape]) : null;
+      // Where the float32 TopK step is screened by the bf16 GEMM (a's topk_screen), the plain float32 step too.
+      const plain = arch === 'topk' && a?.topk_screen ? run(process.execPath, [fileURLToPath(import.meta.url), '--child', '--arch', arch, '--mode', 'auto', '--topk-screen', 'off', ...shape]) : null;
       const dense = arch !== 'topk' && !flag('no-dense') && H * d <= 16384 * 512
         ? run(process.execPath, [fileURLToPath(import.meta.url), '--child', '--arch', arch, '--mode', 'off', ...shape]) : null;
       w[arch] = {
@@ -347,6 +355,8 @@ function driver(): void {
           // The f32 ceiling: PyTorch's step time over the bare f32 encoder GEMM, the best ratio any f32 step could reach.
           encoder_gemm_ms: a?.encoder_gemm_ms ?? null,
           f32_ceiling_ratio_vs_torch: a?.encoder_gemm_ms && tm ? +((1000 * B / tm.tokens_per_s) / a.encoder_gemm_ms).toFixed(3) : null,
+          topk_screen: a?.topk_screen ?? null,
+          aelab_plain_f32_tokens_per_s: plain?.tokens_per_s ?? null, ratio_plain_f32_vs_torch: plain && tm ? +(plain.tokens_per_s / tm.tokens_per_s).toFixed(3) : null,
           bf16_kernel: bf16Kernel, aelab_bf16_tokens_per_s: bf16?.tokens_per_s ?? null,
           ratio_bf16_vs_torch: bf16 && tm ? +(bf16.tokens_per_s / tm.tokens_per_s).toFixed(3) : null,
         } : {}),

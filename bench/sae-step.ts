@@ -24,7 +24,7 @@ import { add, mul, relu, sub, square } from '../src/core/ops/elementwise.js';
 import { linear, linearRelu, matmul } from '../src/core/ops/linalg.js';
 import { sum } from '../src/core/ops/reduce.js';
 import { topk } from '../src/core/ops/indexing.js';
-import { scatterToDense, sparseDecode, topkEncode } from '../src/core/ops/sparse.js';
+import { scatterToDense, sparseDecode, topkEncode, topkScreenKernel } from '../src/core/ops/sparse.js';
 import { Adam } from '../src/optim/adam.js';
 
 function arg(name: string, def: string): string {
@@ -111,7 +111,7 @@ function main(): void {
   const xd = empty([B, D]).keep();
   new Generator(0).uniform(xd.f32(), -1, 1);
   const be = backend();
-  const out: Record<string, unknown> = { impl: 'aelab', backend: be.name, blas: be.blas, threads: be.threads(), batch: B, d_in: D, latents: H, k: K, modes: {} };
+  const out: Record<string, unknown> = { impl: 'aelab', backend: be.name, blas: be.blas, threads: be.threads(), batch: B, d_in: D, latents: H, k: K, topk_screen: topkScreenKernel(), modes: {} };
   for (const mode of modes) {
     const step = makeStep(mode, xd, gen.split());
     const losses: number[] = [];

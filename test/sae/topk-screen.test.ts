@@ -2,7 +2,7 @@
  * The float32 TopK encoder with the bf16 screen (setTopkScreen, core/ops/sparse.ts) against the plain
  * float32 GEMM + topk: the same latents for every token and the same loss, AuxK term, x̂ and parameter
  * gradients to 1e-5, with a third of the latents dead (AuxK picks among them through the screen too); the
- * mode rules. On the native backend of a CPU without a bf16 kernel the screened runs are skipped (the js
+ * mode rules ('auto' screens where the bf16 kernel beats float32: AMX, or AVX512-BF16 on AMD). On the native backend of a CPU without a bf16 kernel the screened runs are skipped (the js
  * backend's reference GEMM runs them anywhere).
  */
 import { it } from 'node:test';
@@ -88,9 +88,11 @@ describeBackends('TopK SAE: screened float32 encoder = plain float32 encoder', (
 });
 
 describeBackends('setTopkScreen', (name) => {
-  it('auto screens only with a native bf16 kernel; bad modes are refused', () => {
-    const kernel = bf16Support().kernel;
-    assert.equal(topkScreenKernel(), name === 'native' && kernel ? kernel : null);
+  it('auto screens only with a native bf16 kernel faster than float32; bad modes are refused', () => {
+    const { kernel, fasterThanF32 } = bf16Support();
+    if (name === 'js') assert.equal(fasterThanF32, false, 'the reference is no faster');
+    if (kernel === 'amx-bf16') assert.equal(fasterThanF32, true, 'AMX is');
+    assert.equal(topkScreenKernel(), fasterThanF32 ? kernel : null);
     setTopkScreen('off');
     assert.equal(topkScreenKernel(), null);
     setTopkScreen('on');

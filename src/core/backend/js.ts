@@ -859,7 +859,7 @@ export function createJsBackend(): JsBackend {
       gemm(transA, transB, M, N, K, alpha, A, aOff, B, bOff, beta, C, cOff);
     },
     gemmBf16: gemmBf16Reference,
-    bf16Support: () => ({ kernel: 'reference' as const, missing: '' }),
+    bf16Support: () => ({ kernel: 'reference' as const, missing: '', fasterThanF32: false }),
     unary,
     unaryGrad,
     binary,

@@ -34,7 +34,7 @@ export interface NativeAddon {
   /** Backend.gemmBf16 with a kernel choice: 0 the fastest available, 1 amx-bf16, 2 avx512-bf16 (throws when absent). */
   gemmBf16(M: number, N: number, K: number, A: F32, B: F32, bias: F32 | null, C: F32, kernel: number, bNorm?: F32 | null): void;
   /** The bf16 kernels this CPU offers (native/bf16.cc): `kernel` is the one gemmBf16 picks; sbgemm: OpenBLAS exports cblas_sbgemm. */
-  bf16Info(): { kernel: 'amx-bf16' | 'avx512-bf16' | null; amx: boolean; avx512bf16: boolean; sbgemm: boolean; missing: string; amxNote: string };
+  bf16Info(): { kernel: 'amx-bf16' | 'avx512-bf16' | null; amx: boolean; avx512bf16: boolean; sbgemm: boolean; missing: string; amxNote: string; fasterThanF32: boolean };
   unary(op: number, x: F32, out: F32, param: number, n: number): void;
   unaryGrad(op: number, x: F32, y: F32, gy: F32, gx: F32, accumulate: boolean, param: number): void;
   /** shapes: aShape in [0, 8), bShape in [8, 16), outShape in [16, 24). */
@@ -172,7 +172,7 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     gemmBf16: (M, N, K, A, B, bias, C, bNorm) => addon.gemmBf16(M, N, K, A, B, bias, C, 0, bNorm ?? null),
     bf16Support: () => {
       const i = addon.bf16Info();
-      return { kernel: i.kernel, missing: i.missing };
+      return { kernel: i.kernel, missing: i.missing, fasterThanF32: i.fasterThanF32 };
     },
     unary: (op, x, out, param, n) => addon.unary(code(UNARY_CODES, 'unary', op), x, out, defaultParam(op, param), n ?? x.length),
     unaryGrad: (op, x, y, gy, gx, accumulate, param) =>

@@ -49,9 +49,11 @@ export interface Backend {
   gemmBf16(M: number, N: number, K: number, A: F32, B: F32, bias: F32 | null, C: F32, bNorm?: F32 | null): void;
   /**
    * Which gemmBf16 kernel runs: 'amx-bf16' / 'avx512-bf16' (native), 'reference' (js, no speed-up), or null
-   * with `missing` saying which CPU feature is absent.
+   * with `missing` saying which CPU feature is absent. fasterThanF32: the kernel multiplies faster than the
+   * float32 GEMM on this CPU (AMX; AVX512-BF16 on AMD, whose VDPBF16PS runs at the float32 FMA's rate with
+   * twice the multiply-adds; not on Intel cores without AMX, nor the js reference).
    */
-  bf16Support(): { kernel: 'amx-bf16' | 'avx512-bf16' | 'reference' | null; missing: string };
+  bf16Support(): { kernel: 'amx-bf16' | 'avx512-bf16' | 'reference' | null; missing: string; fasterThanF32: boolean };
 
   /** out[i] = f(x[i]) for i < n (n defaults to x.length). out may be x. */
   unary(op: UnaryOp, x: F32, out: F32, param?: number, n?: number): void;

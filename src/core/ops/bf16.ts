@@ -13,7 +13,7 @@ export type EncoderDtype = 'f32' | 'bf16';
 export const ENCODER_DTYPES: readonly EncoderDtype[] = ['f32', 'bf16'];
 
 /** The bf16 GEMM kernel of the current backend ('amx-bf16', 'avx512-bf16', 'reference') or null, and why not. */
-export function bf16Support(): { kernel: 'amx-bf16' | 'avx512-bf16' | 'reference' | null; missing: string } {
+export function bf16Support(): { kernel: 'amx-bf16' | 'avx512-bf16' | 'reference' | null; missing: string; fasterThanF32: boolean } {
   return K().bf16Support();
 }
 

@@ -245,7 +245,8 @@ let screenMode: TopkScreenMode = 'auto';
 
 /**
  * Sets how the float32 TopK training encoder (topkEncode without bf16) finds its top k:
- *   'auto' (default)  screened where the backend has a native bf16 kernel (AMX-BF16 or AVX512-BF16), else plain
+ *   'auto' (default)  screened where the backend's bf16 kernel beats its float32 GEMM (bf16Support().fasterThanF32:
+ *                     AMX-BF16; AVX512-BF16 on AMD), else plain
  *   'on'              always screened (on a CPU without a bf16 kernel only the js backend's reference can run it)
  *   'off'             plain: the float32 GEMM pre = x Wᵀ + b, then topk
  * Both give the top k of the float32 pre-activation and its values (topkScreened's bound makes the screen
@@ -259,12 +260,12 @@ export function setTopkScreen(mode: TopkScreenMode): void {
 /** The bf16 kernel the float32 TopK encoder screens with under the current setting, or null (plain float32). */
 export function topkScreenKernel(): string | null {
   if (screenMode === 'off') return null;
-  const { kernel, missing } = K().bf16Support();
+  const { kernel, missing, fasterThanF32 } = K().bf16Support();
   if (screenMode === 'on') {
     if (!kernel) throw new Error(`setTopkScreen('on'): this backend has no bf16 GEMM (${missing})`);
     return kernel;
   }
-  return kernel === 'amx-bf16' || kernel === 'avx512-bf16' ? kernel : null;
+  return fasterThanF32 ? kernel : null;
 }
 
 /**
