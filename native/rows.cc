@@ -627,15 +627,19 @@ inline float key_value(uint64_t key) {
   return v;
 }
 
-/// Σ_i a[i]·b[i] in float32, 16 lanes (the rescoring dot of the screened top-k).
+/// Σ_i a[i]·b[i] in float32, 32 lanes (the rescoring dot of the screened top-k; four independent sums
+/// keep the FMA latency hidden).
 inline float dot32(const float* a, const float* b, int64_t n) {
-  v8f s0 = splat8(0.0f), s1 = s0;
+  v8f s0 = splat8(0.0f), s1 = s0, s2 = s0, s3 = s0;
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
+  for (; i + 32 <= n; i += 32) {
     s0 += load8(a + i) * load8(b + i);
     s1 += load8(a + i + 8) * load8(b + i + 8);
+    s2 += load8(a + i + 16) * load8(b + i + 16);
+    s3 += load8(a + i + 24) * load8(b + i + 24);
   }
-  s0 += s1;
+  for (; i + 8 <= n; i += 8) s0 += load8(a + i) * load8(b + i);
+  s0 = (s0 + s1) + (s2 + s3);
   float t = ((s0[0] + s0[1]) + (s0[2] + s0[3])) + ((s0[4] + s0[5]) + (s0[6] + s0[7]));
   for (; i < n; ++i) t += a[i] * b[i];
   return t;
@@ -644,6 +648,10 @@ inline float dot32(const float* a, const float* b, int64_t n) {
 thread_local std::vector<uint32_t> t_scand;  // screened top-k: candidate columns of a row
 thread_local std::vector<uint64_t> t_skeys;  // and their keys by rescored value
 thread_local std::vector<float> t_sq, t_sbq;  // per-column bound terms (the calling thread's)
+// The calling thread's candidate slots [rows, cap], their rescored values, counts, and the by-column index.
+thread_local std::vector<uint32_t> t_sslots, t_sprow;
+thread_local std::vector<float> t_svals;
+thread_local std::vector<int64_t> t_scount, t_sstart, t_sfill;
 
 }  // namespace
 
@@ -680,7 +688,7 @@ bool topk_screened(const float* P, int64_t rows, int64_t cols, int64_t k, const 
     q.resize(cols);
     bq.resize(cols);
   }
-  double wmax = 0, bmax = 0;
+  double wmax = 0, bmax = 0, qmax = 0, bqmax = 0;
   for (int64_t h = 0; h < cols; ++h) {
     const int64_t m = colmap ? colmap[h] : h;
     const double w = wn[m], b = bias ? std::fabs(static_cast<double>(bias[m])) : 0.0;
@@ -689,74 +697,147 @@ bool topk_screened(const float* P, int64_t rows, int64_t cols, int64_t k, const 
     bmax = b > bmax ? b : bmax;
     q[h] = static_cast<float>(coef * w * (1 + 1e-6));
     bq[h] = static_cast<float>((coef * b + delta * (1 + w)) * (1 + 1e-6));
+    qmax = q[h] > qmax ? q[h] : qmax;
+    bqmax = bq[h] > bqmax ? bq[h] : bqmax;
   }
   const float* qv = q.data();
   const float* bqv = bq.data();
-  std::atomic<bool> ok{true};
   const float rel = std::ldexp(1.0f, -21);  // the float rounding of a (bias add, scan arithmetic)
-  parallel_for(rows, cols + 64 * D, [&](int64_t b0, int64_t e0) {
+  auto wrow = [&](int64_t h) { return W + (colmap ? colmap[h] : h) * D; };
+  auto rescore = [&](const float* xr, int64_t h) {
+    float v = dot32(xr, wrow(h), D);
+    if (bias) v += bias[colmap ? colmap[h] : h];
+    return v;
+  };
+
+  // Phase 1 (rows): the candidates of each row, into a slot of `cap` columns (a row with more is redone
+  // alone in phase 3). n[r] = its count, or −1 when its bound is not finite.
+  const int64_t cap = std::min<int64_t>(cols, 2 * k + 192);
+  std::vector<uint32_t>& slots = t_sslots;
+  std::vector<float>& svals = t_svals;
+  std::vector<int64_t>& count = t_scount;
+  if (static_cast<int64_t>(slots.size()) < rows * cap) {
+    slots.resize(rows * cap);
+    svals.resize(rows * cap);
+  }
+  if (static_cast<int64_t>(count.size()) < rows) count.resize(rows);
+  uint32_t* sl = slots.data();
+  float* sv = svals.data();
+  int64_t* cnt = count.data();
+  // Candidates of row r into cd (cols long): their number, or −1 when the row cannot be bounded.
+  auto screen_row = [&](int64_t r, const float* next, uint32_t* cd, float* tv, int32_t* ti) -> int64_t {
+    const float* ar = P + r * cols;
+    const double xn = std::sqrt(dsum<true>(x + r * D, D)) * (1 + 1e-12);
+    // Any x row past ~1e30 (or NaN) could overflow the bound or pre itself: the caller goes exact.
+    if (!(xn <= 1e30) || !(xn * wmax + bmax <= 1e36)) return -1;
+    const float xnf = static_cast<float>(xn * (1 + 1e-7)), tiny = static_cast<float>(delta * xn + 1e-30);
+    // The top k of the approximate row, and L = the least lower bound among them: at least k exact values
+    // are >= L, so every member of the exact top k has an upper bound >= L.
+    topk_one_row(ar, next, cols, k, tv, ti, false, t_heap.data());
+    float L = std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < k; ++j) {
+      const float a = tv[j];
+      const int32_t h = ti[j];
+      const float lo = a - (std::fabs(a) * rel + (xnf * qv[h] + bqv[h]) + tiny);
+      if (!(lo == lo)) return -1;  // a NaN in pre (cannot happen with finite inputs)
+      L = lo < L ? lo : L;
+    }
+    // Every column whose upper bound reaches L (the k above are among them). A plain compare with T first:
+    // with E0 = max_h (‖x‖q_h + bq_h) + tiny, a candidate has a ≥ L − E0 − rel·|a| and |a| ≤ M =
+    // max(a_max, (|L| + E0)(1 + 2·rel)), so a ≥ T = L − E0 − rel·M (taken a little lower for its own rounding).
+    const double E0 = static_cast<double>(xnf) * qmax + bqmax + tiny;
+    const double M = std::max(std::fabs(static_cast<double>(tv[0])), (std::fabs(static_cast<double>(L)) + E0) * (1 + 2.0 * rel));
+    const double Td = static_cast<double>(L) - E0 - rel * M;
+    const float T = static_cast<float>(Td - 1e-6 * (std::fabs(Td) + E0 + rel * M) - 1e-30);
+    int64_t n = 0;
+    auto take = [&](int64_t h) {
+      const float a = ar[h];
+      if (a + ((std::fabs(a) * rel + (xnf * qv[h] + bqv[h])) + tiny) >= L) cd[n++] = static_cast<uint32_t>(h);
+    };
+    const v8f Tv = splat8(T);
+    int64_t j = 0;
+    for (; j + 16 <= cols; j += 16) {
+      unsigned m = movemask8(load8(ar + j) >= Tv) | (movemask8(load8(ar + j + 8) >= Tv) << 8);
+      while (m) {
+        take(j + __builtin_ctz(m));
+        m &= m - 1;
+      }
+    }
+    for (; j < cols; ++j)
+      if (ar[j] >= T) take(j);
+    return n;
+  };
+  std::atomic<bool> ok{true};
+  parallel_for(rows, cols, [&](int64_t b0, int64_t e0) {
     if (static_cast<int64_t>(t_heap.size()) < k) t_heap.resize(k);
+    if (static_cast<int64_t>(t_scand.size()) < cols) t_scand.resize(cols);
     std::vector<float> tv(k);
     std::vector<int32_t> ti(k);
     for (int64_t r = b0; r < e0; ++r) {
-      if (!ok.load(std::memory_order_relaxed)) return;
-      const float* ar = P + r * cols;
-      const float* xr = x + r * D;
-      const double xn = std::sqrt(dsum<true>(xr, D)) * (1 + 1e-12);
-      // Any x row past ~1e30 (or NaN) could overflow the bound or pre itself: the caller goes exact.
-      if (!(xn <= 1e30) || !(xn * wmax + bmax <= 1e36)) {
+      const int64_t n = screen_row(r, r + 1 < e0 ? P + (r + 1) * cols : nullptr, t_scand.data(), tv.data(), ti.data());
+      cnt[r] = n;
+      if (n < 0) {
         ok.store(false, std::memory_order_relaxed);
         return;
       }
-      const float xnf = static_cast<float>(xn * (1 + 1e-7)), tiny = static_cast<float>(delta * xn + 1e-30);
-      // 1. The top k of the approximate row, and L = the least lower bound among them: at least k exact
-      //    values are >= L, so every member of the exact top k has an upper bound >= L.
-      topk_one_row(ar, r + 1 < e0 ? ar + cols : nullptr, cols, k, tv.data(), ti.data(), false, t_heap.data());
-      float L = std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < k; ++j) {
-        const float a = tv[j];
-        const int32_t h = ti[j];
-        const float lo = a - (std::fabs(a) * rel + (xnf * qv[h] + bqv[h]) + tiny);
-        if (!(lo == lo)) {  // a NaN in pre (cannot happen with finite inputs)
-          ok.store(false, std::memory_order_relaxed);
-          return;
-        }
-        L = lo < L ? lo : L;
+      if (n <= cap) std::memcpy(sl + r * cap, t_scand.data(), n * sizeof(uint32_t));
+    }
+  });
+  if (!ok.load()) return false;
+
+  // Phase 2 (columns): the rescoring, grouped by column so that W streams through once in order instead
+  // of one scattered row per (token, candidate). pairs = (row, slot)
+  // by column, counting sort.
+  std::vector<int64_t>& start = t_sstart;
+  std::vector<uint32_t>& prow = t_sprow;
+  if (static_cast<int64_t>(start.size()) < cols + 1) start.resize(cols + 1);
+  int64_t* st = start.data();
+  std::fill(st, st + cols + 1, 0);
+  int64_t total = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    if (cnt[r] > cap) continue;
+    const uint32_t* c = sl + r * cap;
+    for (int64_t j = 0; j < cnt[r]; ++j) ++st[c[j] + 1];
+    total += cnt[r];
+  }
+  for (int64_t h = 0; h < cols; ++h) st[h + 1] += st[h];
+  if (static_cast<int64_t>(prow.size()) < total) prow.resize(total);
+  uint32_t* pr = prow.data();  // r · cap + slot
+  {
+    std::vector<int64_t>& fill = t_sfill;
+    fill.assign(st, st + cols);
+    for (int64_t r = 0; r < rows; ++r) {
+      if (cnt[r] > cap) continue;
+      const uint32_t* c = sl + r * cap;
+      for (int64_t j = 0; j < cnt[r]; ++j) pr[fill[c[j]]++] = static_cast<uint32_t>(r * cap + j);
+    }
+  }
+  parallel_for(cols, 1 + D * (total / (cols ? cols : 1) + 1), [&](int64_t h0, int64_t h1) {
+    for (int64_t h = h0; h < h1; ++h) {
+      for (int64_t p = st[h]; p < st[h + 1]; ++p) {
+        const uint32_t s = pr[p];
+        sv[s] = rescore(x + (s / cap) * D, h);
       }
-      // 2. Candidates: every column whose upper bound reaches L (the k above are among them).
-      std::vector<uint32_t>& cand = t_scand;
-      if (static_cast<int64_t>(cand.size()) < cols) cand.resize(cols);
-      uint32_t* cd = cand.data();
-      int64_t n = 0;
-      const v8f Lv = splat8(L), xv = splat8(xnf), relv = splat8(rel), tv8 = splat8(tiny);
-      int64_t j = 0;
-      for (; j + 8 <= cols; j += 8) {
-        const v8f a = load8(ar + j);
-        const v8f aa = a < splat8(0.0f) ? -a : a;
-        const v8f up = a + ((aa * relv + (xv * load8(qv + j) + load8(bqv + j))) + tv8);
-        unsigned m = movemask8(up >= Lv);
-        while (m) {
-          cd[n++] = static_cast<uint32_t>(j + __builtin_ctz(m));
-          m &= m - 1;
-        }
-      }
-      for (; j < cols; ++j) {
-        const float a = ar[j];
-        if (a + ((std::fabs(a) * rel + (xnf * qv[j] + bqv[j])) + tiny) >= L) cd[n++] = static_cast<uint32_t>(j);
-      }
-      // 3. The exact float32 value of every candidate, then its top k (ties to the lower column).
-      std::vector<uint64_t>& keys = t_skeys;
-      if (static_cast<int64_t>(keys.size()) < n) keys.resize(n);
+    }
+  });
+
+  // Phase 3 (rows): each row's top k by rescored value, ties to the lower column.
+  parallel_for(rows, 4 * k, [&](int64_t b0, int64_t e0) {
+    std::vector<uint64_t>& keys = t_skeys;
+    for (int64_t r = b0; r < e0; ++r) {
+      int64_t n = cnt[r];
+      if (static_cast<int64_t>(keys.size()) < std::max<int64_t>(n, cap)) keys.resize(std::max<int64_t>(n, cap));
       uint64_t* kp = keys.data();
-      for (int64_t c = 0; c < n; ++c) {
-        const int64_t h = cd[c], m = colmap ? colmap[h] : h;
-        if (c + 1 < n) {
-          const float* nw = W + (colmap ? colmap[cd[c + 1]] : cd[c + 1]) * D;
-          for (int64_t o = 0; o < D; o += 16) __builtin_prefetch(nw + o, 0, 3);
-        }
-        float v = dot32(xr, W + m * D, D);
-        if (bias) v += bias[m];
-        kp[c] = rank_key(v, h);
+      if (n <= cap) {
+        for (int64_t j = 0; j < n; ++j) kp[j] = rank_key(sv[r * cap + j], sl[r * cap + j]);
+      } else {
+        // Too many candidates for its slot: screen again and rescore row by row (rare: a very loose bound).
+        if (static_cast<int64_t>(t_heap.size()) < k) t_heap.resize(k);
+        if (static_cast<int64_t>(t_scand.size()) < cols) t_scand.resize(cols);
+        std::vector<float> tv(k);
+        std::vector<int32_t> ti(k);
+        n = screen_row(r, nullptr, t_scand.data(), tv.data(), ti.data());
+        for (int64_t j = 0; j < n; ++j) kp[j] = rank_key(rescore(x + r * D, t_scand[j]), t_scand[j]);
       }
       if (n > k) std::nth_element(kp, kp + (k - 1), kp + n, std::greater<uint64_t>());
       if (byIndex) std::sort(kp, kp + k, [](uint64_t a, uint64_t b) { return static_cast<uint32_t>(a) > static_cast<uint32_t>(b); });
@@ -767,7 +848,7 @@ bool topk_screened(const float* P, int64_t rows, int64_t cols, int64_t k, const 
       }
     }
   });
-  return ok.load();
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
