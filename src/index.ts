@@ -15,13 +15,13 @@ export {
   matmul, linear, linearRelu, sum, mean, max, min, argmax, argmin, variance, logSumExp, norm,
   reshape, view, flatten, squeeze, unsqueeze, permute, transpose, slice, concat, stack, expand, split,
   indexSelect, embedding, gather, scatterAdd, topk, oneHot, scatterToDense, sparseDecode, topkEncode,
-  linearBf16, bf16Support, bf16Round,
+  setTopkScreen, topkScreenKernel, linearBf16, bf16Support, bf16Round,
   softmax, logSoftmax, layerNorm, dropout, conv2d, convTranspose2d,
   mseLoss, l1Loss, nllLoss, crossEntropy, bceWithLogits, binaryCrossEntropy, klDivNormal, gaussianNll,
 } from './core/index.js';
 export type {
   DType, Shape, GradFn, CustomOpContext, CustomOpSpec, Backend, Operand, MatmulOptions, Axis,
-  Conv2dOptions, ConvTranspose2dOptions, Pair, Reduction, EncoderDtype,
+  Conv2dOptions, ConvTranspose2dOptions, Pair, Reduction, EncoderDtype, TopkScreenMode,
 } from './core/index.js';
 export type { UnaryOp, BinaryOp, ReduceOp } from './core/backend/types.js';
 export { poolStats, clearPool } from './core/pool.js';

@@ -47,6 +47,7 @@ import {
 import { Generator } from '../core/random.js';
 import { K } from '../core/tensor.js';
 import { linearBf16, type EncoderDtype } from '../core/ops/bf16.js';
+import type { TopkScreenMode } from '../core/ops/sparse.js';
 import { Module, buffer, param } from '../nn/module.js';
 import type { SaeConfig } from './config.js';
 import type { SaeArch, SaeWeights } from './interop.js';
@@ -113,10 +114,10 @@ export type EncodeTopOf = (cols: Int32Array, k: number) => { values: Tensor; ind
 export interface SparseEncodeImpl {
   /**
    * bf16: the encoder GEMM runs in bf16 with float32 sums (SparseAutoencoder.encoderDtype). screen (default
-   * true): the float32 top k may be found by the bf16 screen (core/ops/sparse.ts setTopkScreen), after which
-   * pre is exact only at the rescored entries; callers that read other entries of pre pass false.
+   * 'auto'): whether the float32 top k may be found by the bf16 screen (core/ops/sparse.ts topkEncode), after
+   * which pre is exact only at the rescored entries; callers that read other entries of pre pass 'off'.
    */
-  topk(x: Tensor, W_enc: Tensor, b_enc: Tensor, k: number, bf16?: boolean, screen?: boolean): { values: Tensor; indices: Tensor; pre: Tensor };
+  topk(x: Tensor, W_enc: Tensor, b_enc: Tensor, k: number, bf16?: boolean, screen?: TopkScreenMode): { values: Tensor; indices: Tensor; pre: Tensor };
   at(x: Tensor, W_enc: Tensor, b_enc: Tensor, pre: Tensor, indices: Tensor): Tensor;
   /** The top k of pre's columns `cols` (ascending) per token, in column order: relu'd values [B, k] (differentiable like `at`) and indices. */
   topOf(x: Tensor, W_enc: Tensor, b_enc: Tensor, pre: Tensor, cols: Int32Array, k: number): { values: Tensor; indices: Tensor };
@@ -294,6 +295,13 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
    * run per routed group; the trainer refuses bf16 for it).
    */
   encoderDtype: EncoderDtype = 'f32';
+  /**
+   * Whether the TopK family's float32 training encoder finds its top k through the bf16 screen (the same
+   * latents and float32 values; core/ops/sparse.ts topkEncode): 'auto' (default: the setTopkScreen setting,
+   * itself 'auto' = where the CPU's bf16 kernel beats float32), 'on' or 'off'. Not part of the config or the
+   * saved SAE; the trainer sets it from the training key topkScreen.
+   */
+  topkScreen: TopkScreenMode = 'auto';
 
   /**
    * Initialisation: decoder rows uniform on the unit sphere (normalised Gaussians), W_enc = c·W_dec

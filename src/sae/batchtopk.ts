@@ -81,7 +81,7 @@ export class BatchTopKSae<C extends BatchTopKSaeConfig | MatryoshkaSaeConfig = B
     const c = Math.min(H, Math.max(4 * k, 32));
     const xIn = this.config.applyBDecToInput ? sub(xNorm, this.b_dec) : xNorm;
     // Unscreened: widened tokens and the gather below read pre beyond each token's candidates.
-    const top = impl.topk(xIn, this.W_enc, this.b_enc, c, this.encoderDtype === 'bf16', false);
+    const top = impl.topk(xIn, this.W_enc, this.b_enc, c, this.encoderDtype === 'bf16', 'off');
     const pre = top.pre;
     const rows = Array.from({ length: B }, (_, b) => ({ values: top.values.f32().subarray(b * c, (b + 1) * c), latents: top.indices.i32().subarray(b * c, (b + 1) * c) }));
     let sel = selectBatchTopK(rows, B * k, H);

@@ -20,7 +20,7 @@ export const fastSparseDecode: SparseDecodeImpl = (values, indices, W_dec, bDec)
 
 /** The sparse TopK training encoder. */
 export const fastSparseEncode: SparseEncodeImpl = {
-  topk: (x, W_enc, b_enc, k, bf16, screen = true) => topkEncode(x, W_enc, b_enc, k, bf16, screen),
+  topk: (x, W_enc, b_enc, k, bf16, screen = 'auto') => topkEncode(x, W_enc, b_enc, k, bf16, screen),
   at: (x, W_enc, b_enc, pre, indices) => sparseEncodeAt(x, W_enc, b_enc, pre, indices),
   topOf: (x, W_enc, b_enc, pre, cols, k) => {
     const top = topkOfColumns(pre, cols, k);

@@ -36,7 +36,7 @@ export class TopKSae extends SparseAutoencoder<TopKSaeConfig> {
     if (!impl) return super.encodeForLoss(xNorm);
     // shiftRows: the sparse encoder's backward then gives b_dec its gradient without gathering rows of W_enc.
     const xIn = this.config.applyBDecToInput ? shiftRows(xNorm, this.b_dec) : xNorm;
-    const { values, indices, pre } = impl.topk(xIn, this.W_enc, this.b_enc, this.config.k, this.encoderDtype === 'bf16');
+    const { values, indices, pre } = impl.topk(xIn, this.W_enc, this.b_enc, this.config.k, this.encoderDtype === 'bf16', this.topkScreen);
     return {
       pre, code: { values, indices, width: this.dSae },
       encodeTopOf: (cols, k) => impl.topOf(xIn, this.W_enc, this.b_enc, pre, cols, k),

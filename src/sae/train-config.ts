@@ -6,6 +6,7 @@
  * are computed here, so the trainer only reads resolved numbers.
  */
 import { ENCODER_DTYPES, type EncoderDtype } from '../core/ops/bf16.js';
+import { TOPK_SCREEN_MODES, type TopkScreenMode } from '../core/ops/sparse.js';
 import { SAE_ARCHITECTURES, configKeys, resolveSaeConfig, type SaeArchitecture, type SaeConfig } from './config.js';
 
 /** The training keys of a config (everything else is an SAE config key). */
@@ -47,6 +48,13 @@ export interface SaeTrainSettings {
    * switch architecture does not take it. Measured in docs/SAE.md "bf16 encoder".
    */
   encoderDtype: EncoderDtype;
+  /**
+   * The TopK architecture only (BatchTopK and Matryoshka keep the plain path): whether the float32 encoder finds each token's top k through the bf16
+   * screen ('auto' default: where the CPU's bf16 kernel beats float32, i.e. AMX, or AVX512-BF16 on AMD; 'on';
+   * 'off'). The screen gives the same latents and float32 values as the plain GEMM (docs/SAE.md "Screened
+   * TopK encoder"), so a run may resume with a different setting.
+   */
+  topkScreen: TopkScreenMode;
 }
 
 export interface SaeTrainConfig extends SaeTrainSettings {
@@ -56,6 +64,7 @@ export interface SaeTrainConfig extends SaeTrainSettings {
 const TRAIN_KEYS: readonly (keyof SaeTrainSettings)[] = [
   'data', 'tensor', 'tokens', 'batchSize', 'lr', 'lrWarmupSteps', 'lrDecaySteps', 'seed', 'valFraction', 'valTokens',
   'evalEveryTokens', 'logEverySteps', 'checkpointEveryTokens', 'bufferRows', 'initRows', 'expansion', 'encoderDtype',
+  'topkScreen',
 ];
 
 /** A bad training configuration; `field` names the offending key. */
@@ -140,8 +149,12 @@ export function resolveTrainConfig(input: Record<string, unknown>, dataDIn?: num
     initRows: need({ initRows: def('initRows', 4096) }, 'initRows', (v) => isInt(v) && v >= 1, 'a positive integer'),
     expansion: expansion as number,
     encoderDtype: def('encoderDtype', 'f32') as EncoderDtype,
+    topkScreen: def('topkScreen', 'auto') as TopkScreenMode,
     sae,
   };
+  if (!TOPK_SCREEN_MODES.includes(c.topkScreen)) {
+    throw new TrainConfigError('topkScreen', `'topkScreen' must be one of ${TOPK_SCREEN_MODES.map(show).join(', ')}, got ${show(c.topkScreen)}`);
+  }
   if (!ENCODER_DTYPES.includes(c.encoderDtype)) {
     throw new TrainConfigError('encoderDtype', `'encoderDtype' must be one of ${ENCODER_DTYPES.map(show).join(', ')}, got ${show(c.encoderDtype)}`);
   }

@@ -175,13 +175,15 @@ function firstDifference(a: Record<string, unknown>, b: Record<string, unknown>,
 const round = (v: number) => (Number.isFinite(v) ? Number(v.toPrecision(6)) : null);
 
 /**
- * Throws a TrainConfigError naming 'encoderDtype' when it is 'bf16' and the backend has no bf16 GEMM
- * (no AMX-BF16 / AVX512-BF16): no silent fallback, since such a run would just be a slow f32 run.
+ * Throws a TrainConfigError naming 'encoderDtype' when it is 'bf16', or 'topkScreen' when it is 'on', and
+ * the backend has no bf16 GEMM (no AMX-BF16 / AVX512-BF16): no silent fallback, since such a run would
+ * just be a slow f32 run.
  */
-export function checkEncoderDtype(c: Pick<SaeTrainConfig, 'encoderDtype'>): void {
-  if (c.encoderDtype !== 'bf16') return;
-  const bf = bf16Support();
-  if (!bf.kernel) throw new TrainConfigError('encoderDtype', `'encoderDtype' 'bf16' needs a CPU with AMX-BF16 or AVX512-BF16 (${bf.missing}); use 'f32'`);
+export function checkEncoderDtype(c: Pick<SaeTrainConfig, 'encoderDtype'> & Partial<Pick<SaeTrainConfig, 'topkScreen'>>): void {
+  const bf = c.encoderDtype === 'bf16' || c.topkScreen === 'on' ? bf16Support() : null;
+  if (!bf || bf.kernel) return;
+  if (c.encoderDtype === 'bf16') throw new TrainConfigError('encoderDtype', `'encoderDtype' 'bf16' needs a CPU with AMX-BF16 or AVX512-BF16 (${bf.missing}); use 'f32'`);
+  throw new TrainConfigError('topkScreen', `'topkScreen' 'on' needs a CPU with AMX-BF16 or AVX512-BF16 (${bf.missing}); use 'auto' or 'off'`);
 }
 
 /** Trains an SAE; see the file comment. */
@@ -205,6 +207,7 @@ export function trainSae(config: SaeTrainConfig, opts: TrainOptions = {}): Train
     const sae = createSae(c.sae, gen.split());
     checkEncoderDtype(c);
     sae.encoderDtype = c.encoderDtype;
+    sae.topkScreen = c.topkScreen;
     const sampleGen = gen.split();
     const streamGen = gen.split();
     const opt = new Adam(sae.parameters(), { lr: c.lr });
@@ -217,8 +220,9 @@ export function trainSae(config: SaeTrainConfig, opts: TrainOptions = {}): Train
     stream = new ActivationStream(source, { batchSize: B, bufferRows: c.bufferRows, rng: streamGen, start: train.start, count: train.count, prefetch: ownSource && (opts.prefetch ?? true) }, resumed?.data as ActivationStreamState | undefined);
     const batches = stream;
     if (resumed) {
-      // Checkpoints written before encoderDtype existed trained in f32.
-      const saved = resumed.extra?.config ? { encoderDtype: 'f32', ...(resumed.extra.config as Record<string, unknown>) } : undefined;
+      // Checkpoints written before encoderDtype existed trained in f32. topkScreen may change on resume
+      // (it changes float32 rounding only, like the thread count).
+      const saved = resumed.extra?.config ? { encoderDtype: 'f32', ...(resumed.extra.config as Record<string, unknown>), topkScreen: c.topkScreen } : undefined;
       const diff = saved ? firstDifference(configOf(c), saved) : null;
       if (diff) throw new TrainConfigError(diff.split(':')[0]!, `cannot resume: the config differs from the checkpointed run (${diff})`);
     } else {

@@ -7,12 +7,21 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeNpy } from '../../src/core/io/index.js';
 import { fromBuffer, linear, scope } from '../../src/core/index.js';
 import { K } from '../../src/core/tensor.js';
 import { bf16Support } from '../../src/core/ops/bf16.js';
 import { setTopkScreen, topkEncode, topkScreenKernel } from '../../src/core/ops/sparse.js';
 import { Generator } from '../../src/core/random.js';
 import { createSae } from '../../src/sae/index.js';
+import { arraySource } from '../../src/sae/activations.js';
+import { generate } from '../../src/sae/superposition.js';
+import { TrainConfigError, checkEncoderDtype, resolveTrainConfig, trainSae } from '../../src/sae/trainer.js';
 import { describeBackends, rand } from '../helpers/gradcheck.js';
 
 function assertRel(a: ArrayLike<number>, e: ArrayLike<number>, what: string, tol = 1e-5): void {
@@ -104,4 +113,50 @@ describeBackends('setTopkScreen', (name) => {
     }
     assert.throws(() => setTopkScreen('yes' as 'on'), /mode must be 'auto', 'on' or 'off', got yes/);
   });
+});
+
+it('training key topkScreen: default auto, bad values and an unavailable "on" are refused naming it; a run with the screen tracks one without', (t) => {
+  assert.equal(resolveTrainConfig({ architecture: 'topk', k: 2, tokens: 1000 }, 8).topkScreen, 'auto');
+  assert.throws(() => resolveTrainConfig({ architecture: 'topk', k: 2, tokens: 1000, topkScreen: 'yes' }, 8),
+    (e: unknown) => e instanceof TrainConfigError && e.field === 'topkScreen' && /'auto', 'on', 'off'.*'yes'/.test(e.message));
+  if (!bf16Support().kernel) {
+    assert.throws(() => checkEncoderDtype({ encoderDtype: 'f32', topkScreen: 'on' }), (e: unknown) => e instanceof TrainConfigError && e.field === 'topkScreen');
+    return t.skip(`no bf16 kernel on this CPU (${bf16Support().missing})`);
+  }
+  const data = generate({ n: 48, d: 24, tokens: 12_000, maxFrequency: 0.08, exponent: 0.5 }, new Generator(2));
+  const run = (topkScreen: string) => {
+    const cfg = resolveTrainConfig({ architecture: 'topk', k: 4, dSae: 96, tokens: 20 * 256, batchSize: 256, seed: 1, topkScreen }, 24);
+    const losses: number[] = [];
+    const res = trainSae(cfg, { source: arraySource(data.activations, 12_000, 24), onEvent: (e) => { if (e.type === 'step') losses.push(e.metrics.loss!); } });
+    assert.equal(res.sae.topkScreen, topkScreen);
+    return { losses, fvu: res.val!.fvu };
+  };
+  const on = run('on'), off = run('off');
+  assert.equal(on.losses.length, 20);
+  on.losses.forEach((l, i) => assert.ok(Math.abs(l - off.losses[i]!) <= 1e-4 * Math.abs(off.losses[i]!), `step ${i}: ${l} vs ${off.losses[i]}`));
+  assert.ok(Math.abs(on.fvu - off.fvu) <= 1e-4 * off.fvu, `val FVU ${on.fvu} vs ${off.fvu}`);
+});
+
+it('aelab train sae --topk-screen: "on" without a bf16 kernel fails naming the flag; the run says when it screens', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'aelab-screen-'));
+  try {
+    const acts = join(dir, 'acts.npy');
+    writeNpy(acts, { dtype: 'float32', shape: [512, 8], data: new Generator(3).normal(new Float32Array(512 * 8), 0, 1) });
+    const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+    const args = (out: string, screen: string) => [main, 'train', 'sae', '--data', acts, '--architecture', 'topk', '--k', '2', '--tokens', '1024', '--batch', '256', '--topk-screen', screen, '--out', join(dir, out), '--quiet'];
+    const r = spawnSync(process.execPath, args('run', 'on'), { encoding: 'utf8', env: { ...process.env, AELAB_BF16: 'off', AELAB_BACKEND: 'native' } });
+    if (r.status !== 0 && /native addon could not be loaded/.test(r.stderr)) return; // no addon: nothing native to refuse
+    assert.equal(r.status, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /--topk-screen 'on' needs a CPU with AMX-BF16 or AVX512-BF16 \(AELAB_BF16=off disables the bf16 kernels\)/);
+    const bad = spawnSync(process.execPath, args('run-bad', 'sometimes'), { encoding: 'utf8' });
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.match(bad.stderr, /--topk-screen must be one of 'auto', 'on', 'off', got 'sometimes'/);
+    const ok = spawnSync(process.execPath, args('run-ok', 'auto'), { encoding: 'utf8', env: { ...process.env, AELAB_BACKEND: 'native' } });
+    assert.equal(ok.status, 0, ok.stderr);
+    const kernel = bf16Support().fasterThanF32 ? bf16Support().kernel : null;
+    if (K().name === 'native' && kernel) assert.match(ok.stderr, new RegExp(`f32 top k screened by the bf16 GEMM \\(${kernel} kernel\\)`));
+    else assert.doesNotMatch(ok.stderr, /screened/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

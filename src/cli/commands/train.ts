@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { openActivations } from '../../sae/activations.js';
 import { checkEncoderDtype, resolveTrainConfig, trainSae, TrainConfigError } from '../../sae/trainer.js';
 import { bf16Support } from '../../core/ops/bf16.js';
+import { topkScreenKernel } from '../../core/ops/sparse.js';
 import { SaeConfigError } from '../../sae/config.js';
 import { SAE_FOLDER_FORMATS, type SaeFolderFormat } from '../../sae/convert.js';
 import { helpText, parseArgs, UsageError, type FlagSpec } from '../args.js';
@@ -52,6 +53,7 @@ const spec: FlagSpec = {
   'checkpoint-every-tokens': { type: 'number', unit: 'tokens', help: 'checkpoint every N tokens (default tokens/10; 0: only at the end)' },
   'buffer-rows': { type: 'number', help: 'shuffle buffer rows (default 65536)' },
   'encoder-dtype': { type: 'string', help: 'encoder GEMM arithmetic in training: f32 | bf16 (bf16 operands, f32 sums; needs AMX-BF16 or AVX512-BF16; default f32)' },
+  'topk-screen': { type: 'string', help: 'TopK: find the f32 top k through the bf16 GEMM (same latents and f32 values): auto | on | off (default auto: where bf16 beats f32 on this CPU)' },
   out: { type: 'string', help: 'run folder (default runs/sae-<architecture>-<time>)' },
   format: { type: 'string', help: 'format of the saved SAE: aelab | saelens | sparsify (default aelab)' },
   resume: { type: 'boolean', help: 'continue the run in --out from its newest checkpoint' },
@@ -67,7 +69,7 @@ const FLAG_TO_KEY: Record<string, string> = {
   'aux-k': 'auxKCoefficient', 'aux-gate': 'auxCoefficient', experts: 'experts', 'load-balance': 'loadBalanceCoefficient', normalisation: 'normalisation', 'dead-tokens': 'deadTokens',
   lr: 'lr', warmup: 'lrWarmupSteps', decay: 'lrDecaySteps', batch: 'batchSize', tokens: 'tokens', seed: 'seed',
   'val-fraction': 'valFraction', 'val-tokens': 'valTokens', 'eval-every-tokens': 'evalEveryTokens', 'log-every': 'logEverySteps',
-  'checkpoint-every-tokens': 'checkpointEveryTokens', 'buffer-rows': 'bufferRows', 'encoder-dtype': 'encoderDtype',
+  'checkpoint-every-tokens': 'checkpointEveryTokens', 'buffer-rows': 'bufferRows', 'encoder-dtype': 'encoderDtype', 'topk-screen': 'topkScreen',
 };
 
 const KEY_TO_FLAG = new Map(Object.entries(FLAG_TO_KEY).map(([flag, key]) => [key, flag]));
@@ -189,10 +191,12 @@ async function trainSaeBody(argv: string[], shouldStop: () => boolean): Promise<
       process.stderr.write(`note: --tokens ${config.tokens.toLocaleString()} is rounded up to ${trained.toLocaleString()}: training runs whole batches of ${config.batchSize.toLocaleString()} rows\n`);
     }
     const s = config.sae;
+    const screenKernel = config.topkScreen === 'on' && !bf16Support().kernel ? null : topkScreenKernel(config.topkScreen);
     const extra = 'k' in s ? `k ${s.k}` : s.architecture === 'standard' || s.architecture === 'gated' ? `L1 ${s.l1Coefficient}` : s.architecture === 'jumprelu' ? `L0 coef ${s.l0Coefficient}` : '';
     process.stderr.write(
       `training a ${s.architecture} SAE: d_in ${s.dIn} → ${s.dSae} latents${extra ? ', ' + extra : ''}; ${config.tokens.toLocaleString()} tokens in batches of ${config.batchSize}, lr ${fmt(config.lr)}` +
-        `${config.encoderDtype === 'bf16' ? `; encoder GEMM in bf16 (${bf16Support().kernel} kernel)` : ''}\n` +
+        `${config.encoderDtype === 'bf16' ? `; encoder GEMM in bf16 (${bf16Support().kernel} kernel)` : ''}` +
+        `${s.architecture === 'topk' && config.encoderDtype === 'f32' && screenKernel ? `; f32 top k screened by the bf16 GEMM (${screenKernel} kernel)` : ''}\n` +
         `data ${raw.data} (${source.rows.toLocaleString()} rows); run folder ${out}${flags.resume ? ' (resuming)' : ''}\n`,
     );
     const res = trainSae(config, {

@@ -240,6 +240,7 @@ function preActivation(x: Tensor, W: Tensor, b: Tensor | null, op: string, bf16 
 
 /** Whether the TopK training encoder screens with the bf16 GEMM: 'auto' where the CPU has a bf16 kernel. */
 export type TopkScreenMode = 'auto' | 'on' | 'off';
+export const TOPK_SCREEN_MODES: readonly TopkScreenMode[] = ['auto', 'on', 'off'];
 
 let screenMode: TopkScreenMode = 'auto';
 
@@ -253,15 +254,19 @@ let screenMode: TopkScreenMode = 'auto';
  * exact); they differ by float32 rounding only, as two GEMM kernels do.
  */
 export function setTopkScreen(mode: TopkScreenMode): void {
-  if (mode !== 'auto' && mode !== 'on' && mode !== 'off') throw new RangeError(`setTopkScreen: mode must be 'auto', 'on' or 'off', got ${String(mode)}`);
+  if (!TOPK_SCREEN_MODES.includes(mode)) throw new RangeError(`setTopkScreen: mode must be 'auto', 'on' or 'off', got ${String(mode)}`);
   screenMode = mode;
 }
 
-/** The bf16 kernel the float32 TopK encoder screens with under the current setting, or null (plain float32). */
-export function topkScreenKernel(): string | null {
-  if (screenMode === 'off') return null;
+/**
+ * The bf16 kernel the float32 TopK encoder screens with under `mode` (a call's own; 'auto' defers to the
+ * setTopkScreen setting), or null (plain float32). Throws for 'on' where the backend has no bf16 GEMM.
+ */
+export function topkScreenKernel(mode: TopkScreenMode = 'auto'): string | null {
+  const m = mode === 'auto' ? screenMode : mode;
+  if (m === 'off') return null;
   const { kernel, missing, fasterThanF32 } = K().bf16Support();
-  if (screenMode === 'on') {
+  if (m === 'on') {
     if (!kernel) throw new Error(`setTopkScreen('on'): this backend has no bf16 GEMM (${missing})`);
     return kernel;
   }
@@ -341,13 +346,15 @@ export function topkOfColumns(pre: Tensor, cols: Int32Array, k: number): { indic
  *   values = relu(v).
  * Equal to relu(topk(linear(x, W, b), k).values) with the same indices, but the backward never
  * forms a dense [R, H] gradient: see recordSparseEncode. x [R, D], W [H, D], b [H] or null.
- * bf16: pre is computed by the bf16 GEMM (core/ops/bf16.ts); the backward stays float32.
+ * bf16: pre is computed by the bf16 GEMM (core/ops/bf16.ts); the backward stays float32. Otherwise the top k
+ * may be found by the bf16 screen (`screen`: this call's mode, 'auto' = the setTopkScreen setting): the same
+ * latents and float32 values, with pre then the bf16 approximation.
  */
-export function topkEncode(x: Tensor, W: Tensor, b: Tensor | null, k: number, bf16 = false, screen = true): SparseEncoding {
+export function topkEncode(x: Tensor, W: Tensor, b: Tensor | null, k: number, bf16 = false, screen: TopkScreenMode = 'auto'): SparseEncoding {
   const H = W.shape[0]!;
   if (!(Number.isInteger(k) && k >= 1 && k <= H)) throw new Error(`topkEncode: k = ${k} must be in 1..${H}`);
   if (x.rank !== 2) throw new Error(`topkEncode: x ${shapeStr(x.shape)} must be [rows, d]`);
-  const screened = screen && !bf16 && topkScreenKernel() !== null ? screenedTopk(x, W, b, k, 'topkEncode') : null;
+  const screened = !bf16 && topkScreenKernel(screen) !== null ? screenedTopk(x, W, b, k, 'topkEncode') : null;
   if (screened) {
     reluInPlace(screened.vals.f32());
     return { values: recordSparseEncode(screened.vals, screened.indices, x, W, b, 'topkEncode'), indices: screened.indices, pre: screened.pre };
