@@ -28,10 +28,13 @@
  * were all chosen may have more, so its whole row becomes its candidate list and the choice is made
  * again (the batch threshold can only rise, so other tokens are unaffected). The chosen entries are
  * then gathered from pre (sparseEncodeAt) and decoded sparsely: the backward touches only them, with
- * no dense [B, H] code or gradient. The result equals the dense rule (tested). Matryoshka keeps the
+ * no dense [B, H] code or gradient. The result equals the dense rule (tested). The candidates may come
+ * from the bf16 screen (topkScreen; core/ops/sparse.ts topkEncode): then pre is exact only at them, so
+ * widened tokens take their rows from preRow and sparseEncodeAt recomputes the chosen values. Matryoshka keeps the
  * dense path (its prefix losses slice the dense code).
  */
 import { Tensor, fromBuffer, gt, mul, relu, reshape, scatterToDense, sub, topk, zeros } from '../core/index.js';
+import { preRow } from '../core/ops/sparse.js';
 import type { Generator } from '../core/random.js';
 import { buffer } from '../nn/module.js';
 import { SparseAutoencoder, flattenBatch, getSparseEncodeImpl, isSparseCode, type EncodeMode, type EncodeTopOf, type LossState, type SaeCode } from './base.js';
@@ -80,13 +83,14 @@ export class BatchTopKSae<C extends BatchTopKSaeConfig | MatryoshkaSaeConfig = B
     const B = xNorm.shape[0]!, H = this.dSae, k = this.config.k;
     const c = Math.min(H, Math.max(4 * k, 32));
     const xIn = this.config.applyBDecToInput ? sub(xNorm, this.b_dec) : xNorm;
-    // Unscreened: widened tokens and the gather below read pre beyond each token's candidates.
-    const top = impl.topk(xIn, this.W_enc, this.b_enc, c, this.encoderDtype === 'bf16', 'off');
+    // With the bf16 screen (TopK's screened encoder), pre is exact only at the candidates: widened tokens
+    // read their exact rows (preRow) and impl.at recomputes the chosen values.
+    const top = impl.topk(xIn, this.W_enc, this.b_enc, c, this.encoderDtype === 'bf16', this.config.architecture === 'batchtopk' ? this.topkScreen : 'off');
     const pre = top.pre;
     const rows = Array.from({ length: B }, (_, b) => ({ values: top.values.f32().subarray(b * c, (b + 1) * c), latents: top.indices.i32().subarray(b * c, (b + 1) * c) }));
     let sel = selectBatchTopK(rows, B * k, H);
     while (sel.full.length) {
-      for (const b of sel.full) rows[b] = rowAbove(pre.f32(), b, H, sel.threshold);
+      for (const b of sel.full) rows[b] = rowAbove(preRow(pre, b), sel.threshold);
       this.widenedTokens += sel.full.length;
       sel = selectBatchTopK(rows, B * k, H);
     }
@@ -195,8 +199,8 @@ export function selectBatchTopK(rows: readonly CandidateRow[], total: number, H:
  * (descending, ties by ascending latent). With t the threshold of a choice among fewer candidates,
  * no entry below t can be chosen once more candidates are added, so the list is complete.
  */
-function rowAbove(pre: Float32Array, b: number, H: number, t: number): CandidateRow {
-  const row = pre.subarray(b * H, (b + 1) * H);
+function rowAbove(row: Float32Array, t: number): CandidateRow {
+  const H = row.length;
   const keep: number[] = [];
   for (let i = 0; i < H; i++) if (row[i]! > 0 && row[i]! >= t) keep.push(i);
   keep.sort((i, j) => row[j]! - row[i]! || i - j);

@@ -49,7 +49,7 @@ export interface SaeTrainSettings {
    */
   encoderDtype: EncoderDtype;
   /**
-   * The TopK architecture only (BatchTopK and Matryoshka keep the plain path): whether the float32 encoder finds each token's top k through the bf16
+   * TopK and BatchTopK (Matryoshka keeps its dense path): whether the float32 encoder finds each token's top k through the bf16
    * screen ('auto' default: where the CPU's bf16 kernel beats float32, i.e. AMX, or AVX512-BF16 on AMD; 'on';
    * 'off'). The screen gives the same latents and float32 values as the plain GEMM (docs/SAE.md "Screened
    * TopK encoder"), so a run may resume with a different setting.

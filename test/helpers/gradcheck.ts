@@ -146,6 +146,18 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   }
 }
 
+/** Asserts max |a − e| / max(max |e|, tiny) ≤ tol: the relative error of a whole tensor. */
+export function assertRelError(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tol = 1e-5): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let num = 0, den = 0;
+  for (let i = 0; i < expected.length; i++) {
+    num = Math.max(num, Math.abs(actual[i]! - expected[i]!));
+    den = Math.max(den, Math.abs(expected[i]!));
+  }
+  const r = num / Math.max(den, 1e-30);
+  assert.ok(r <= tol, `${what}: relative error ${r} > ${tol}`);
+}
+
 /**
  * Registers `body` once per available backend inside a describe block that switches the process
  * backend before its tests run (and restores the previous one after).

@@ -1,7 +1,8 @@
 /**
  * The float32 TopK encoder with the bf16 screen (setTopkScreen, core/ops/sparse.ts) against the plain
  * float32 GEMM + topk: the same latents for every token and the same loss, AuxK term, x̂ and parameter
- * gradients to 1e-5, with a third of the latents dead (AuxK picks among them through the screen too); the
+ * gradients to 1e-5, with a third of the latents dead (AuxK picks among them through the screen too);
+ * BatchTopK likewise, with a token widened to its whole row; the
  * mode rules ('auto' screens where the bf16 kernel beats float32: AMX, or AVX512-BF16 on AMD). On the native backend of a CPU without a bf16 kernel the screened runs are skipped (the js
  * backend's reference GEMM runs them anywhere).
  */
@@ -18,21 +19,13 @@ import { K } from '../../src/core/tensor.js';
 import { bf16Support } from '../../src/core/ops/bf16.js';
 import { setTopkScreen, topkEncode, topkScreenKernel } from '../../src/core/ops/sparse.js';
 import { Generator } from '../../src/core/random.js';
-import { createSae } from '../../src/sae/index.js';
+import { createSae, type BatchTopKSae } from '../../src/sae/index.js';
 import { arraySource } from '../../src/sae/activations.js';
 import { generate } from '../../src/sae/superposition.js';
 import { TrainConfigError, checkEncoderDtype, resolveTrainConfig, trainSae } from '../../src/sae/trainer.js';
-import { describeBackends, rand } from '../helpers/gradcheck.js';
+import { assertRelError, describeBackends, rand } from '../helpers/gradcheck.js';
 
-function assertRel(a: ArrayLike<number>, e: ArrayLike<number>, what: string, tol = 1e-5): void {
-  assert.equal(a.length, e.length, `${what}: length`);
-  let num = 0, den = 0;
-  for (let i = 0; i < e.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - e[i]!));
-    den = Math.max(den, Math.abs(e[i]!));
-  }
-  assert.ok(num / Math.max(den, 1e-30) <= tol, `${what}: relative error ${num / Math.max(den, 1e-30)} > ${tol}`);
-}
+const assertRel = assertRelError;
 
 const noKernel = () => (!bf16Support().kernel ? `no bf16 kernel on this CPU (${bf16Support().missing})` : false);
 
@@ -71,6 +64,38 @@ describeBackends('TopK SAE: screened float32 encoder = plain float32 encoder', (
       ['W_enc', 'b_enc', 'W_dec', 'b_dec'].forEach((n, i) => assertRel(s.grads[i]!, p.grads[i]!, `grad ${n}`));
     });
   }
+
+  it('BatchTopK: the same choice, loss and gradients, also when a token is widened to its whole row', (t) => {
+    const why = noKernel();
+    if (why) return t.skip(why);
+    const d = 24, H = 96, B = 40, k = 4;
+    for (const loud of [false, true]) {
+      const sae = createSae({ architecture: 'batchtopk', dIn: d, dSae: H, k, deadTokens: 50, kAux: 12, auxKCoefficient: 0.5 }, new Generator(5)) as BatchTopKSae;
+      sae.b_enc.f32().set(Float32Array.from({ length: H }, (_, i) => 0.05 * Math.cos(i)));
+      const tsf = sae.tokens_since_fired.f32();
+      for (let i = 0; i < H; i += 4) tsf[i] = 1000; // AuxK active
+      const xb = new Generator(7).normal(new Float32Array(B * d), 0, loud ? 0.01 : 1);
+      if (loud) for (let j = 0; j < d; j++) xb[j] = 50 * Math.sin(j + 1); // one token holds most of the batch's B·k entries
+      const params = [sae.W_enc, sae.b_enc, sae.W_dec, sae.b_dec];
+      const run = (mode: 'on' | 'off') => {
+        sae.topkScreen = mode;
+        sae.widenedTokens = 0;
+        return scope(() => {
+          for (const p of params) p.zeroGrad();
+          const r = sae.loss(fromBuffer(xb, [B, d]), { updateStats: false });
+          r.loss.backward();
+          return { loss: r.loss.item(), parts: r.parts, widened: sae.widenedTokens, xhat: Float32Array.from(r.xhat.f32()), grads: params.map((p) => Float32Array.from(p.grad!.f32())) };
+        });
+      };
+      const s = run('on'), p = run('off');
+      assert.equal(s.widened, p.widened);
+      if (loud) assert.ok(s.widened > 0, 'the loud token was widened');
+      assert.ok(p.parts.auxk! > 0, 'AuxK term is active');
+      assertRel([s.loss], [p.loss], 'loss');
+      assertRel(s.xhat, p.xhat, 'xhat');
+      ['W_enc', 'b_enc', 'W_dec', 'b_dec'].forEach((n, i) => assertRel(s.grads[i]!, p.grads[i]!, `grad ${n}`));
+    }
+  });
 
   it('the screened pre is the bf16 approximation; values and indices are the float32 ones', (t) => {
     const why = noKernel();

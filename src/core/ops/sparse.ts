@@ -341,6 +341,21 @@ export function topkOfColumns(pre: Tensor, cols: Int32Array, k: number): { indic
 }
 
 /**
+ * Row r of a pre-activation [R, H] from topkEncode, exact: pre's own row, or for a screened pre (only exact
+ * where rescored) the row recomputed in float32 (x[r] Wᵀ + b). BatchTopK reads whole rows of widened tokens.
+ */
+export function preRow(pre: Tensor, r: number): Float32Array {
+  const [R, H] = pre.shape as [number, number];
+  if (!(Number.isInteger(r) && r >= 0 && r < R)) throw new RangeError(`preRow: row ${r} is outside [0, ${R})`);
+  const st = screens.get(pre);
+  if (!st) return pre.f32('preRow').subarray(r * H, (r + 1) * H);
+  const out = new Float32Array(H);
+  if (st.b) out.set(st.b.subarray(0, H));
+  K().gemm(false, true, 1, H, st.D, 1, st.X, r * st.D, st.W, 0, st.b ? 1 : 0, out, 0);
+  return out;
+}
+
+/**
  * The TopK SAE encoder with a sparse backward (PyTorch's SparseEncode form):
  *   pre = x Wᵀ + b [R, H];  (v, indices) = topk(pre, k) (sorted descending, ties to the lower index);
  *   values = relu(v).
