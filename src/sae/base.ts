@@ -42,7 +42,7 @@
  *   sae.removeParallelGrad(); opt.step(); sae.normaliseDecoder(); opt.zeroGrad();
  */
 import {
-  Tensor, add, empty, fromBuffer, linear, matmul, mul, noGrad, norm, relu, reshape, scale, scatterToDense, square, sub, sum, tensor, topk,
+  Tensor, add, fromBuffer, linear, matmul, mul, noGrad, norm, relu, reshape, scale, scatterToDense, square, sub, sum, tensor, topk,
 } from '../core/index.js';
 import { Generator } from '../core/random.js';
 import { K } from '../core/tensor.js';

@@ -126,7 +126,8 @@ export interface SparseEncoding {
   indices: Tensor;
   /**
    * [R, H] pre = x Wᵀ + b, without gradient (for AuxK's selection, through topkOfColumns). When the top k
-   * was screened (setTopkScreen) this is the bf16 GEMM's approximation: exact only where it was rescored.
+   * was screened (setTopkScreen) this is the bf16 GEMM's approximation: exact only where it was rescored,
+   * and topkOfColumns / sparseEncodeAt / preRow recompute from x, W and b, so use it before changing them.
    */
   pre: Tensor;
 }
@@ -238,7 +239,7 @@ function preActivation(x: Tensor, W: Tensor, b: Tensor | null, op: string, bf16 
 
 // ---- screened top-k: the exact float32 TopK encoder at the bf16 GEMM's speed ----
 
-/** Whether the TopK training encoder screens with the bf16 GEMM: 'auto' where the CPU has a bf16 kernel. */
+/** Whether the TopK training encoder screens with the bf16 GEMM: 'auto' where the CPU's bf16 kernel beats float32. */
 export type TopkScreenMode = 'auto' | 'on' | 'off';
 export const TOPK_SCREEN_MODES: readonly TopkScreenMode[] = ['auto', 'on', 'off'];
 

@@ -138,6 +138,24 @@ describeBackends('topkScreened', () => {
   });
 });
 
+describeBackends('gemmBf16 bNorm', () => {
+  it('‖B[n]‖₂ rounded up: at least the float64 norm, within a float ulp of it', (t) => {
+    const { kernel, missing } = K().bf16Support();
+    if (!kernel) return t.skip(`no bf16 kernel on this CPU (${missing})`);
+    for (const [M, N, D] of [[5, 37, 300], [0, 20, 16], [33, 70, 4100]] as const) {
+      const A = randn(M * D, 41), B = randn(N * D, 42), C = new Float32Array(M * N), wn = new Float32Array(N);
+      B.fill(0, 3 * D, 4 * D); // a zero row
+      K().gemmBf16(M, N, D, A, B, null, C, wn);
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        for (let i = 0; i < D; i++) s += B[n * D + i]! ** 2;
+        const e = Math.sqrt(s);
+        assert.ok(wn[n]! >= e && wn[n]! <= e * (1 + 2 ** -22), `M=${M} D=${D} row ${n}: ${wn[n]} vs ${e}`);
+      }
+    }
+  });
+});
+
 it('screenCoefficient: bf16 rounding of both operands plus two float32 sums', () => {
   const c = screenCoefficient(512);
   assert.ok(c > 2 ** -8 && c < 0.0042, `c(512) = ${c}`);
