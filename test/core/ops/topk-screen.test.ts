@@ -12,7 +12,7 @@ import { K } from '../../../src/core/tensor.js';
 import { gemmBf16Reference } from '../../../src/core/backend/js-bf16.js';
 import { screenCoefficient } from '../../../src/core/ops/sparse.js';
 import { Generator } from '../../../src/core/random.js';
-import { describeBackends } from '../../helpers/gradcheck.js';
+import { describeBackends, testBackends } from '../../helpers/gradcheck.js';
 
 function randn(n: number, seed: number, scale = 1): Float32Array {
   const a = new Float32Array(n);
@@ -136,6 +136,33 @@ describeBackends('topkScreened', () => {
     assert.throws(() => K().topkScreened(a.P, R, 2, 1, p.x, D, p.W, p.b, a.wn, Int32Array.from([0, H]), 0.01, new Float32Array(R), new Int32Array(R)), /colmap|rows of W/);
     assert.throws(() => K().topkScreened(a.P, R, H, k, p.x, D, p.W, p.b, a.wn, null, 1.5, new Float32Array(R * k), new Int32Array(R * k)), /coef/);
   });
+});
+
+it('native: the same bits for 1 and 2 threads (rows, grouped rescoring and AuxK-style subsets alike)', () => {
+  const nat = testBackends().find((b) => b.name === 'native');
+  if (!nat) return;
+  const R = 300, D = 64, H = 3000, k = 24;
+  const p: Problem = { R, D, H, x: randn(R * D, 51), W: randn(H * D, 52), b: randn(H, 53, 0.3) };
+  const { P, wn } = approx(p);
+  const cols = Int32Array.from({ length: 900 }, (_, j) => j * 3 + 1);
+  const Pc = new Float32Array(R * cols.length);
+  for (let r = 0; r < R; r++) for (let j = 0; j < cols.length; j++) Pc[r * cols.length + j] = P[r * H + cols[j]!]!;
+  const run = () => {
+    const v = new Float32Array(R * k), ix = new Int32Array(R * k), v2 = new Float32Array(R * 100), ix2 = new Int32Array(R * 100);
+    assert.ok(nat.topkScreened(P, R, H, k, p.x, D, p.W, p.b, wn, null, screenCoefficient(D), v, ix));
+    assert.ok(nat.topkScreened(Pc, R, cols.length, 100, p.x, D, p.W, p.b, wn, cols, screenCoefficient(D), v2, ix2, true));
+    return [v, ix, v2, ix2];
+  };
+  const prev = nat.threads();
+  try {
+    nat.setThreads(1);
+    const one = run();
+    nat.setThreads(2);
+    const two = run();
+    one.forEach((a, i) => assert.deepEqual(two[i], a, `output ${i}`));
+  } finally {
+    nat.setThreads(prev);
+  }
 });
 
 describeBackends('gemmBf16 bNorm', () => {
