@@ -185,3 +185,18 @@ it('aelab train sae --topk-screen: "on" without a bf16 kernel fails naming the f
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it('aelab info says which bf16 kernel there is and whether the TopK encoder screens', () => {
+  const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+  const on = spawnSync(process.execPath, [main, 'info', '--json'], { encoding: 'utf8' });
+  assert.equal(on.status, 0, on.stderr);
+  const i = JSON.parse(on.stdout) as Record<string, unknown>;
+  if (i.backend !== 'native' || K().name !== 'native') return; // the comparison below needs the same backend here
+  const { kernel, fasterThanF32 } = bf16Support();
+  assert.equal(i.bf16Kernel, kernel);
+  assert.equal(i.topkScreen, fasterThanF32 ? kernel : null);
+  const off = spawnSync(process.execPath, [main, 'info'], { encoding: 'utf8', env: { ...process.env, AELAB_BF16: 'off' } });
+  assert.equal(off.status, 0, off.stderr);
+  assert.match(off.stdout, /bf16 kernel\s+none \(AELAB_BF16=off disables the bf16 kernels\)/);
+  assert.match(off.stdout, /TopK f32 encoder\s+plain float32 GEMM \+ top k/);
+});

@@ -1,6 +1,7 @@
-/** `aelab info`: what runs here — version, kernel backend, BLAS, threads. */
+/** `aelab info`: what runs here — version, kernel backend, BLAS, threads, bf16 kernel and the TopK screen. */
 import { cpus } from 'node:os';
 import { backend, nativeError } from '../../core/backend/index.js';
+import { topkScreenKernel } from '../../core/ops/sparse.js';
 import { VERSION } from '../../version.js';
 import { helpText, parseArgs } from '../args.js';
 
@@ -8,6 +9,7 @@ const spec = { json: { type: 'boolean' as const, default: false, help: 'print on
 
 export function info(): Record<string, string | number | boolean | null> {
   const be = backend();
+  const bf = be.bf16Support();
   return {
     version: VERSION,
     node: process.version,
@@ -19,13 +21,16 @@ export function info(): Record<string, string | number | boolean | null> {
     nativeAddon: be.name === 'native' ? 'loaded' : (nativeError() ?? 'not requested (AELAB_BACKEND=js)'),
     AELAB_BLAS: process.env.AELAB_BLAS ?? 'auto',
     OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? '(unset)',
+    bf16Kernel: bf.kernel,
+    bf16Missing: bf.kernel ? null : bf.missing,
+    topkScreen: topkScreenKernel(),
   };
 }
 
 export function run(argv: string[]): number {
   const { flags } = parseArgs('info', argv, { ...spec, help: { type: 'boolean', help: 'show this help' } });
   if (flags.help) {
-    process.stdout.write(helpText('info', 'version, kernel backend, BLAS library and threads', spec));
+    process.stdout.write(helpText('info', 'version, kernel backend, BLAS library, threads, bf16 kernel and TopK screen', spec));
     return 0;
   }
   const i = info();
@@ -42,6 +47,8 @@ export function run(argv: string[]): number {
     ['native addon', String(i.nativeAddon)],
     ['AELAB_BLAS', String(i.AELAB_BLAS)],
     ['OPENBLAS_CORETYPE', String(i.OPENBLAS_CORETYPE)],
+    ['bf16 kernel', i.bf16Kernel ? String(i.bf16Kernel) : `none (${i.bf16Missing})`],
+    ['TopK f32 encoder', i.topkScreen ? `top k screened by the bf16 GEMM (${i.topkScreen}); --topk-screen off for plain` : 'plain float32 GEMM + top k'],
   ];
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(18)} ${v}\n`);
   return 0;
