@@ -627,22 +627,28 @@ inline float key_value(uint64_t key) {
   return v;
 }
 
-/// Σ_i a[i]·b[i] in float32, 32 lanes (the rescoring dot of the screened top-k; four independent sums
-/// keep the FMA latency hidden).
-inline float dot32(const float* a, const float* b, int64_t n) {
-  v8f s0 = splat8(0.0f), s1 = s0, s2 = s0, s3 = s0;
+/// out[j] = Σ_i x_j[i]·w[i] in float32 for N rows x_j against one w (the rescoring dots of the screened top-k).
+/// Each row's sum is formed the same way whatever N (two 8-lane partial sums over 16-element steps, then
+/// a fixed tree), so a value does not depend on how pairs were grouped; N rows at once share the loads
+/// of w and keep 2N independent FMA chains in flight.
+template <int N>
+inline void dots(const float* w, const float* const* xs, int64_t n, float* out) {
+  v8f a[N], b[N];
+  for (int j = 0; j < N; ++j) a[j] = b[j] = splat8(0.0f);
   int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    s0 += load8(a + i) * load8(b + i);
-    s1 += load8(a + i + 8) * load8(b + i + 8);
-    s2 += load8(a + i + 16) * load8(b + i + 16);
-    s3 += load8(a + i + 24) * load8(b + i + 24);
+  for (; i + 16 <= n; i += 16) {
+    const v8f w0 = load8(w + i), w1 = load8(w + i + 8);
+    for (int j = 0; j < N; ++j) {
+      a[j] += load8(xs[j] + i) * w0;
+      b[j] += load8(xs[j] + i + 8) * w1;
+    }
   }
-  for (; i + 8 <= n; i += 8) s0 += load8(a + i) * load8(b + i);
-  s0 = (s0 + s1) + (s2 + s3);
-  float t = ((s0[0] + s0[1]) + (s0[2] + s0[3])) + ((s0[4] + s0[5]) + (s0[6] + s0[7]));
-  for (; i < n; ++i) t += a[i] * b[i];
-  return t;
+  for (int j = 0; j < N; ++j) {
+    const v8f s = a[j] + b[j];
+    float t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (int64_t q = i; q < n; ++q) t += xs[j][q] * w[q];
+    out[j] = t;
+  }
 }
 
 thread_local std::vector<uint32_t> t_scand;  // screened top-k: candidate columns of a row
@@ -650,7 +656,7 @@ thread_local std::vector<uint64_t> t_skeys;  // and their keys by rescored value
 thread_local std::vector<float> t_sq, t_sbq;  // per-column bound terms (the calling thread's)
 // The calling thread's candidate slots [rows, cap], their rescored values, counts, and the by-column index.
 thread_local std::vector<uint32_t> t_sslots, t_sprow;
-thread_local std::vector<float> t_svals;
+thread_local std::vector<float> t_svals, t_scolv;
 thread_local std::vector<int64_t> t_scount, t_sstart, t_sfill;
 
 }  // namespace
@@ -705,7 +711,8 @@ bool topk_screened(const float* P, int64_t rows, int64_t cols, int64_t k, const 
   const float rel = std::ldexp(1.0f, -21);  // the float rounding of a (bias add, scan arithmetic)
   auto wrow = [&](int64_t h) { return W + (colmap ? colmap[h] : h) * D; };
   auto rescore = [&](const float* xr, int64_t h) {
-    float v = dot32(xr, wrow(h), D);
+    float v;
+    dots<1>(wrow(h), &xr, D, &v);
     if (bias) v += bias[colmap ? colmap[h] : h];
     return v;
   };
@@ -733,7 +740,8 @@ bool topk_screened(const float* P, int64_t rows, int64_t cols, int64_t k, const 
     const float xnf = static_cast<float>(xn * (1 + 1e-7)), tiny = static_cast<float>(delta * xn + 1e-30);
     // The top k of the approximate row, and L = the least lower bound among them: at least k exact values
     // are >= L, so every member of the exact top k has an upper bound >= L.
-    topk_one_row(ar, next, cols, k, tv, ti, false, t_heap.data());
+    // (Only the set matters here; for large k, byIndex orders it by a bitmap, cheaper than sorting k keys.)
+    topk_one_row(ar, next, cols, k, tv, ti, k >= 64, t_heap.data());
     float L = std::numeric_limits<float>::infinity();
     for (int64_t j = 0; j < k; ++j) {
       const float a = tv[j];
@@ -812,14 +820,40 @@ bool topk_screened(const float* P, int64_t rows, int64_t cols, int64_t k, const 
       for (int64_t j = 0; j < cnt[r]; ++j) pr[fill[c[j]]++] = static_cast<uint32_t>(r * cap + j);
     }
   }
-  parallel_for(cols, 1 + D * (total / (cols ? cols : 1) + 1), [&](int64_t h0, int64_t h1) {
-    for (int64_t h = h0; h < h1; ++h) {
-      for (int64_t p = st[h]; p < st[h + 1]; ++p) {
-        const uint32_t s = pr[p];
-        sv[s] = rescore(x + (s / cap) * D, h);
+  // Where columns have many candidate rows (AuxK: the top 256 of ~1,200 dead latents), the rows go in
+  // blocks whose x stays in L2 while W streams past once per block (each column's pairs are in row
+  // order, so a cursor per column walks them block by block). 1 block for the main top k (~4 pairs a
+  // column at 16384 latents), up to 8 (AuxK at 4096 latents with 30% dead: ~270 pairs a column).
+  const int64_t perCol = cols ? total / cols : 0;
+  const int64_t nb = std::min<int64_t>(8, std::max<int64_t>(1, perCol / 16));
+  const int64_t rb = (rows + nb - 1) / nb;
+  std::vector<int64_t>& cursor = t_sfill;
+  cursor.assign(st, st + cols);
+  int64_t* cur = cursor.data();
+  for (int64_t blk = 0; blk < nb; ++blk) {
+    const uint32_t end = static_cast<uint32_t>(std::min<int64_t>(rows, (blk + 1) * rb) * cap);  // slot ids below it
+    parallel_for(cols, 1 + D * (perCol / nb + 1), [&](int64_t h0, int64_t h1) {
+      for (int64_t h = h0; h < h1; ++h) {
+        int64_t p = cur[h], e = p;
+        while (e < st[h + 1] && pr[e] < end) ++e;
+        const float* w = wrow(h);
+        const float bh = bias ? bias[colmap ? colmap[h] : h] : 0.0f;
+        const float* xs[4];
+        float v[4];
+        for (; p + 4 <= e; p += 4) {
+          for (int j = 0; j < 4; ++j) xs[j] = x + (pr[p + j] / cap) * D;
+          dots<4>(w, xs, D, v);
+          for (int j = 0; j < 4; ++j) sv[pr[p + j]] = bias ? v[j] + bh : v[j];
+        }
+        for (; p < e; ++p) {
+          xs[0] = x + (pr[p] / cap) * D;
+          dots<1>(w, xs, D, v);
+          sv[pr[p]] = bias ? v[0] + bh : v[0];
+        }
+        cur[h] = p;
       }
-    }
-  });
+    });
+  }
 
   // Phase 3 (rows): each row's top k by rescored value, ties to the lower column.
   parallel_for(rows, 4 * k, [&](int64_t b0, int64_t e0) {
@@ -840,8 +874,30 @@ bool topk_screened(const float* P, int64_t rows, int64_t cols, int64_t k, const 
         for (int64_t j = 0; j < n; ++j) kp[j] = rank_key(rescore(x + r * D, t_scand[j]), t_scand[j]);
       }
       if (n > k) std::nth_element(kp, kp + (k - 1), kp + n, std::greater<uint64_t>());
-      if (byIndex) std::sort(kp, kp + k, [](uint64_t a, uint64_t b) { return static_cast<uint32_t>(a) > static_cast<uint32_t>(b); });
-      else std::sort(kp, kp + k, std::greater<uint64_t>());
+      if (byIndex) {
+        // Column order from a bitmap (as topk_row_above: a comparison sort of k = 256 keys costs ~20 µs a
+        // row in branch mispredictions), each chosen column's value parked in colv.
+        std::vector<uint64_t>& bits = t_bits;
+        const int64_t words = (cols + 63) / 64;
+        if (static_cast<int64_t>(bits.size()) < words) bits.resize(words);
+        std::memset(bits.data(), 0, words * sizeof(uint64_t));
+        std::vector<float>& colv = t_scolv;
+        if (static_cast<int64_t>(colv.size()) < cols) colv.resize(cols);
+        for (int64_t c = 0; c < k; ++c) {
+          const uint32_t col = ~static_cast<uint32_t>(kp[c]);
+          bits[col >> 6] |= uint64_t{1} << (col & 63);
+          colv[col] = key_value(kp[c]);
+        }
+        int64_t q = 0;
+        for (int64_t w = 0; w < words; ++w)
+          for (uint64_t m = bits[w]; m; m &= m - 1) {
+            const int32_t col = static_cast<int32_t>(w * 64 + __builtin_ctzll(m));
+            idx[r * k + q] = col;
+            vals[r * k + q++] = colv[col];
+          }
+        continue;
+      }
+      std::sort(kp, kp + k, std::greater<uint64_t>());
       for (int64_t c = 0; c < k; ++c) {
         idx[r * k + c] = static_cast<int32_t>(~static_cast<uint32_t>(kp[c]));
         vals[r * k + c] = key_value(kp[c]);
