@@ -445,6 +445,28 @@ namespace {
 thread_local std::vector<uint64_t> t_cand;  // per thread, grows once
 thread_local std::vector<uint64_t> t_bits;  // column bitmap for byIndex output
 
+/// The k chosen keys (low 32 bits = ~column) written in column order: idx[q] = column, vals[q] =
+/// val(column). From a bitmap of the chosen columns: a comparison sort of k = 256 random keys cost
+/// ~20 µs a row in branch mispredictions; this is O(cols / 64 + k).
+template <class Val>
+inline void emit_by_column(const uint64_t* keys, int64_t k, int64_t cols, Val val, float* vals, int32_t* idx) {
+  std::vector<uint64_t>& bits = t_bits;
+  const int64_t words = (cols + 63) / 64;
+  if (static_cast<int64_t>(bits.size()) < words) bits.resize(words);
+  std::memset(bits.data(), 0, words * sizeof(uint64_t));
+  for (int64_t q = 0; q < k; ++q) {
+    const uint32_t col = ~static_cast<uint32_t>(keys[q]);
+    bits[col >> 6] |= uint64_t{1} << (col & 63);
+  }
+  int64_t q = 0;
+  for (int64_t w = 0; w < words; ++w)
+    for (uint64_t m = bits[w]; m; m &= m - 1) {
+      const int32_t col = static_cast<int32_t>(w * 64 + __builtin_ctzll(m));
+      idx[q] = col;
+      vals[q++] = val(col);
+    }
+}
+
 /// The top k of one row given a threshold t: the keys of every x >= t (an 8-wide compare pass), then
 /// nth_element, and the best k sorted by value (or, with byIndex, put in column order by a bitmap). False when fewer than
 /// k numbers are >= t. Exact: every number outside the candidates is < t <= the k-th candidate.
@@ -469,23 +491,7 @@ bool topk_row_above(const float* xr, int64_t cols, int64_t k, float t0, float* v
   if (n > k) std::nth_element(c, c + (k - 1), c + n, std::greater<uint64_t>());
   // The low 32 bits of a key are ~column.
   if (byIndex) {
-    // Column order from a bitmap of the chosen columns (a comparison sort of k = 256 random keys cost
-    // ~20 µs a row in branch mispredictions; this is O(cols / 64 + k)).
-    std::vector<uint64_t>& bits = t_bits;
-    const int64_t words = (cols + 63) / 64;
-    if (static_cast<int64_t>(bits.size()) < words) bits.resize(words);
-    std::memset(bits.data(), 0, words * sizeof(uint64_t));
-    for (int64_t q = 0; q < k; ++q) {
-      const uint32_t col = ~static_cast<uint32_t>(c[q]);
-      bits[col >> 6] |= uint64_t{1} << (col & 63);
-    }
-    int64_t q = 0;
-    for (int64_t w = 0; w < words; ++w)
-      for (uint64_t m = bits[w]; m; m &= m - 1) {
-        const int32_t col = static_cast<int32_t>(w * 64 + __builtin_ctzll(m));
-        idx[q] = col;
-        vals[q++] = xr[col];
-      }
+    emit_by_column(c, k, cols, [&](int32_t col) { return xr[col]; }, vals, idx);
     return true;
   }
   std::sort(c, c + k, std::greater<uint64_t>());
@@ -875,26 +881,12 @@ bool topk_screened(const float* P, int64_t rows, int64_t cols, int64_t k, const 
       }
       if (n > k) std::nth_element(kp, kp + (k - 1), kp + n, std::greater<uint64_t>());
       if (byIndex) {
-        // Column order from a bitmap (as topk_row_above: a comparison sort of k = 256 keys costs ~20 µs a
-        // row in branch mispredictions), each chosen column's value parked in colv.
-        std::vector<uint64_t>& bits = t_bits;
-        const int64_t words = (cols + 63) / 64;
-        if (static_cast<int64_t>(bits.size()) < words) bits.resize(words);
-        std::memset(bits.data(), 0, words * sizeof(uint64_t));
+        // Each chosen column's value parked in colv, then column order from the bitmap.
         std::vector<float>& colv = t_scolv;
         if (static_cast<int64_t>(colv.size()) < cols) colv.resize(cols);
-        for (int64_t c = 0; c < k; ++c) {
-          const uint32_t col = ~static_cast<uint32_t>(kp[c]);
-          bits[col >> 6] |= uint64_t{1} << (col & 63);
-          colv[col] = key_value(kp[c]);
-        }
-        int64_t q = 0;
-        for (int64_t w = 0; w < words; ++w)
-          for (uint64_t m = bits[w]; m; m &= m - 1) {
-            const int32_t col = static_cast<int32_t>(w * 64 + __builtin_ctzll(m));
-            idx[r * k + q] = col;
-            vals[r * k + q++] = colv[col];
-          }
+        for (int64_t c = 0; c < k; ++c) colv[~static_cast<uint32_t>(kp[c])] = key_value(kp[c]);
+        const float* cv = colv.data();
+        emit_by_column(kp, k, cols, [cv](int32_t col) { return cv[col]; }, vals + r * k, idx + r * k);
         continue;
       }
       std::sort(kp, kp + k, std::greater<uint64_t>());

@@ -146,6 +146,20 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   }
 }
 
+/** Runs `run` on the backend with 1 and then 2 threads (restoring its setting) and asserts the outputs are bit-identical. */
+export function assertSameBitsForThreads(be: Backend, run: () => ArrayLike<number>[]): void {
+  const prev = be.threads();
+  try {
+    be.setThreads(1);
+    const one = run();
+    be.setThreads(2);
+    const two = run();
+    one.forEach((a, i) => assert.deepEqual(two[i], a, `output ${i}`));
+  } finally {
+    be.setThreads(prev);
+  }
+}
+
 /** Asserts max |a − e| / max(max |e|, tiny) ≤ tol: the relative error of a whole tensor. */
 export function assertRelError(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tol = 1e-5): void {
   assert.equal(actual.length, expected.length, `${what}: length`);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import * as C from '../../../src/core/index.js';
 import { setConvDirectMaxOut } from '../../../src/core/ops/conv.js';
-import { assertClose, describeBackends, gradcheck, rand, testBackends } from '../../helpers/gradcheck.js';
+import { assertClose, assertSameBitsForThreads, describeBackends, gradcheck, rand, testBackends } from '../../helpers/gradcheck.js';
 
 // conv2d's direct path (Backend.convDirect: stride 1, dilation 1, few output channels) against the
 // im2col + GEMM path it replaces, against finite differences, and native against js.
@@ -85,16 +85,7 @@ it('convDirect, im2col and col2im (stride 1): native results are bit-identical f
     nat.col2im(cols, Cc, H, W, kh, kw, 1, 1, ph, pw, 1, 1, back, 0, N);
     return [y, gx, gw, cols, back];
   };
-  const prev = nat.threads();
-  try {
-    nat.setThreads(1);
-    const one = run();
-    nat.setThreads(2);
-    const two = run();
-    one.forEach((a, i) => assert.deepEqual(two[i], a, `output ${i}`));
-  } finally {
-    nat.setThreads(prev);
-  }
+  assertSameBitsForThreads(nat, run);
 });
 
 it('im2col and col2im (stride 1, padded-plane path) equal their definitions', () => {

@@ -12,7 +12,7 @@ import { K } from '../../../src/core/tensor.js';
 import { gemmBf16Reference } from '../../../src/core/backend/js-bf16.js';
 import { screenCoefficient } from '../../../src/core/ops/sparse.js';
 import { Generator } from '../../../src/core/random.js';
-import { describeBackends, testBackends } from '../../helpers/gradcheck.js';
+import { assertSameBitsForThreads, describeBackends, testBackends } from '../../helpers/gradcheck.js';
 
 function randn(n: number, seed: number, scale = 1): Float32Array {
   const a = new Float32Array(n);
@@ -153,16 +153,7 @@ it('native: the same bits for 1 and 2 threads (rows, grouped rescoring and AuxK-
     assert.ok(nat.topkScreened(Pc, R, cols.length, 100, p.x, D, p.W, p.b, wn, cols, screenCoefficient(D), v2, ix2, true));
     return [v, ix, v2, ix2];
   };
-  const prev = nat.threads();
-  try {
-    nat.setThreads(1);
-    const one = run();
-    nat.setThreads(2);
-    const two = run();
-    one.forEach((a, i) => assert.deepEqual(two[i], a, `output ${i}`));
-  } finally {
-    nat.setThreads(prev);
-  }
+  assertSameBitsForThreads(nat, run);
 });
 
 describeBackends('gemmBf16 bNorm', () => {
