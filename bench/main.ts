@@ -4,7 +4,9 @@
  * Every measurement runs in its own child process with the same environment, which the PyTorch
  * reference's docstring asks for on a 2-core machine (thread counts, passive OpenMP waits, glibc
  * malloc never returning memory to the OS). OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are left as the
- * machine sets them unless `--native-coretype` is given, which unsets both for every side alike.
+ * machine sets them unless `--native-coretype` is given, which unsets both for every side alike. Where the
+ * machine leaves OPENBLAS_CORETYPE unset and OpenBLAS would run pre-AVX2 kernels on this AVX2 CPU, the bench
+ * sets it for every side alike (bench/blas-env.ts; the JSON says so).
  *
  *   npm run bench [-- --threads 2] [--native-coretype] [--quick] [--torch-script path]
  */
@@ -13,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { benchBlasEnv } from './blas-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const root = join(here, '..', '..');
@@ -46,6 +49,8 @@ if (flag('native-coretype')) {
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
 }
+const blasEnv = benchBlasEnv(env);
+if (blasEnv.openblas_coretype_set_by_bench) process.stderr.write(`bench: OPENBLAS_CORETYPE=${blasEnv.openblas_coretype} for every side (${blasEnv.blas_note})\n`);
 
 function runJson(label: string, cmd: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Record<string, any> | null {
   process.stderr.write(`bench: ${label} …\n`);
@@ -60,7 +65,7 @@ function runJson(label: string, cmd: string, args: string[], extraEnv: NodeJS.Pr
 
 const node = process.execPath;
 const runs = quick ? '3' : '9';
-const results: Record<string, any> = { threads: Number(threads), openblas_coretype: env.OPENBLAS_CORETYPE ?? '(unset)' };
+const results: Record<string, any> = { threads: Number(threads), ...blasEnv };
 
 const torchOk = pythonTorch && existsSync(torchScript);
 const torch = torchOk
@@ -264,6 +269,7 @@ results.wpt_inverse_mb_per_s = codecBench?.wpt?.inverse_mb_per_s ?? null;
 results.codec = codecBench;
 
 const out = process.stdout;
+if (blasEnv.openblas_coretype_set_by_bench) out.write(`\nOPENBLAS_CORETYPE=${blasEnv.openblas_coretype}, set by the bench for every side: OpenBLAS would run pre-AVX2 kernels on this CPU (bench/blas-env.ts)\n`);
 out.write('\nSAE training step, B=1024 d=512 H=4096 k=32, Adam (tokens/s, median)\n');
 out.write(`  ${'mode'.padEnd(12)} ${'aelab'.padStart(9)} ${'PyTorch'.padStart(9)} ${'ratio'.padStart(7)}\n`);
 for (const m of ['relu', 'topk-dense']) {

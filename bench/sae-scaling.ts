@@ -58,6 +58,7 @@ import type { SparseStepMode } from '../src/sae/sparse-step.js';
 import { bf16Support } from '../src/core/ops/bf16.js';
 import { setTopkScreen, topkScreenKernel, type TopkScreenMode } from '../src/core/ops/sparse.js';
 import { profileBackend } from './sae-step.js';
+import { benchBlasEnv } from './blas-env.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -285,6 +286,7 @@ function driver(): void {
     ...process.env, OPENBLAS_NUM_THREADS: threads, OMP_NUM_THREADS: threads, AELAB_THREADS: threads, OMP_WAIT_POLICY: 'PASSIVE',
     GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=2147483647:glibc.malloc.trim_threshold=4294967295',
   };
+  const blasEnv = benchBlasEnv(env);
   const run = (cmd: string, args: string[]): Record<string, any> | null => {
     const r = spawnSync(cmd, args, { cwd: root, env, encoding: 'utf8', maxBuffer: 1 << 24 });
     const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
@@ -309,7 +311,7 @@ function driver(): void {
   const bfk = bf16Support().kernel;
   const bf16Kernel = bfk === 'amx-bf16' || bfk === 'avx512-bf16' ? bfk : null;
   const out: Record<string, any> = {
-    bench: 'sae-scaling', cpu: cpu.model, cpu_features: cpu.features, threads: Number(threads), batch: B, density, k: K, bandwidth,
+    bench: 'sae-scaling', cpu: cpu.model, cpu_features: cpu.features, threads: Number(threads), ...blasEnv, batch: B, density, k: K, bandwidth,
     rss_method: 'each (shape, architecture, side) in its own child process: peak = its maxRSS (Node process.resourceUsage().maxRSS, Python ru_maxrss), baseline = its RSS after start-up',
     configs: {},
   };

@@ -1179,6 +1179,17 @@ Value Blas(const CallbackInfo& info) {
   return Napi::String::New(info.Env(), b);
 }
 
+/// Why a BLAS library that was found is left out, and the OPENBLAS_CORETYPE that would fix it; null when none is.
+Value BlasNote(const CallbackInfo& info) {
+  const char* n = aelab::blas_note();
+  if (!n) return info.Env().Null();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("note", Napi::String::New(info.Env(), n));
+  const char* c = aelab::blas_coretype_hint();
+  o.Set("coretype", c ? Napi::Value(Napi::String::New(info.Env(), c)) : info.Env().Null());
+  return o;
+}
+
 /// Node unloads an addon when the last environment that loaded it ends (a worker thread that exits
 /// early, say), but the kernel pool's threads outlive it and would then run unmapped code. Pin the
 /// library for the life of the process (RTLD_NODELETE on the already-loaded image).
@@ -1208,7 +1219,7 @@ Napi::Object Init(Env env, Napi::Object exports) {
       {"col2im", call<Col2im>}, {"adam", call<Adam>}, {"threads", call<Threads>},
       {"broadcastRows", call<BroadcastRows>}, {"rowCombine", call<RowCombine>}, {"removeParallelRows", call<RemoveParallelRows>},
       {"normaliseRows", call<NormaliseRows>},
-      {"setThreads", call<SetThreads>}, {"blas", call<Blas>},
+      {"setThreads", call<SetThreads>}, {"blas", call<Blas>}, {"blasNote", call<BlasNote>},
       // fast TopK sparse kernels (native/sparse.cc)
       {"sparseDecode", call<SparseDecode>}, {"sparseDecodeGrad", call<SparseDecodeGrad>}, {"sparseScatterRows", call<SparseScatterRows>},
       {"sparseDecodeBackward", call<SparseDecodeBackward>},

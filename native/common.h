@@ -101,6 +101,12 @@ void parallel_for(int64_t n, int64_t costPerItem, F&& body) {
 const char* blas_init();
 /// Current BLAS description, or nullptr when GEMM runs on the built-in kernel.
 const char* blas_name();
+/// Why a BLAS library that was found is not used (AELAB_BLAS=auto and an OpenBLAS running pre-AVX2
+/// kernels on an AVX2 CPU), or nullptr.
+const char* blas_note();
+/// With blas_note: the OPENBLAS_CORETYPE that would give OpenBLAS kernels for this CPU ("SkylakeX" or
+/// "Haswell"), or nullptr.
+const char* blas_coretype_hint();
 /// Tells the BLAS library (if it has a thread setter) how many threads to use.
 void blas_set_threads(int n);
 

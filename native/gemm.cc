@@ -2,7 +2,9 @@
 //
 // Two implementations:
 //  * a CBLAS library dlopen()ed at run time (no headers or link-time dependency, so the addon builds
-//    with g++ alone). AELAB_BLAS=off disables it; AELAB_BLAS=auto (default) uses it when found.
+//    with g++ alone). AELAB_BLAS=off disables it; AELAB_BLAS=auto (default) uses it when found, unless
+//    it is an OpenBLAS that runs pre-AVX2 kernels on a CPU with AVX2 + FMA (see blas_init);
+//    AELAB_BLAS=on uses whatever library it finds.
 //  * a built-in packed kernel in the Goto/BLIS style: op(B) is packed into KC x NC panels of NR
 //    columns (shared by all threads), each thread packs its own MC x KC blocks of op(A) into MR-row
 //    micro-panels, and an MR x NR register tile (8 x 32 of 16-wide vectors with AVX-512, 6 x 16 of 8-wide
@@ -38,10 +40,45 @@ using SgemmFn = void (*)(int order, int transA, int transB, int M, int N, int K,
                          const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc);
 using SetThreadsFn = void (*)(int);
 
+using CorenameFn = char* (*)();
+
 SgemmFn g_sgemm = nullptr;
 SetThreadsFn g_setThreads = nullptr;
-std::string g_blasName;
+std::string g_blasName, g_blasCore, g_blasNote;
 bool g_blasInit = false;
+
+/// OpenBLAS kernel sets ("corenames", as openblas_get_corename() spells them) that use neither AVX2
+/// nor FMA: SSE-only cores, and Sandy Bridge / the Bulldozer family (AVX without FMA3 kernels). A
+/// DYNAMIC_ARCH OpenBLAS picks its kernels from the CPU's family and model when it loads; a CPU newer
+/// than the library is matched to one of these. Names not listed (Haswell, Zen, SkylakeX, Cooperlake,
+/// SapphireRapids, and any the list does not know) are taken to be current.
+bool pre_avx2_core(const std::string& core) {
+  static const char* const kOld[] = {"unknown", "katmai", "coppermine", "northwood", "prescott", "banias",
+                                     "atom", "core2", "penryn", "dunnington", "nehalem", "athlon", "opteron",
+                                     "opteron_sse3", "barcelona", "nano", "sandybridge", "bobcat", "bulldozer",
+                                     "piledriver", "steamroller"};
+  std::string lc(core);
+  for (char& ch : lc) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+  for (const char* o : kOld)
+    if (lc == o) return true;
+  return false;
+}
+
+/// Whether the built-in kernel was compiled with FMA and this CPU (and its OS) runs it, and the
+/// OPENBLAS_CORETYPE that names OpenBLAS's kernels for this CPU's vector width.
+bool builtin_fma(const char** coretype) {
+#if defined(__x86_64__) && (defined(__FMA__) || defined(__AVX2__))
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  *coretype = avx512 ? "SkylakeX" : "Haswell";
+  return avx2;
+#else
+  *coretype = nullptr;
+  return false;
+#endif
+}
 
 }  // namespace
 
@@ -52,6 +89,7 @@ const char* blas_init() {
   if (mode && (std::strcmp(mode, "off") == 0 || std::strcmp(mode, "0") == 0 || std::strcmp(mode, "none") == 0)) {
     return "";
   }
+  const bool forced = mode && (std::strcmp(mode, "on") == 0 || std::strcmp(mode, "1") == 0);
   // OpenBLAS's worker threads spin for ~2^28 cycles after each call before sleeping (its default
   // THREAD_TIMEOUT). Between GEMMs this process runs its own kernel pool on the same cores, which the
   // spinning threads then compete with: many-small-GEMM steps (the video VAE's per-frame convs) ran
@@ -67,15 +105,45 @@ const char* blas_init() {
       dlclose(h);
       continue;
     }
+    auto corename = reinterpret_cast<CorenameFn>(dlsym(h, "openblas_get_corename"));
+    const char* core = corename ? corename() : nullptr;
+    g_blasCore = core ? core : "";
+    const std::string desc = std::string(dlsym(h, "openblas_set_num_threads") ? "openblas (" : "cblas (") + lib +
+                             (g_blasCore.empty() ? "" : ", " + g_blasCore + " kernels") + ")";
+    // A DYNAMIC_ARCH OpenBLAS older than the CPU runs its generic kernels: OpenBLAS 0.3.21 (Debian 12)
+    // on an Emerald Rapids Xeon (family 6, model 207) picks Prescott (SSE3), and its SGEMM then runs
+    // the SAE encoder product at 30 GFLOP/s where its SkylakeX kernels run 207 and the built-in
+    // AVX-512 kernel 185 (2 threads). auto leaves such a library out and says why (blas_note).
+    const char* coretype = nullptr;
+    if (!forced && !g_blasCore.empty() && pre_avx2_core(g_blasCore) && builtin_fma(&coretype)) {
+      g_blasNote = desc + " was found, but it runs its " + g_blasCore +
+                   " kernels (no AVX2/FMA) on this CPU, which it does not recognise: GEMMs use the built-in " +
+#if defined(__AVX512F__)
+                   "AVX-512" +
+#else
+                   "AVX2" +
+#endif
+                   std::string(" kernel instead. OPENBLAS_CORETYPE=") + coretype +
+                   " makes OpenBLAS use its kernels for this CPU; AELAB_BLAS=on uses it as it is";
+      return "";
+    }
     g_sgemm = fn;
     g_setThreads = reinterpret_cast<SetThreadsFn>(dlsym(h, "openblas_set_num_threads"));
-    g_blasName = std::string(g_setThreads ? "openblas (" : "cblas (") + lib + ")";
+    g_blasName = desc;
     return g_blasName.c_str();
   }
   return "";
 }
 
 const char* blas_name() { return g_sgemm ? g_blasName.c_str() : nullptr; }
+
+const char* blas_note() { return g_blasNote.empty() ? nullptr : g_blasNote.c_str(); }
+
+const char* blas_coretype_hint() {
+  if (g_blasNote.empty()) return nullptr;
+  const char* coretype = nullptr;
+  return builtin_fma(&coretype) ? coretype : nullptr;
+}
 
 void blas_set_threads(int n) {
   if (g_setThreads) g_setThreads(n);

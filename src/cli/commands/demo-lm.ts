@@ -18,6 +18,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { backend } from '../../core/backend/index.js';
+import { backendLabel } from './info.js';
 import { shippedPath, STORIES260K, STORIES260K_SAMPLES } from '../../data/shipped.js';
 import { harvestActivations, openHarvestContexts, textWindows } from '../../lm/harvest.js';
 import { loadLanguageModel } from '../../lm/load.js';
@@ -101,7 +102,7 @@ export async function run(argv: string[]): Promise<number> {
   const valDocs = loadTextArgs('demo', { text: textPath, split: 'val' }).docs;
   const nDocs = trainDocs.length + valDocs.length;
   say('aelab demo: a sparse autoencoder on a real language model\'s activations');
-  say(`backend ${be.name}${be.blas ? ` (${be.blas})` : ''}, ${be.threads()} thread(s); run folder ${runDir}`);
+  say(`backend ${backendLabel(be)}, ${be.threads()} thread(s); run folder ${runDir}`);
   say();
   say(`1. Model    stories260K (llama2.c, trained on TinyStories): ${cfg.nLayers} layers, d_model ${cfg.dModel}, ${cfg.nHeads} heads (${cfg.nKvHeads} kv), vocab ${cfg.vocabSize}, ${lm.model.numParameters().toLocaleString()} parameters`);
   say(`             text: ${nDocs} stories sampled from the model (${trainDocs.length} to train on, ${valDocs.length} held out)`);

@@ -25,6 +25,7 @@ import {
 } from '../../sae/report.js';
 import { helpText, parseArgs, type FlagSpec } from '../args.js';
 import { duration, fmt, saeProgress } from '../progress.js';
+import { backendLabel } from './info.js';
 
 const spec: FlagSpec = {
   out: { type: 'string', help: 'run folder (default runs/demo-<time>)' },
@@ -66,7 +67,7 @@ export async function run(argv: string[]): Promise<number> {
   const be = backend();
   const t0 = performance.now();
   say(`aelab demo --synthetic: a sparse autoencoder on activations whose true features are known`);
-  say(`backend ${be.name}${be.blas ? ` (${be.blas})` : ''}, ${be.threads()} thread(s); run folder ${runDir}`);
+  say(`backend ${backendLabel(be)}, ${be.threads()} thread(s); run folder ${runDir}`);
   say();
 
   // 1. Data.
@@ -135,7 +136,7 @@ export async function run(argv: string[]): Promise<number> {
     { kind: 'h', level: 2, text: 'Training' },
     { kind: 'list', items: [
       `TopK SAE, ${size.latents} latents, k = ${size.k}, AuxK for dead latents; ${main.tokens.toLocaleString()} tokens in batches of ${size.batch}, Adam lr ${fmt(main.config.lr)} with warm-up and linear decay.`,
-      `Took ${duration(main.seconds)} (${fmt(main.tokens / main.seconds)} tokens/s) on ${be.name}${be.blas ? ` (${be.blas})` : ''}, ${be.threads()} thread(s).`,
+      `Took ${duration(main.seconds)} (${fmt(main.tokens / main.seconds)} tokens/s) on ${backendLabel(be)}, ${be.threads()} thread(s).`,
       `Reproduce: \`aelab train sae --data ${join(dataDir, 'activations.npy')} --architecture topk --latents ${size.latents} --k ${size.k} --tokens ${size.tokens} --batch ${size.batch} --dead-tokens ${Math.round(size.tokens / 20)} --val-tokens 5000 --seed ${seed}\``,
     ] },
     ...trainingBlocks(join(runDir, mainName, 'metrics.jsonl'), 'training'),

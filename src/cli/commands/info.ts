@@ -1,6 +1,6 @@
 /** `aelab info`: what runs here — version, kernel backend, BLAS, threads, bf16 kernel and the TopK screen. */
 import { cpus } from 'node:os';
-import { backend, nativeError } from '../../core/backend/index.js';
+import { backend, nativeError, type Backend } from '../../core/backend/index.js';
 import { topkScreenKernel } from '../../core/ops/sparse.js';
 import { VERSION } from '../../version.js';
 import { helpText, parseArgs } from '../args.js';
@@ -16,6 +16,7 @@ export function info(): Record<string, string | number | boolean | null> {
     backend: be.name,
     blas: be.blas,
     blasFound: be.blas !== null,
+    blasNote: be.blasNote,
     threads: be.threads(),
     cpus: cpus().length,
     nativeAddon: be.name === 'native' ? 'loaded' : (nativeError() ?? 'not requested (AELAB_BACKEND=js)'),
@@ -25,6 +26,13 @@ export function info(): Record<string, string | number | boolean | null> {
     bf16Missing: bf.kernel ? null : bf.missing,
     topkScreen: topkScreenKernel(),
   };
+}
+
+/** The backend and its GEMM for a run's log: 'native (openblas (libopenblas.so.0, SkylakeX kernels))', 'native (built-in GEMM; …)'. */
+export function backendLabel(be: Backend): string {
+  if (be.blas) return `${be.name} (${be.blas})`;
+  if (be.blasNote) return `${be.name} (built-in GEMM; OpenBLAS left out: its kernels do not suit this CPU, see aelab info)`;
+  return be.name;
 }
 
 export function run(argv: string[]): number {
@@ -42,7 +50,7 @@ export function run(argv: string[]): number {
     ['aelab', String(i.version)],
     ['node', String(i.node)],
     ['backend', i.backend === 'native' ? 'native (C++ addon)' : 'js (pure TypeScript)'],
-    ['BLAS', i.blas ? `${i.blas}` : i.backend === 'native' ? 'not found or off (built-in packed GEMM kernel)' : 'n/a (TypeScript GEMM)'],
+    ['BLAS', i.blas ? `${i.blas}` : i.blasNote ? `none: ${i.blasNote}` : i.backend === 'native' ? 'not found or off (built-in packed GEMM kernel)' : 'n/a (TypeScript GEMM)'],
     ['threads', `${i.threads} of ${i.cpus} CPUs`],
     ['native addon', String(i.nativeAddon)],
     ['AELAB_BLAS', String(i.AELAB_BLAS)],

@@ -1,7 +1,8 @@
 /**
  * Backend selection. `AELAB_BACKEND=native|js|auto` (default auto): auto uses the native addon when
  * build/Release/aelab.node loads and otherwise the pure-TypeScript backend, saying so once on stderr.
- * `AELAB_BLAS=off|auto` (read by the native addon) turns the dynamically loaded BLAS off.
+ * `AELAB_BLAS=off|auto|on` (read by the native addon) turns the dynamically loaded BLAS off, on when its
+ * kernels suit the CPU (Backend.blasNote says why not), or on whatever its kernels.
  * `AELAB_THREADS=n` sets the kernel thread count.
  */
 import type { Backend } from './types.js';
@@ -15,6 +16,10 @@ function select(): Backend {
   const want = (process.env.AELAB_BACKEND ?? 'auto').toLowerCase();
   if (want !== 'auto' && want !== 'native' && want !== 'js') {
     throw new Error(`AELAB_BACKEND must be 'auto', 'native' or 'js', got '${process.env.AELAB_BACKEND}'`);
+  }
+  const blas = process.env.AELAB_BLAS;
+  if (blas !== undefined && !['auto', 'off', 'on', '0', '1', 'none', ''].includes(blas)) {
+    throw new Error(`AELAB_BLAS must be 'auto', 'off' or 'on', got '${blas}'`);
   }
   if (want === 'js') return createJsBackend();
   const loaded = loadNativeBackend();

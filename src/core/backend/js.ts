@@ -849,6 +849,7 @@ export function createJsBackend(): JsBackend {
   return {
     name: 'js',
     blas: null,
+    blasNote: null,
     gemmKind: gemmKind(),
     threads: () => 1,
     setThreads: (n: number) => {

@@ -4,8 +4,9 @@
  * codes here, and shapes travel in a reused Float64Array, so a call costs one N-API transition.
  * The addon validates every length and throws an Error naming the kernel when an array is too short.
  *
- * Environment (read when the addon loads): `AELAB_BLAS=off|auto` (dlopen()ed OpenBLAS/CBLAS for GEMM,
- * default auto), `AELAB_THREADS=n` (kernel threads, default the hardware concurrency), `AELAB_BF16=off|avx512`
+ * Environment (read when the addon loads): `AELAB_BLAS=off|auto|on` (dlopen()ed OpenBLAS/CBLAS for GEMM,
+ * default auto: used when found, except an OpenBLAS running pre-AVX2 kernels on an AVX2 CPU it does not
+ * recognise, which `blasNote` then explains; on: used whatever its kernels), `AELAB_THREADS=n` (kernel threads, default the hardware concurrency), `AELAB_BF16=off|avx512`
  * (hide the bf16 GEMM kernels, or only AMX; see native/bf16.cc). Before loading OpenBLAS the addon sets
  * `OPENBLAS_THREAD_TIMEOUT=4` unless it is set already, so OpenBLAS's idle threads sleep almost at once
  * instead of spinning against the kernel pool between GEMMs (native/gemm.cc).
@@ -102,6 +103,8 @@ export interface NativeAddon {
   threads(): number;
   setThreads(n: number): void;
   blas(): string | null;
+  /** Why a BLAS library that was found is left out, and the OPENBLAS_CORETYPE that would fix it (native/gemm.cc). */
+  blasNote(): { note: string; coretype: string | null } | null;
 }
 
 // Codes shared with native/common.h (enum UnaryOp / BinaryOp / ReduceOp): keep the orders in step.
@@ -165,6 +168,7 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
   return {
     name: 'native',
     blas: addon.blas(),
+    blasNote: addon.blasNote()?.note ?? null,
     threads: () => addon.threads(),
     setThreads: (n) => addon.setThreads(n),
     gemm: (transA, transB, M, N, K, alpha, A, aOff, B, bOff, beta, C, cOff) =>

@@ -27,6 +27,12 @@ export interface Backend {
   readonly name: 'native' | 'js';
   /** The BLAS library in use for GEMM, e.g. 'openblas (libopenblas.so.0)', or null for the built-in kernel. */
   readonly blas: string | null;
+  /**
+   * Why a BLAS library that was found is not used, or null: with AELAB_BLAS=auto, an OpenBLAS that runs
+   * pre-AVX2 kernels on a CPU it does not recognise (its generic kernels are ~6× slower than the built-in
+   * one) is left out; the note names the OPENBLAS_CORETYPE that fixes it.
+   */
+  readonly blasNote: string | null;
   /** Worker threads used by large kernels (the JS backend always reports 1). */
   threads(): number;
   setThreads(n: number): void;

@@ -199,6 +199,72 @@ ntest('built-in GEMM runs when AELAB_BLAS=off (child process)', () => {
   assert.ok(out.worst! < 1e-4, `built-in GEMM error ${out.worst}`);
 });
 
+/**
+ * The addon's BLAS choice in a child process with the given environment: its description, the note on
+ * why a found library is left out, whether the CPU runs AVX2 + FMA, and gemm vs gemmBuiltin on a
+ * 256×512×256 product (large enough for gemm to take the BLAS when one is loaded).
+ */
+function blasChoice(extra: Record<string, string | undefined>) {
+  const modUrl = new URL('../../../src/core/backend/native.js', import.meta.url).href;
+  const script = `
+    import { loadNativeAddon } from ${JSON.stringify(modUrl)};
+    import { readFileSync } from 'node:fs';
+    const a = loadNativeAddon();
+    const flags = /^flags\\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+    const M = 256, N = 512, K = 256;
+    let s = 7;
+    const r = () => { s = (s * 1103515245 + 12345) % 2147483648; return s / 2147483648 - 0.5; };
+    const A = Float32Array.from({ length: M * K }, r), B = Float32Array.from({ length: N * K }, r);
+    const c1 = new Float32Array(M * N), c2 = new Float32Array(M * N);
+    a.gemm(false, true, M, N, K, 1, A, 0, B, 0, 0, c1, 0);
+    a.gemmBuiltin(false, true, M, N, K, 1, A, 0, B, 0, 0, c2, 0);
+    let worst = 0;
+    for (let i = 0; i < c1.length; i++) worst = Math.max(worst, Math.abs(c1[i] - c2[i]));
+    console.log(JSON.stringify({ blas: a.blas(), note: a.blasNote(), fma: / avx2 /.test(flags + ' ') && / fma /.test(flags + ' '), worst }));
+  `;
+  const env: Record<string, string | undefined> = { ...process.env, ...extra };
+  for (const k of Object.keys(extra)) if (extra[k] === undefined) delete env[k];
+  const res = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env, encoding: 'utf8' });
+  assert.equal(res.status, 0, `child failed: ${res.stderr}`);
+  return JSON.parse(res.stdout.trim()) as { blas: string | null; note: { note: string; coretype: string | null } | null; fma: boolean; worst: number };
+}
+
+// OPENBLAS_CORETYPE is set here only inside these child processes, to make OpenBLAS pick a given kernel
+// set (Prescott: what OpenBLAS 0.3.21 picks on a CPU model it does not know) on whatever CPU runs CI.
+ntest('AELAB_BLAS=auto leaves out an OpenBLAS running pre-AVX2 kernels on an AVX2 CPU and says why; on uses it', () => {
+  const forced = blasChoice({ AELAB_BLAS: 'on', OPENBLAS_CORETYPE: 'Prescott' });
+  if (forced.blas === null || !forced.blas.startsWith('openblas')) return;  // no OpenBLAS on this machine
+  assert.match(forced.blas, /Prescott kernels/);
+  assert.equal(forced.note, null);
+  assert.ok(forced.worst < 1e-3, `OpenBLAS (Prescott) vs built-in: ${forced.worst}`);
+  const auto = blasChoice({ AELAB_BLAS: undefined, OPENBLAS_CORETYPE: 'Prescott' });
+  if (!auto.fma) {
+    // Without AVX2 + FMA the built-in kernel is no faster than OpenBLAS's generic one: keep it.
+    assert.match(String(auto.blas), /Prescott kernels/);
+    return;
+  }
+  assert.equal(auto.blas, null, 'auto must leave the Prescott-kernel OpenBLAS out on an AVX2 CPU');
+  assert.ok(auto.note, 'and say why');
+  assert.match(auto.note.note, /Prescott kernels/);
+  assert.match(String(auto.note.coretype), /^(SkylakeX|Haswell)$/);
+  assert.ok(auto.note.note.includes(`OPENBLAS_CORETYPE=${auto.note.coretype}`), auto.note.note);
+  assert.equal(auto.worst, 0, 'with the BLAS left out gemm is the built-in kernel, bit for bit');
+  // Given kernels for this CPU, auto uses OpenBLAS.
+  const fixed = blasChoice({ AELAB_BLAS: undefined, OPENBLAS_CORETYPE: auto.note.coretype! });
+  assert.match(String(fixed.blas), new RegExp(`${auto.note.coretype} kernels`));
+  assert.equal(fixed.note, null);
+  assert.ok(fixed.worst < 1e-3, `OpenBLAS (${auto.note.coretype}) vs built-in: ${fixed.worst}`);
+});
+
+test('an unknown AELAB_BLAS is refused, naming the variable', () => {
+  const modUrl = new URL('../../../src/core/backend/index.js', import.meta.url).href;
+  const res = spawnSync(process.execPath, ['--input-type=module', '-e', `import { backend } from ${JSON.stringify(modUrl)}; backend();`], {
+    env: { ...process.env, AELAB_BLAS: 'yes' }, encoding: 'utf8',
+  });
+  assert.notEqual(res.status, 0);
+  assert.match(res.stderr, /AELAB_BLAS must be 'auto', 'off' or 'on', got 'yes'/);
+});
+
 // ------------------------------------------------------------------------------------------------
 // Thread-count independence
 
