@@ -315,7 +315,7 @@ if (scaling) {
   for (const [HxD, w] of Object.entries(scaling.configs as Record<string, Record<string, any>>)) {
     for (const m of ['relu', 'jumprelu', 'topk']) {
       if (!w[m]) continue;
-      const topkExtra = m === 'topk' ? `; screen ${w[m].topk_screen ?? 'none'}, plain f32 ${w[m].ratio_plain_f32_vs_torch ?? '-'}x, bf16 ${w[m].ratio_bf16_vs_torch ?? '-'}x` : '';
+      const topkExtra = `; screen ${w[m].screen ?? 'none'}, plain f32 ${w[m].ratio_plain_f32_vs_torch ?? '-'}x` + (m === 'topk' ? `, bf16 ${w[m].ratio_bf16_vs_torch ?? '-'}x` : '');
       out.write(`  ${`${m} ${HxD}`.padEnd(20)} ${String(w[m].aelab_tokens_per_s ?? '-').padStart(9)} ${String(w[m].torch_tokens_per_s ?? '-').padStart(9)} ${String(w[m].ratio_vs_torch ?? '-').padStart(7)}  (rounds ${(w[m].ratio_each_round ?? []).join(', ') || '-'}; ${w[m].aelab_path ?? '?'}, density ${w[m].code_density ?? '?'}${topkExtra}; ${w[m].speedup_vs_dense ?? '-'}x aelab dense; peak RSS ${w[m].aelab_peak_rss_mb ?? '-'} / ${w[m].torch_peak_rss_mb ?? '-'} MB)\n`);
     }
   }

@@ -6,9 +6,10 @@
  * dense as SAELens trains them, topk-sparse with an embedding-bag decode and a sparse encoder backward).
  * Prints one JSON line: tokens/s and ratio per shape and architecture, the peak RSS of each side, the
  * exponent α of tokens/s ∝ H^−α over the d = 512 widths, and the CPU (model and vector features).
- * TopK's float32 step finds its top k through the bf16 GEMM where this CPU has a bf16 kernel (setTopkScreen
- * 'auto': the exact float32 top k and values, core/ops/sparse.ts; topk_screen names the kernel, null = plain);
- * then the plain float32 step is timed too (aelab_plain_f32_tokens_per_s, ratio_plain_f32_vs_torch; one round).
+ * The float32 steps find their latents through the bf16 GEMM where this CPU has a bf16 kernel faster than float32
+ * (setTopkScreen 'auto': TopK's exact float32 top k, and the sparse ReLU/JumpReLU steps' exact active latents and
+ * values, core/ops/sparse.ts; `screen` (and TopK's topk_screen) names the kernel, null = plain); then the plain
+ * float32 step is timed too (aelab_plain_f32_tokens_per_s, ratio_plain_f32_vs_torch; one round).
  * TopK also gets: the opt-in bf16 encoder GEMM step (aelab_bf16_tokens_per_s, ratio_bf16_vs_torch; only on
  * CPUs with an AMX or AVX512-BF16 kernel, else null with bf16_kernel null), and the f32 ceiling: PyTorch's step
  * time over aelab's bare f32 encoder GEMM at that shape (f32_ceiling_ratio_vs_torch), the ratio an f32 step
@@ -208,6 +209,8 @@ function child(): void {
   const peak = process.resourceUsage().maxRSS * 1024;
   process.stdout.write(JSON.stringify({
     impl: 'aelab', backend: backend().name, threads: backend().threads(), batch: B, d_in: D, latents: H, arch, mode, density, k: K, encoder_dtype: encoderDtype, ...t,
+    // The sparse ReLU/JumpReLU steps screen like TopK (their dense fallback does not).
+    screen: encoderDtype === 'f32' && (arch === 'topk' || t.path === 'sparse') ? topkScreenKernel() : null,
     ...(arch === 'topk' && encoderDtype === 'f32' ? { topk_screen: topkScreenKernel(), encoder_gemm_ms: encoderGemmMs(x, H) } : {}),
     peak_rss_mb: +(peak / 2 ** 20).toFixed(1), baseline_rss_mb: +(baseline / 2 ** 20).toFixed(1),
   }) + '\n');
@@ -339,8 +342,8 @@ function driver(): void {
       const roundRatios = ar.length === tr.length && tr.length ? ar.map((x, i) => +(x.tokens_per_s / tr[i]!.tokens_per_s).toFixed(3)) : null;
       // TopK with the opt-in bf16 encoder GEMM (--encoder-dtype bf16), where this CPU has a bf16 kernel.
       const bf16 = arch === 'topk' && bf16Kernel ? run(process.execPath, [fileURLToPath(import.meta.url), '--child', '--arch', arch, '--mode', 'auto', '--encoder-dtype', 'bf16', ...shape]) : null;
-      // Where the float32 TopK step is screened by the bf16 GEMM (a's topk_screen), the plain float32 step too.
-      const plain = arch === 'topk' && a?.topk_screen ? run(process.execPath, [fileURLToPath(import.meta.url), '--child', '--arch', arch, '--mode', 'auto', '--topk-screen', 'off', ...shape]) : null;
+      // Where the float32 step is screened by the bf16 GEMM (a's screen), the plain float32 step too.
+      const plain = a?.screen ? run(process.execPath, [fileURLToPath(import.meta.url), '--child', '--arch', arch, '--mode', 'auto', '--topk-screen', 'off', ...shape]) : null;
       const dense = arch !== 'topk' && !flag('no-dense') && H * d <= 16384 * 512
         ? run(process.execPath, [fileURLToPath(import.meta.url), '--child', '--arch', arch, '--mode', 'off', ...shape]) : null;
       w[arch] = {
@@ -353,12 +356,13 @@ function driver(): void {
         aelab_peak_rss_mb: ar.length ? Math.max(...ar.map((x) => x.peak_rss_mb)) : null, aelab_baseline_rss_mb: a?.baseline_rss_mb ?? null,
         torch_peak_rss_mb: t?.peak_rss_mb ?? null, torch_baseline_rss_mb: t?.baseline_rss_mb ?? null,
         aelab_runs_ms: a?.runs_ms ?? null, torch_runs_ms: tm?.runs_ms ?? null,
+        screen: a?.screen ?? null,
+        aelab_plain_f32_tokens_per_s: plain?.tokens_per_s ?? null, ratio_plain_f32_vs_torch: plain && tm ? +(plain.tokens_per_s / tm.tokens_per_s).toFixed(3) : null,
         ...(arch === 'topk' ? {
           // The f32 ceiling: PyTorch's step time over the bare f32 encoder GEMM, the best ratio any f32 step could reach.
           encoder_gemm_ms: a?.encoder_gemm_ms ?? null,
           f32_ceiling_ratio_vs_torch: a?.encoder_gemm_ms && tm ? +((1000 * B / tm.tokens_per_s) / a.encoder_gemm_ms).toFixed(3) : null,
           topk_screen: a?.topk_screen ?? null,
-          aelab_plain_f32_tokens_per_s: plain?.tokens_per_s ?? null, ratio_plain_f32_vs_torch: plain && tm ? +(plain.tokens_per_s / tm.tokens_per_s).toFixed(3) : null,
           bf16_kernel: bf16Kernel, aelab_bf16_tokens_per_s: bf16?.tokens_per_s ?? null,
           ratio_bf16_vs_torch: bf16 && tm ? +(bf16.tokens_per_s / tm.tokens_per_s).toFixed(3) : null,
         } : {}),

@@ -5,6 +5,7 @@
 #include <napi.h>
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -928,6 +929,45 @@ Value TopkScreened(const CallbackInfo& info) {
   return Napi::Boolean::New(env, ok);
 }
 
+/// thresholdScreened(P [rows,cols], rows, cols, x [rows,D], D, W [cols,D], bias [cols] | null, wNorm [cols], coef,
+/// theta [cols] | null, lo, limit, scratch [rows·limit], counts [rows]) → the largest count, −1 (a row over
+/// limit) or −2 (the screen cannot run); see rows.cc.
+Value ThresholdScreened(const CallbackInfo& info) {
+  const char* k = "thresholdScreened";
+  Env env = info.Env();
+  F32 P = f32(info, 0, k, "P");
+  const int64_t rows = dim(info, 1, k, "rows"), cols = dim(info, 2, k, "cols");
+  F32 x = f32(info, 3, k, "x");
+  const int64_t D = dim(info, 4, k, "D");
+  F32 W = f32(info, 5, k, "W");
+  F32 bias = f32_opt(info, 6, k, "bias");
+  F32 wn = f32(info, 7, k, "wNorm");
+  const double coef = num(info, 8, k, "coef");
+  F32 theta = f32_opt(info, 9, k, "theta");
+  const double lo = num(info, 10, k, "lo");
+  const int64_t limit = dim(info, 11, k, "limit");
+  I32 scratch = i32(info, 12, k, "scratch");
+  I32 counts = i32(info, 13, k, "counts");
+  if (cols > 2147483647) fail(env, k, "cols must fit in an Int32Array");
+  if (!(coef >= 0.0 && coef < 1.0)) range_fail(env, k, "coef must be in [0, 1), got " + std::to_string(coef));
+  if (!std::isfinite(lo)) range_fail(env, k, "lo must be finite, got " + std::to_string(lo));
+  if (limit < 1) range_fail(env, k, "limit must be at least 1");
+  const std::string s = sz("rows", rows, "cols", cols, "D", D) + ", limit=" + std::to_string(limit);
+  need(env, k, "P", P.n, mul(env, k, rows, cols), s);
+  need(env, k, "x", x.n, mul(env, k, rows, D), s);
+  need(env, k, "W", W.n, mul(env, k, cols, D), s);
+  need(env, k, "wNorm", wn.n, cols, s);
+  if (bias.p) need(env, k, "bias", bias.n, cols, s);
+  if (theta.p) need(env, k, "theta", theta.n, cols, s);
+  need(env, k, "scratch", scratch.n, mul(env, k, rows, limit), s);
+  need(env, k, "counts", counts.n, rows, s);
+  // Candidate slots per row: the selection's limit and a margin (more candidates than that: −2).
+  const int64_t cap = std::min<int64_t>(cols, limit + 64);
+  const int64_t r = aelab::threshold_screened(P.p, rows, cols, x.p, D, W.p, bias.p, wn.p, coef, theta.p, lo, limit, cap,
+                                              scratch.p, counts.p);
+  return Napi::Number::New(env, static_cast<double>(r));
+}
+
 /// dims = Int32Array [B, H, Hkv, T, S, Smax, dh, off], checked for consistency.
 aelab::AttnDims attn_dims(const CallbackInfo& info, size_t i, const char* k) {
   I32 d = i32(info, i, k, "dims");
@@ -1213,7 +1253,7 @@ Napi::Object Init(Env env, Napi::Object exports) {
       {"sumAll", call<SumAll>}, {"sumSquares", call<SumSquares>}, {"softmax", call<SoftmaxF>},
       {"logSoftmax", call<LogSoftmaxF>}, {"softmaxGrad", call<SoftmaxGradF>},
       {"logSoftmaxGrad", call<LogSoftmaxGradF>}, {"layerNorm", call<LayerNorm>},
-      {"layerNormGrad", call<LayerNormGrad>}, {"topk", call<Topk>}, {"topkScreened", call<TopkScreened>}, {"gatherRows", call<GatherRows>},
+      {"layerNormGrad", call<LayerNormGrad>}, {"topk", call<Topk>}, {"topkScreened", call<TopkScreened>}, {"thresholdScreened", call<ThresholdScreened>}, {"gatherRows", call<GatherRows>},
       {"scatterAddRows", call<ScatterAddRows>}, {"gatherCols", call<GatherCols>}, {"selectCols", call<SelectCols>},
       {"scatterAddCols", call<ScatterAddCols>}, {"permute", call<Permute>}, {"im2col", call<Im2col>}, {"convDirect", call<ConvDirect>},
       {"col2im", call<Col2im>}, {"adam", call<Adam>}, {"threads", call<Threads>},

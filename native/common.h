@@ -166,6 +166,14 @@ void topk(const float* x, int64_t rows, int64_t cols, int64_t k, float* vals, in
 bool topk_screened(const float* P, int64_t rows, int64_t cols, int64_t k, const float* x, int64_t D, const float* W,
                    const float* bias, const float* wn, const int32_t* colmap, double coef, float* vals, int32_t* idx,
                    bool byIndex);
+/// The sparse SAE steps' active sets (select_active's rule: P > lo, or P − θ > lo in double) from an
+/// approximate P [rows, cols] of pre = x Wᵀ + b (the bf16 GEMM; W rows = cols, wn = ‖W_h‖ rounded up),
+/// exact: every entry the rule could pick is rescored in float32 and written into P (see rows.cc).
+/// Returns the largest count, −1 when a row selects more than limit, −2 when the screen cannot run (a
+/// bound not finite, or more than cap candidates in a row).
+int64_t threshold_screened(float* P, int64_t rows, int64_t cols, const float* x, int64_t D, const float* W,
+                           const float* bias, const float* wn, double coef, const float* theta, double lo,
+                           int64_t limit, int64_t cap, int32_t* scratch, int32_t* counts);
 void gather_rows(const float* src, int64_t cols, const int32_t* idx, int64_t nidx, float* out);
 void scatter_add_rows(const float* src, int64_t cols, const int32_t* idx, int64_t nidx, float* out);
 void gather_cols(const float* x, int64_t rows, int64_t cols, const int32_t* idx, int64_t k, float* out);

@@ -18,6 +18,12 @@
 #include "common.h"
 #include "vmath.h"
 
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12's AVX-512 headers trip these (their internal __Y) in _mm512_reduce_add_ps.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 namespace aelab {
 namespace {
 
@@ -633,10 +639,32 @@ inline float key_value(uint64_t key) {
   return v;
 }
 
-/// out[j] = Σ_i x_j[i]·w[i] in float32 for N rows x_j against one w (the rescoring dots of the screened top-k).
-/// Each row's sum is formed the same way whatever N (two 8-lane partial sums over 16-element steps, then
-/// a fixed tree), so a value does not depend on how pairs were grouped; N rows at once share the loads
-/// of w and keep 2N independent FMA chains in flight.
+/// out[j] = Σ_i x_j[i]·w[i] in float32 for N rows x_j against one w (the screens' rescoring dots). Each row's
+/// sum is formed the same way whatever N (FMA into two vector partial sums over alternate vector steps, a
+/// masked last step, then a fixed tree), so a value does not depend on how pairs were grouped; N rows at once
+/// share the loads of w and keep 2N independent FMA chains in flight. 16 lanes where the addon is built
+/// with AVX-512, else 8: rescoring is bound by loading x rows, and wider loads halve their number.
+#if defined(__AVX512F__)
+template <int N>
+inline void dots(const float* w, const float* const* xs, int64_t n, float* out) {
+  __m512 a[N], b[N];
+  for (int j = 0; j < N; ++j) a[j] = b[j] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 w0 = _mm512_loadu_ps(w + i), w1 = _mm512_loadu_ps(w + i + 16);
+    for (int j = 0; j < N; ++j) {
+      a[j] = _mm512_fmadd_ps(_mm512_loadu_ps(xs[j] + i), w0, a[j]);
+      b[j] = _mm512_fmadd_ps(_mm512_loadu_ps(xs[j] + i + 16), w1, b[j]);
+    }
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    const __m512 w0 = _mm512_maskz_loadu_ps(m, w + i);
+    for (int j = 0; j < N; ++j) a[j] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, xs[j] + i), w0, a[j]);
+  }
+  for (int j = 0; j < N; ++j) out[j] = _mm512_reduce_add_ps(_mm512_add_ps(a[j], b[j]));
+}
+#else
 template <int N>
 inline void dots(const float* w, const float* const* xs, int64_t n, float* out) {
   v8f a[N], b[N];
@@ -645,17 +673,18 @@ inline void dots(const float* w, const float* const* xs, int64_t n, float* out) 
   for (; i + 16 <= n; i += 16) {
     const v8f w0 = load8(w + i), w1 = load8(w + i + 8);
     for (int j = 0; j < N; ++j) {
-      a[j] += load8(xs[j] + i) * w0;
-      b[j] += load8(xs[j] + i + 8) * w1;
+      a[j] = fmadd8(load8(xs[j] + i), w0, a[j]);
+      b[j] = fmadd8(load8(xs[j] + i + 8), w1, b[j]);
     }
   }
   for (int j = 0; j < N; ++j) {
     const v8f s = a[j] + b[j];
     float t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    for (int64_t q = i; q < n; ++q) t += xs[j][q] * w[q];
+    for (int64_t q = i; q < n; ++q) t = __builtin_fmaf(xs[j][q], w[q], t);
     out[j] = t;
   }
 }
+#endif
 
 thread_local std::vector<uint32_t> t_scand;  // screened top-k: candidate columns of a row
 thread_local std::vector<uint64_t> t_skeys;  // and their keys by rescored value
@@ -664,6 +693,107 @@ thread_local std::vector<float> t_sq, t_sbq;  // per-column bound terms (the cal
 thread_local std::vector<uint32_t> t_sslots, t_sprow;
 thread_local std::vector<float> t_svals, t_scolv;
 thread_local std::vector<int64_t> t_scount, t_sstart, t_sfill;
+
+/// The screens' per-column bound terms (see topk_screened): q_h = c·‖W[m]‖ and bq_h = c·|b[m]| + δ(1 + ‖W[m]‖),
+/// both rounded up, m = colmap[h] or h, δ = D·2⁻¹⁰⁰ for subnormals flushed by the bf16 dot instructions,
+/// into the calling thread's t_sq / t_sbq. False when some ‖W[m]‖ or |b[m]| is not finite or near overflow.
+struct ScreenBound {
+  const float* q;
+  const float* bq;
+  double delta, wmax, bmax, qmax, bqmax;
+};
+bool screen_bound(int64_t cols, int64_t D, const float* bias, const float* wn, const int32_t* colmap, double coef,
+                  ScreenBound& sb) {
+  sb.delta = static_cast<double>(D) * std::ldexp(1.0, -100);
+  std::vector<float>& q = t_sq;
+  std::vector<float>& bq = t_sbq;
+  if (static_cast<int64_t>(q.size()) < cols) {
+    q.resize(cols);
+    bq.resize(cols);
+  }
+  sb.wmax = sb.bmax = sb.qmax = sb.bqmax = 0;
+  for (int64_t h = 0; h < cols; ++h) {
+    const int64_t m = colmap ? colmap[h] : h;
+    const double w = wn[m], b = bias ? std::fabs(static_cast<double>(bias[m])) : 0.0;
+    if (!(w <= 1e30 && b <= 1e30)) return false;  // NaN, Infinity or near overflow
+    sb.wmax = w > sb.wmax ? w : sb.wmax;
+    sb.bmax = b > sb.bmax ? b : sb.bmax;
+    q[h] = static_cast<float>(coef * w * (1 + 1e-6));
+    bq[h] = static_cast<float>((coef * b + sb.delta * (1 + w)) * (1 + 1e-6));
+    sb.qmax = q[h] > sb.qmax ? q[h] : sb.qmax;
+    sb.bqmax = bq[h] > sb.bqmax ? bq[h] : sb.bqmax;
+  }
+  sb.q = q.data();
+  sb.bq = bq.data();
+  return true;
+}
+
+/// The screens' rescoring: sv[slot] = x[r]·W[m] + b[m] in float32 for every (row r, slot j < cnt[r]) with
+/// cnt[r] <= cap, column h = sl[r·cap + j], slot = r·cap + j. Grouped by column so that W streams through
+/// once in order instead of one scattered row per (token, candidate): pairs are bucketed by column with a
+/// counting sort (in row order within a column), then the threads take ranges of columns.
+void rescore_by_column(int64_t rows, int64_t cols, int64_t cap, const int64_t* cnt, const uint32_t* sl, const float* x,
+                       int64_t D, const float* W, const float* bias, const int32_t* colmap, float* sv) {
+  auto wrow = [&](int64_t h) { return W + (colmap ? colmap[h] : h) * D; };
+  std::vector<int64_t>& start = t_sstart;
+  std::vector<uint32_t>& prow = t_sprow;
+  if (static_cast<int64_t>(start.size()) < cols + 1) start.resize(cols + 1);
+  int64_t* st = start.data();
+  std::fill(st, st + cols + 1, 0);
+  int64_t total = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    if (cnt[r] > cap) continue;
+    const uint32_t* c = sl + r * cap;
+    for (int64_t j = 0; j < cnt[r]; ++j) ++st[c[j] + 1];
+    total += cnt[r];
+  }
+  for (int64_t h = 0; h < cols; ++h) st[h + 1] += st[h];
+  if (static_cast<int64_t>(prow.size()) < total) prow.resize(total);
+  uint32_t* pr = prow.data();  // r · cap + slot
+  {
+    std::vector<int64_t>& fill = t_sfill;
+    fill.assign(st, st + cols);
+    for (int64_t r = 0; r < rows; ++r) {
+      if (cnt[r] > cap) continue;
+      const uint32_t* c = sl + r * cap;
+      for (int64_t j = 0; j < cnt[r]; ++j) pr[fill[c[j]]++] = static_cast<uint32_t>(r * cap + j);
+    }
+  }
+  // Where columns have many candidate rows (AuxK: the top 256 of ~1,200 dead latents), the rows go in
+  // blocks whose x stays in L2 while W streams past once per block (each column's pairs are in row
+  // order, so a cursor per column walks them block by block). 1 block for the main top k (~4 pairs a
+  // column at 16384 latents), up to 8 (AuxK at 4096 latents with 30% dead: ~270 pairs a column).
+  const int64_t perCol = cols ? total / cols : 0;
+  const int64_t nb = std::min<int64_t>(8, std::max<int64_t>(1, perCol / 16));
+  const int64_t rb = (rows + nb - 1) / nb;
+  std::vector<int64_t>& cursor = t_sfill;
+  cursor.assign(st, st + cols);
+  int64_t* cur = cursor.data();
+  for (int64_t blk = 0; blk < nb; ++blk) {
+    const uint32_t end = static_cast<uint32_t>(std::min<int64_t>(rows, (blk + 1) * rb) * cap);  // slot ids below it
+    parallel_for(cols, 1 + D * (perCol / nb + 1), [&](int64_t h0, int64_t h1) {
+      for (int64_t h = h0; h < h1; ++h) {
+        int64_t p = cur[h], e = p;
+        while (e < st[h + 1] && pr[e] < end) ++e;
+        const float* w = wrow(h);
+        const float bh = bias ? bias[colmap ? colmap[h] : h] : 0.0f;
+        const float* xs[4];
+        float v[4];
+        for (; p + 4 <= e; p += 4) {
+          for (int j = 0; j < 4; ++j) xs[j] = x + (pr[p + j] / cap) * D;
+          dots<4>(w, xs, D, v);
+          for (int j = 0; j < 4; ++j) sv[pr[p + j]] = bias ? v[j] + bh : v[j];
+        }
+        for (; p < e; ++p) {
+          xs[0] = x + (pr[p] / cap) * D;
+          dots<1>(w, xs, D, v);
+          sv[pr[p]] = bias ? v[0] + bh : v[0];
+        }
+        cur[h] = p;
+      }
+    });
+  }
+}
 
 }  // namespace
 
@@ -691,29 +821,11 @@ bool topk_screened(const float* P, int64_t rows, int64_t cols, int64_t k, const 
                    const float* bias, const float* wn, const int32_t* colmap, double coef, float* vals, int32_t* idx,
                    bool byIndex) {
   if (k <= 0 || rows == 0) return true;
-  // Per column h (W row m = colmap[h]): q_h = c·‖W[m]‖ and bq_h = c·|b[m]| + δ(1 + ‖W[m]‖), both rounded
-  // up, with δ = D·2⁻¹⁰⁰ for subnormals flushed by the bf16 dot instructions. Non-finite → not screenable.
-  const double delta = static_cast<double>(D) * std::ldexp(1.0, -100);
-  std::vector<float>& q = t_sq;
-  std::vector<float>& bq = t_sbq;
-  if (static_cast<int64_t>(q.size()) < cols) {
-    q.resize(cols);
-    bq.resize(cols);
-  }
-  double wmax = 0, bmax = 0, qmax = 0, bqmax = 0;
-  for (int64_t h = 0; h < cols; ++h) {
-    const int64_t m = colmap ? colmap[h] : h;
-    const double w = wn[m], b = bias ? std::fabs(static_cast<double>(bias[m])) : 0.0;
-    if (!(w <= 1e30 && b <= 1e30)) return false;  // NaN, Infinity or near overflow
-    wmax = w > wmax ? w : wmax;
-    bmax = b > bmax ? b : bmax;
-    q[h] = static_cast<float>(coef * w * (1 + 1e-6));
-    bq[h] = static_cast<float>((coef * b + delta * (1 + w)) * (1 + 1e-6));
-    qmax = q[h] > qmax ? q[h] : qmax;
-    bqmax = bq[h] > bqmax ? bq[h] : bqmax;
-  }
-  const float* qv = q.data();
-  const float* bqv = bq.data();
+  ScreenBound sb;
+  if (!screen_bound(cols, D, bias, wn, colmap, coef, sb)) return false;
+  const double delta = sb.delta, wmax = sb.wmax, bmax = sb.bmax, qmax = sb.qmax, bqmax = sb.bqmax;
+  const float* qv = sb.q;
+  const float* bqv = sb.bq;
   const float rel = std::ldexp(1.0f, -21);  // the float rounding of a (bias add, scan arithmetic)
   auto wrow = [&](int64_t h) { return W + (colmap ? colmap[h] : h) * D; };
   auto rescore = [&](const float* xr, int64_t h) {
@@ -799,67 +911,8 @@ bool topk_screened(const float* P, int64_t rows, int64_t cols, int64_t k, const 
   });
   if (!ok.load()) return false;
 
-  // Phase 2 (columns): the rescoring, grouped by column so that W streams through once in order instead
-  // of one scattered row per (token, candidate). pairs = (row, slot)
-  // by column, counting sort.
-  std::vector<int64_t>& start = t_sstart;
-  std::vector<uint32_t>& prow = t_sprow;
-  if (static_cast<int64_t>(start.size()) < cols + 1) start.resize(cols + 1);
-  int64_t* st = start.data();
-  std::fill(st, st + cols + 1, 0);
-  int64_t total = 0;
-  for (int64_t r = 0; r < rows; ++r) {
-    if (cnt[r] > cap) continue;
-    const uint32_t* c = sl + r * cap;
-    for (int64_t j = 0; j < cnt[r]; ++j) ++st[c[j] + 1];
-    total += cnt[r];
-  }
-  for (int64_t h = 0; h < cols; ++h) st[h + 1] += st[h];
-  if (static_cast<int64_t>(prow.size()) < total) prow.resize(total);
-  uint32_t* pr = prow.data();  // r · cap + slot
-  {
-    std::vector<int64_t>& fill = t_sfill;
-    fill.assign(st, st + cols);
-    for (int64_t r = 0; r < rows; ++r) {
-      if (cnt[r] > cap) continue;
-      const uint32_t* c = sl + r * cap;
-      for (int64_t j = 0; j < cnt[r]; ++j) pr[fill[c[j]]++] = static_cast<uint32_t>(r * cap + j);
-    }
-  }
-  // Where columns have many candidate rows (AuxK: the top 256 of ~1,200 dead latents), the rows go in
-  // blocks whose x stays in L2 while W streams past once per block (each column's pairs are in row
-  // order, so a cursor per column walks them block by block). 1 block for the main top k (~4 pairs a
-  // column at 16384 latents), up to 8 (AuxK at 4096 latents with 30% dead: ~270 pairs a column).
-  const int64_t perCol = cols ? total / cols : 0;
-  const int64_t nb = std::min<int64_t>(8, std::max<int64_t>(1, perCol / 16));
-  const int64_t rb = (rows + nb - 1) / nb;
-  std::vector<int64_t>& cursor = t_sfill;
-  cursor.assign(st, st + cols);
-  int64_t* cur = cursor.data();
-  for (int64_t blk = 0; blk < nb; ++blk) {
-    const uint32_t end = static_cast<uint32_t>(std::min<int64_t>(rows, (blk + 1) * rb) * cap);  // slot ids below it
-    parallel_for(cols, 1 + D * (perCol / nb + 1), [&](int64_t h0, int64_t h1) {
-      for (int64_t h = h0; h < h1; ++h) {
-        int64_t p = cur[h], e = p;
-        while (e < st[h + 1] && pr[e] < end) ++e;
-        const float* w = wrow(h);
-        const float bh = bias ? bias[colmap ? colmap[h] : h] : 0.0f;
-        const float* xs[4];
-        float v[4];
-        for (; p + 4 <= e; p += 4) {
-          for (int j = 0; j < 4; ++j) xs[j] = x + (pr[p + j] / cap) * D;
-          dots<4>(w, xs, D, v);
-          for (int j = 0; j < 4; ++j) sv[pr[p + j]] = bias ? v[j] + bh : v[j];
-        }
-        for (; p < e; ++p) {
-          xs[0] = x + (pr[p] / cap) * D;
-          dots<1>(w, xs, D, v);
-          sv[pr[p]] = bias ? v[0] + bh : v[0];
-        }
-        cur[h] = p;
-      }
-    });
-  }
+  // Phase 2 (columns): the rescoring.
+  rescore_by_column(rows, cols, cap, cnt, sl, x, D, W, bias, colmap, sv);
 
   // Phase 3 (rows): each row's top k by rescored value, ties to the lower column.
   parallel_for(rows, 4 * k, [&](int64_t b0, int64_t e0) {
@@ -897,6 +950,142 @@ bool topk_screened(const float* P, int64_t rows, int64_t cols, int64_t k, const 
     }
   });
   return true;
+}
+
+// Screened threshold selection: the sparse ReLU / JumpReLU steps' active sets (select_active's rule) from
+// the bf16 GEMM's approximation a = P of pre = x Wᵀ + b, exact. With r_h the float32 value rescored as in
+// topk_screened and e_h its bound (|a_h − r_h| ≤ e_h), every entry with a_h + e_h − θ_h ≥ lo (in double;
+// θ = 0 when theta is null) is rescored and written into P; the others keep a_h, and both a_h and r_h
+// are then below θ_h + lo, so neither is selected. Each row's selection is then made from its rescored
+// entries by select_active's own rule — r > lo in float32 (ReLU, lo representable) or (double)r − θ > lo —
+// into scratch [rows, limit] / counts in increasing column order. So P is exact (float32 dot products) at
+// every entry the rule could pick, and the sets are those select_active would pick from that P.
+// Returns the largest count; −1 when some row selects more than `limit` (select_active's overflow);
+// −2 when the screen cannot run: a bound is not finite, or a row has more than `cap` candidates.
+// A vector prefilter keeps the per-entry test off most columns: a candidate has a − θ ≥ T0 :=
+// lo − E0 − rel·M, E0 = max_h e_h − rel·|a| (row constant), M ≥ |a| for any candidate; float rounding of
+// a − θ is monotone, so fl(a − θ) ≥ fl(T0) and the float compare against T0 rounded down misses none.
+int64_t threshold_screened(float* P, int64_t rows, int64_t cols, const float* x, int64_t D, const float* W,
+                           const float* bias, const float* wn, double coef, const float* theta, double lo,
+                           int64_t limit, int64_t cap, int32_t* scratch, int32_t* counts) {
+  if (rows == 0) return 0;
+  if (cols == 0) {
+    std::memset(counts, 0, sizeof(int32_t) * rows);
+    return 0;
+  }
+  ScreenBound sb;
+  if (!screen_bound(cols, D, bias, wn, nullptr, coef, sb)) return -2;
+  double tmax = 0;
+  if (theta)
+    for (int64_t h = 0; h < cols; ++h) {
+      const double t = std::fabs(static_cast<double>(theta[h]));
+      if (!(t <= 1e30)) return -2;
+      tmax = t > tmax ? t : tmax;
+    }
+  const float* qv = sb.q;
+  const float* bqv = sb.bq;
+  const double rel = std::ldexp(1.0, -21);
+  std::vector<uint32_t>& slots = t_sslots;
+  std::vector<float>& svals = t_svals;
+  std::vector<int64_t>& count = t_scount;
+  if (static_cast<int64_t>(slots.size()) < rows * cap) {
+    slots.resize(rows * cap);
+    svals.resize(rows * cap);
+  }
+  if (static_cast<int64_t>(count.size()) < rows) count.resize(rows);
+  uint32_t* sl = slots.data();
+  float* sv = svals.data();
+  int64_t* cnt = count.data();
+  std::atomic<bool> bad{false};
+  // Phase 1 (rows): candidates of each row, in column order.
+  parallel_for(rows, cols, [&](int64_t b0, int64_t e0) {
+    for (int64_t r = b0; r < e0; ++r) {
+      if (bad.load(std::memory_order_relaxed)) return;
+      const float* ar = P + r * cols;
+      const double xn = std::sqrt(dsum<true>(x + r * D, D)) * (1 + 1e-12);
+      if (!(xn <= 1e30) || !(xn * sb.wmax + sb.bmax <= 1e36)) {
+        bad.store(true, std::memory_order_relaxed);
+        return;
+      }
+      const double xnf = static_cast<double>(static_cast<float>(xn * (1 + 1e-7)));
+      const double tiny = sb.delta * xn + 1e-30;
+      const double E0 = xnf * sb.qmax + sb.bqmax + tiny;
+      const double M = (tmax + std::fabs(lo) + E0) * (1 + 4 * rel) + 1e-30;
+      const double T0 = lo - E0 - rel * M;
+      const float T = static_cast<float>(T0 - 1e-6 * (std::fabs(T0) + E0 + rel * M) - 1e-30);
+      uint32_t* out = sl + r * cap;
+      int64_t n = 0;
+      bool over = false;
+      auto take = [&](int64_t h) {
+        const double a = ar[h];
+        const double e = std::fabs(a) * rel + (xnf * qv[h] + bqv[h]) + tiny;
+        const double t = theta ? static_cast<double>(theta[h]) : 0.0;
+        // 1e-12 of the magnitudes: this double arithmetic's own rounding.
+        if (a + e - t >= lo - 1e-12 * (std::fabs(a) + std::fabs(t) + std::fabs(lo) + e)) {
+          if (n == cap) over = true;
+          else out[n++] = static_cast<uint32_t>(h);
+        }
+      };
+      const v8f Tv = splat8(T);
+      int64_t j = 0;
+      for (; j + 16 <= cols && !over; j += 16) {
+        v8f u0 = load8(ar + j), u1 = load8(ar + j + 8);
+        if (theta) {
+          u0 = u0 - load8(theta + j);
+          u1 = u1 - load8(theta + j + 8);
+        }
+        unsigned m = movemask8(u0 >= Tv) | (movemask8(u1 >= Tv) << 8);
+        while (m) {
+          take(j + __builtin_ctz(m));
+          m &= m - 1;
+        }
+      }
+      for (; j < cols && !over; ++j)
+        if ((theta ? ar[j] - theta[j] : ar[j]) >= T) take(j);
+      if (over) {
+        bad.store(true, std::memory_order_relaxed);
+        return;
+      }
+      cnt[r] = n;
+    }
+  });
+  if (bad.load()) return -2;
+
+  // Phase 2 (columns): the rescoring.
+  rescore_by_column(rows, cols, cap, cnt, sl, x, D, W, bias, nullptr, sv);
+
+  // Phase 3 (rows): write the exact values into P and select from them.
+  const float lof = static_cast<float>(lo);
+  const bool loExact = static_cast<double>(lof) == lo;
+  std::atomic<bool> overLimit{false};
+  parallel_for(rows, 4 * cap, [&](int64_t b0, int64_t e0) {
+    for (int64_t r = b0; r < e0; ++r) {
+      float* ar = P + r * cols;
+      const uint32_t* c = sl + r * cap;
+      const float* v = sv + r * cap;
+      int32_t* o = scratch + r * limit;
+      int64_t n = 0;
+      for (int64_t j = 0; j < cnt[r]; ++j) {
+        const uint32_t h = c[j];
+        const float val = v[j];
+        ar[h] = val;
+        const bool pick = theta ? static_cast<double>(val) - static_cast<double>(theta[h]) > lo
+                                : (loExact ? val > lof : static_cast<double>(val) > lo);
+        if (!pick) continue;
+        if (n == limit) {
+          overLimit.store(true, std::memory_order_relaxed);
+          // keep writing P: every candidate must hold its exact value whatever the caller does next
+          continue;
+        }
+        o[n++] = static_cast<int32_t>(h);
+      }
+      counts[r] = static_cast<int32_t>(n);
+    }
+  });
+  if (overLimit.load()) return -1;
+  int64_t kmax = 0;
+  for (int64_t r = 0; r < rows; ++r) kmax = counts[r] > kmax ? counts[r] : kmax;
+  return kmax;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -296,10 +296,11 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
    */
   encoderDtype: EncoderDtype = 'f32';
   /**
-   * Whether the TopK family's float32 training encoder finds its top k through the bf16 screen (the same
-   * latents and float32 values; core/ops/sparse.ts topkEncode): 'auto' (default: the setTopkScreen setting,
-   * itself 'auto' = where the CPU's bf16 kernel beats float32), 'on' or 'off'. Not part of the config or the
-   * saved SAE; the trainer sets it from the training key topkScreen.
+   * Whether the float32 training encoder of the TopK family, and of the sparse-aware ReLU / JumpReLU steps,
+   * finds its latents through the bf16 screen (the same latents and float32 values; core/ops/sparse.ts
+   * topkEncode and screenedSelect): 'auto' (default: the setTopkScreen setting, itself 'auto' = where the
+   * CPU's bf16 kernel beats float32), 'on' or 'off'. Not part of the config or the saved SAE; the trainer
+   * sets it from the training key topkScreen (named for the TopK encoder, which had it first).
    */
   topkScreen: TopkScreenMode = 'auto';
 

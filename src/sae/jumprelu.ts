@@ -20,12 +20,12 @@
  */
 import { Tensor, customOp, empty, exp, fromBuffer, mul, relu, scale, sub, sum, zeros } from '../core/index.js';
 import type { Generator } from '../core/random.js';
-import { shiftRows } from '../core/ops/sparse.js';
+import { shiftRows, topkScreenKernel } from '../core/ops/sparse.js';
 import { param } from '../nn/module.js';
 import { SparseAutoencoder, decoderNorms, type EncodeMode, type LossState, type SaeCode } from './base.js';
 import type { SaeArch } from './interop.js';
 import type { JumpReluSaeConfig } from './config.js';
-import { gatherVec, jumpReluAt, linearAt, selectJumpReluSet, sparseStepLimit, stepAt, weightedSumAt, type SparseStepMode } from './sparse-step.js';
+import { gatherVec, jumpReluAt, linearAt, screenedSet, selectJumpReluSet, sparseStepLimit, stepAt, weightedSumAt, type SparseStepMode } from './sparse-step.js';
 
 function checkShapes(op: string, pre: Tensor, theta: Tensor): [number, number] {
   if (pre.rank !== 2 || theta.rank !== 1 || theta.shape[0] !== pre.shape[1]) {
@@ -143,6 +143,8 @@ export class JumpReluSae extends SparseAutoencoder<JumpReluSaeConfig> {
    * Training encoder: the dense pre-activation (one GEMM), then, below the crossover density, the
    * code at each token's selected latents (active, within the STE's rectangle, and dead ones below θ
    * when the pre-activation loss is on: see sparse-step.ts), differentiable through those entries only.
+   * In float32 where topkScreen allows and no dead latent needs the pre-activation loss, the sets come
+   * through the bf16 screen (sparse-step.ts screenedSet: the same sets and float32 values).
    */
   protected override encodeForLoss(xNorm: Tensor): { pre: Tensor; code: SaeCode } {
     this.sparse = null;
@@ -150,12 +152,23 @@ export class JumpReluSae extends SparseAutoencoder<JumpReluSaeConfig> {
     if (limit === 0) return super.encodeForLoss(xNorm);
     // shiftRows: the sparse encoder's backward then gives b_dec its gradient without gathering rows of W_enc.
     const xIn = this.config.applyBDecToInput ? shiftRows(xNorm, this.b_dec) : xNorm;
-    const pre = this.encoderLinear(xIn);
     const theta = this.thresholds();
     const eps = this.config.bandwidth;
     const dead = this.config.preActCoefficient > 0 ? this.deadMask() : null;
-    const idx = selectJumpReluSet(pre, theta.f32(), eps, dead && dead.count > 0 ? dead.mask : null, limit);
+    const deadMask = dead && dead.count > 0 ? dead.mask : null;
+    if (!deadMask && this.encoderDtype === 'f32' && topkScreenKernel(this.topkScreen) !== null) {
+      const s = screenedSet(xIn, this.W_enc, this.b_enc, theta.f32(), eps, limit);
+      if (s && !s.idx) return super.encodeForLoss(xNorm);  // denser than the crossover: the dense step, on a float32 pre
+      if (s) return this.sparseCode(xIn, s.pre, s.idx!, theta, eps);
+    }
+    const pre = this.encoderLinear(xIn);
+    const idx = selectJumpReluSet(pre, theta.f32(), eps, deadMask, limit);
     if (!idx) return { pre, code: jumpRelu(pre, theta, eps) };
+    return this.sparseCode(xIn, pre, idx, theta, eps);
+  }
+
+  /** The sparse step's code at the selected entries idx of pre (linearAt, jumpReluAt). */
+  private sparseCode(xIn: Tensor, pre: Tensor, idx: Tensor, theta: Tensor, eps: number): { pre: Tensor; code: SaeCode } {
     const p = linearAt(xIn, this.W_enc, this.b_enc, pre, idx);
     this.sparse = { p, idx, theta };
     return { pre, code: { values: jumpReluAt(p, theta, idx, eps), indices: idx, width: this.dSae } };

@@ -27,7 +27,7 @@
  */
 import { K, Tensor, empty, emptyInt, record, shapeStr } from '../core/tensor.js';
 import { customOp, fromBuffer } from '../core/index.js';
-import { sparseEncoderGrads } from '../core/ops/sparse.js';
+import { screenedSelect, sparseEncoderGrads } from '../core/ops/sparse.js';
 import './fast-topk.js'; // the embedding-bag decode seam (decodeSparse) used by the sparse step
 
 export type SparseStepMode = 'auto' | 'on' | 'off';
@@ -82,7 +82,11 @@ function ensure(B: number, limit: number): void {
  */
 function collect(P: Float32Array, B: number, H: number, theta: Float32Array | null, lo: number, half: number, dead: Uint8Array | null, limit: number): Tensor | null {
   ensure(B, limit);
-  const k = K().selectActive(P, B, H, theta, lo, half, dead, limit, scratch, counts);
+  return padded(K().selectActive(P, B, H, theta, lo, half, dead, limit, scratch, counts), B, limit);
+}
+
+/** The padded [B, k] index tensor from scratch / counts (k = the largest count), or null for k < 0 (over the limit). */
+function padded(k: number, B: number, limit: number): Tensor | null {
   if (k < 0) return null;
   const kk = Math.max(k, 1);
   const idx = emptyInt([B, kk]);
@@ -110,6 +114,22 @@ export function selectJumpReluSet(pre: Tensor, theta: Float32Array, eps: number,
   if (limit <= 0) return null;
   const half = eps / 2;
   return collect(pre.f32('selectJumpReluSet'), B, H, theta, -half, half, dead, limit);
+}
+
+/**
+ * The standard (theta null) or JumpReLU (θ, bandwidth ε; no dead-latent rule) index sets straight from xIn,
+ * W and b through the bf16 screen (core/ops/sparse.ts screenedSelect): the same sets as selectReluSet /
+ * selectJumpReluSet on a float32 pre, with pre the bf16 GEMM made exact wherever the sets could reach (so
+ * linearAt / sparseEncodeAt gather exact values, and every other entry is below the threshold, as the
+ * float32 one is). idx null when some token has more than `limit` (pre is then not exact enough for the
+ * dense path: the caller computes it in float32); null when the screen cannot run.
+ */
+export function screenedSet(xIn: Tensor, W: Tensor, b: Tensor | null, theta: Float32Array | null, eps: number, limit: number): { pre: Tensor; idx: Tensor | null } | null {
+  const B = xIn.shape[0]!;
+  if (limit <= 0) return null;
+  ensure(B, limit);
+  const s = screenedSelect(xIn, W, b, theta, theta ? -eps / 2 : 0, limit, scratch, counts, 'screenedSet');
+  return s && { pre: s.pre, idx: padded(s.k, B, limit) };
 }
 
 // ---- ops ---------------------------------------------------------------------------------------

@@ -12,10 +12,10 @@
  * is parallel to the row, is still recorded and then removed by removeParallelGrad).
  */
 import { Tensor, mul, relu, scale, sub, sum } from '../core/index.js';
-import { shiftRows, sparseEncodeAt } from '../core/ops/sparse.js';
+import { shiftRows, sparseEncodeAt, topkScreenKernel } from '../core/ops/sparse.js';
 import type { Generator } from '../core/random.js';
 import { SparseAutoencoder, decoderNorms, isSparseCode, type EncodeMode, type LossState, type SaeCode } from './base.js';
-import { selectReluSet, sparseStepLimit, weightedSumAt, type SparseStepMode } from './sparse-step.js';
+import { screenedSet, selectReluSet, sparseStepLimit, weightedSumAt, type SparseStepMode } from './sparse-step.js';
 import type { SaeArch } from './interop.js';
 import type { StandardSaeConfig } from './config.js';
 
@@ -43,13 +43,20 @@ export class StandardSae extends SparseAutoencoder<StandardSaeConfig> {
   /**
    * Training encoder: the dense pre-activation (one GEMM), then, below the crossover density, the
    * sparse code relu(pre) at each token's active latents (sparseEncodeAt: backward through those
-   * entries only), which loss() decodes with the embedding-bag kernel. Else the dense path.
+   * entries only), which loss() decodes with the embedding-bag kernel. Else the dense path. In float32
+   * where topkScreen allows, the active latents come through the bf16 screen (sparse-step.ts screenedSet:
+   * the same latents and float32 values; pre is then exact only where it is positive or near it).
    */
   protected override encodeForLoss(xNorm: Tensor): { pre: Tensor; code: SaeCode } {
     const limit = sparseStepLimit(this.sparseStep, this.dSae);
     if (limit === 0) return super.encodeForLoss(xNorm);
     // shiftRows: the sparse encoder's backward then gives b_dec its gradient without gathering rows of W_enc.
     const xIn = this.config.applyBDecToInput ? shiftRows(xNorm, this.b_dec) : xNorm;
+    if (this.encoderDtype === 'f32' && topkScreenKernel(this.topkScreen) !== null) {
+      const s = screenedSet(xIn, this.W_enc, this.b_enc, null, 0, limit);
+      if (s?.idx) return { pre: s.pre, code: { values: sparseEncodeAt(xIn, this.W_enc, this.b_enc, s.pre, s.idx), indices: s.idx, width: this.dSae } };
+      if (s) return super.encodeForLoss(xNorm);  // denser than the crossover: the dense step, on a float32 pre
+    }
     const pre = this.encoderLinear(xIn);
     const idx = selectReluSet(pre, limit);
     if (!idx) return { pre, code: this.activate(pre, 'train') };

@@ -56,7 +56,7 @@ export function run(argv: string[]): number {
     ['AELAB_BLAS', String(i.AELAB_BLAS)],
     ['OPENBLAS_CORETYPE', String(i.OPENBLAS_CORETYPE)],
     ['bf16 kernel', i.bf16Kernel ? String(i.bf16Kernel) : `none (${i.bf16Missing})`],
-    ['TopK f32 encoder', i.topkScreen ? `top k screened by the bf16 GEMM (${i.topkScreen}); --topk-screen off for plain` : 'plain float32 GEMM + top k'],
+    ['f32 SAE encoder', i.topkScreen ? `top k / sparse-step active latents screened by the bf16 GEMM (${i.topkScreen}); --topk-screen off for plain` : 'plain float32 GEMM'],
   ];
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(18)} ${v}\n`);
   return 0;

@@ -16,6 +16,11 @@ import { run as runModels } from './train-models.js';
 import { runTrainingCommand, shellWord, type BodyResult } from '../../tasks/run-folder.js';
 
 /** Flags and the config keys they set. */
+/** What the bf16 screen finds for each architecture that has one (--topk-screen). */
+const SCREENED: Record<string, string> = {
+  topk: 'f32 top k', batchtopk: 'f32 top k', standard: 'f32 active latents of the sparse step', jumprelu: 'f32 active latents of the sparse step',
+};
+
 const spec: FlagSpec = {
   config: { type: 'string', help: 'JSON config file (training keys + SAE keys); flags override it' },
   data: { type: 'string', help: 'activations: .npy, .safetensors or a folder of shards' },
@@ -53,7 +58,7 @@ const spec: FlagSpec = {
   'checkpoint-every-tokens': { type: 'number', unit: 'tokens', help: 'checkpoint every N tokens (default tokens/10; 0: only at the end)' },
   'buffer-rows': { type: 'number', help: 'shuffle buffer rows (default 65536)' },
   'encoder-dtype': { type: 'string', help: 'encoder GEMM arithmetic in training: f32 | bf16 (bf16 operands, f32 sums; needs AMX-BF16 or AVX512-BF16; default f32)' },
-  'topk-screen': { type: 'string', help: 'TopK: find the f32 top k through the bf16 GEMM (same latents and f32 values): auto | on | off (default auto: where bf16 beats f32 on this CPU)' },
+  'topk-screen': { type: 'string', help: 'TopK, BatchTopK, and the sparse ReLU/JumpReLU steps: find the f32 top k / active latents through the bf16 GEMM (same latents and f32 values): auto | on | off (default auto: where bf16 beats f32 on this CPU)' },
   out: { type: 'string', help: 'run folder (default runs/sae-<architecture>-<time>)' },
   format: { type: 'string', help: 'format of the saved SAE: aelab | saelens | sparsify (default aelab)' },
   resume: { type: 'boolean', help: 'continue the run in --out from its newest checkpoint' },
@@ -196,7 +201,7 @@ async function trainSaeBody(argv: string[], shouldStop: () => boolean): Promise<
     process.stderr.write(
       `training a ${s.architecture} SAE: d_in ${s.dIn} → ${s.dSae} latents${extra ? ', ' + extra : ''}; ${config.tokens.toLocaleString()} tokens in batches of ${config.batchSize}, lr ${fmt(config.lr)}` +
         `${config.encoderDtype === 'bf16' ? `; encoder GEMM in bf16 (${bf16Support().kernel} kernel)` : ''}` +
-        `${s.architecture === 'topk' && config.encoderDtype === 'f32' && screenKernel ? `; f32 top k screened by the bf16 GEMM (${screenKernel} kernel)` : ''}\n` +
+        `${config.encoderDtype === 'f32' && screenKernel && SCREENED[s.architecture] ? `; ${SCREENED[s.architecture]} screened by the bf16 GEMM (${screenKernel} kernel)` : ''}\n` +
         `data ${raw.data} (${source.rows.toLocaleString()} rows); run folder ${out}${flags.resume ? ' (resuming)' : ''}\n`,
     );
     const res = trainSae(config, {

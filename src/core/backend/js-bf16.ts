@@ -138,3 +138,65 @@ export function topkScreenedReference(topk: TopkFn, P: F32, rows: number, cols: 
   }
   return true;
 }
+
+/**
+ * The reference of Backend.thresholdScreened (native/rows.cc has the argument): per row, every column whose
+ * upper bound a + e reaches the threshold (θ_h + lo, or lo) is rescored (double sums rounded to float32) and
+ * written into P; then the row's set is selected from those by selectActive's rule.
+ */
+export function thresholdScreenedReference(P: F32, rows: number, cols: number, x: F32, D: number, W: F32, bias: F32 | null,
+  wNorm: F32, coef: number, theta: F32 | null, lo: number, limit: number, scratch: I32, counts: I32): number {
+  if (![rows, cols, D, limit].every((v) => Number.isInteger(v) && v >= 0) || limit < 1) throw new RangeError(`thresholdScreened: rows=${rows}, cols=${cols}, D=${D}, limit=${limit} must be non-negative integers, limit at least 1`);
+  if (!(coef >= 0 && coef < 1)) throw new RangeError(`thresholdScreened: coef must be in [0, 1), got ${coef}`);
+  if (!Number.isFinite(lo)) throw new RangeError(`thresholdScreened: lo must be finite, got ${lo}`);
+  if (P.length < rows * cols || x.length < rows * D || W.length < cols * D || wNorm.length < cols || (bias && bias.length < cols) ||
+    (theta && theta.length < cols) || scratch.length < rows * limit || counts.length < rows) {
+    throw new RangeError(`thresholdScreened: an operand is too short for rows=${rows}, cols=${cols}, D=${D}, limit=${limit}`);
+  }
+  const cap = Math.min(cols, limit + 64);
+  const delta = D * 2 ** -100, rel = 2 ** -21;
+  const q = new Float64Array(cols), bq = new Float64Array(cols);
+  let wmax = 0, bmax = 0;
+  for (let h = 0; h < cols; h++) {
+    const w = wNorm[h]!, b = bias ? Math.abs(bias[h]!) : 0;
+    if (!(w <= 1e30 && b <= 1e30) || (theta && !(Math.abs(theta[h]!) <= 1e30))) return -2;
+    wmax = Math.max(wmax, w);
+    bmax = Math.max(bmax, b);
+    q[h] = coef * w * (1 + 1e-6);
+    bq[h] = (coef * b + delta * (1 + w)) * (1 + 1e-6);
+  }
+  const cand: number[][] = [];
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    for (let i = 0; i < D; i++) s += x[r * D + i]! * x[r * D + i]!;
+    const xn = Math.sqrt(s) * (1 + 1e-12);
+    if (!(xn <= 1e30) || !(xn * wmax + bmax <= 1e36)) return -2;
+    const tiny = delta * xn + 1e-30;
+    const c: number[] = [];
+    for (let h = 0; h < cols; h++) {
+      const a = P[r * cols + h]!, t = theta ? theta[h]! : 0;
+      const e = Math.abs(a) * rel + xn * (1 + 1e-7) * q[h]! + bq[h]! + tiny;
+      if (a + e - t >= lo - 1e-12 * (Math.abs(a) + Math.abs(t) + Math.abs(lo) + e)) c.push(h);
+    }
+    if (c.length > cap) return -2;
+    cand.push(c);
+  }
+  let kmax = 0, over = false;
+  const lof = Math.fround(lo);
+  for (let r = 0; r < rows; r++) {
+    let n = 0;
+    for (const h of cand[r]!) {
+      let d = 0;
+      for (let i = 0; i < D; i++) d += x[r * D + i]! * W[h * D + i]!;
+      const v = Math.fround(Math.fround(d) + (bias ? bias[h]! : 0));
+      P[r * cols + h] = v;
+      const pick = theta ? v - theta[h]! > lo : lof === lo ? v > lof : v > lo;
+      if (!pick) continue;
+      if (n === limit) { over = true; continue; }
+      scratch[r * limit + n++] = h;
+    }
+    counts[r] = n;
+    kmax = Math.max(kmax, n);
+  }
+  return over ? -1 : kmax;
+}

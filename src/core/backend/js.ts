@@ -31,7 +31,7 @@
  */
 import type { Backend, BinaryOp, F32, I32, ReduceOp, UnaryOp } from './types.js';
 import { gemm, gemmKind } from './js-gemm.js';
-import { gemmBf16Reference, topkScreenedReference } from './js-bf16.js';
+import { gemmBf16Reference, thresholdScreenedReference, topkScreenedReference } from './js-bf16.js';
 import * as lm from './js-lm.js';
 
 // -----------------------------------------------------------------------------------------------
@@ -898,6 +898,8 @@ export function createJsBackend(): JsBackend {
     sparseScatterRows,
     sparseDecodeBackward,
     selectActive,
+    thresholdScreened: (P, rows, cols, x, D, W, bias, wNorm, coef, theta, lo, limit, scratch, counts) =>
+      thresholdScreenedReference(P, rows, cols, x, D, W, bias, wNorm, coef, theta, lo, limit, scratch, counts),
     padSelected,
     broadcastRows,
     rowCombine,

@@ -67,6 +67,8 @@ export interface NativeAddon {
   sparseDecode(vals: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, bias: F32 | null, out: F32, path?: number): void;
   selectActive(P: F32, B: number, H: number, theta: F32 | null, lo: number, half: number, dead: Uint8Array | null,
     limit: number, scratch: I32, counts: I32): number;
+  thresholdScreened(P: F32, rows: number, cols: number, x: F32, D: number, W: F32, bias: F32 | null, wNorm: F32, coef: number,
+    theta: F32 | null, lo: number, limit: number, scratch: I32, counts: I32): number;
   padSelected(scratch: I32, counts: I32, B: number, limit: number, k: number, out: I32): void;
   sparseDecodeGrad(dout: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, dvals: F32): void;
   sparseScatterRows(coef: F32, idx: I32, R: number, k: number, src: F32, D: number, H: number, out: F32,
@@ -219,6 +221,8 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     scatterAddCols: (src, rows, k, idx, cols, out) => addon.scatterAddCols(src, rows, k, idx, cols, out),
     sparseDecode: (vals, idx, R, k, W, H, D, bias, out, path) => addon.sparseDecode(vals, idx, R, k, W, H, D, bias, out, path),
     selectActive: (P, B, H, theta, lo, half, dead, limit, scratch, counts) => addon.selectActive(P, B, H, theta, lo, half, dead, limit, scratch, counts),
+    thresholdScreened: (P, rows, cols, x, D, W, bias, wNorm, coef, theta, lo, limit, scratch, counts) =>
+      addon.thresholdScreened(P, rows, cols, x, D, W, bias, wNorm, coef, theta, lo, limit, scratch, counts),
     padSelected: (scratch, counts, B, limit, k, out) => addon.padSelected(scratch, counts, B, limit, k, out),
     sparseDecodeGrad: (dout, idx, R, k, W, H, D, dvals) => addon.sparseDecodeGrad(dout, idx, R, k, W, H, D, dvals),
     sparseScatterRows: (coef, idx, R, k, src, D, H, out, sum, accumulate) =>

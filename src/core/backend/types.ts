@@ -184,6 +184,17 @@ export interface Backend {
    */
   selectActive(P: F32, B: number, H: number, theta: F32 | null, lo: number, half: number, dead: Uint8Array | null,
     limit: number, scratch: I32, counts: I32): number;
+  /**
+   * selectActive's first two rules (theta null: pre > lo; theta: pre − θ_i > lo, in double) on pre = x Wᵀ + b
+   * [rows, cols] given only an approximation P of it (the bf16 GEMM, |P − pre| within coef·(‖x_r‖·‖W_h‖ + |b_h|)
+   * plus float rounding, as topkScreened): every entry whose upper bound reaches the threshold is rescored in
+   * float32 and written into P, the rest stay below it; then each row's set is selected from the rescored entries
+   * into scratch / counts as selectActive does. Returns the largest count, −1 when a row selects more than
+   * `limit`, −2 when the screen cannot run (a bound not finite, or a row with more than limit + 64 candidates):
+   * the caller then computes pre exactly. wNorm [cols] = ‖W_h‖ rounded up (gemmBf16's bNorm). See native/rows.cc.
+   */
+  thresholdScreened(P: F32, rows: number, cols: number, x: F32, D: number, W: F32, bias: F32 | null, wNorm: F32, coef: number,
+    theta: F32 | null, lo: number, limit: number, scratch: I32, counts: I32): number;
   /** out [B, k]: row b's counts[b] increasing latents from scratch[b·limit …], then the smallest latents not among them. */
   padSelected(scratch: I32, counts: I32, B: number, limit: number, k: number, out: I32): void;
 

@@ -323,6 +323,30 @@ function screenedTopk(x: Tensor, W: Tensor, b: Tensor | null, k: number, op: str
 }
 
 /**
+ * The sparse ReLU / JumpReLU steps' selection (sae/sparse-step.ts) through the bf16 screen: P = the bf16 GEMM
+ * of pre = x Wᵀ + b [R, H] (W's row norms come with it), then Backend.thresholdScreened rescores in float32
+ * every entry that could pass pre > lo (theta null) or pre − θ > lo, writes it into P, and selects each row's
+ * set from those into scratch [R·limit] / counts [R] as selectActive would from a float32 pre. Returns pre = P
+ * (exact wherever the rule could pick; elsewhere the bf16 value, below the threshold, as the exact one is)
+ * and k = the largest count, or −1 when some row selects more than limit; null when the screen cannot run
+ * (a bound not finite, or too many candidates): the caller then computes pre in float32.
+ */
+export function screenedSelect(x: Tensor, W: Tensor, b: Tensor | null, theta: Float32Array | null, lo: number, limit: number,
+  scratch: Int32Array, counts: Int32Array, op: string): { pre: Tensor; k: number } | null {
+  const [R, D] = x.shape as [number, number];
+  const [H] = checkWeight(op, W, D);
+  if (b && (b.rank !== 1 || b.shape[0] !== H)) throw new Error(`${op}: bias ${shapeStr(b.shape)} must be [${H}]`);
+  const coef = screenCoefficient(D);
+  if (!(coef < 0.5)) return null;
+  const pre = empty([R, H]);
+  const wNorm = empty([H]).f32();
+  const X = x.f32(op), Wd = W.f32(op), bd = b ? b.f32(op) : null;
+  K().gemmBf16(R, H, D, X, Wd, bd, pre.f32(), wNorm);
+  const k = K().thresholdScreened(pre.f32(), R, H, X, D, Wd, bd, wNorm, coef, theta, lo, limit, scratch, counts);
+  return k === -2 ? null : { pre, k };
+}
+
+/**
  * The top k of the columns `cols` (ascending latent ids) of a pre-activation [R, H] from topkEncode, in
  * column order (byIndex), with ties to the lower column: indices [R, k] into [0, H) and their values.
  * For a screened pre the values are the exact float32 ones (the float32 GEMM over those columns when k is
