@@ -57,7 +57,7 @@ import { createSae } from '../src/sae/index.js';
 import { isSparseCode, type SparseAutoencoder } from '../src/sae/base.js';
 import type { SparseStepMode } from '../src/sae/sparse-step.js';
 import { bf16Support } from '../src/core/ops/bf16.js';
-import { setTopkScreen, topkScreenKernel, type TopkScreenMode } from '../src/core/ops/sparse.js';
+import { setTopkScreen, thresholdScreenKernel, topkScreenKernel, type TopkScreenMode } from '../src/core/ops/sparse.js';
 import { profileBackend } from './sae-step.js';
 import { benchBlasEnv } from './blas-env.js';
 
@@ -210,7 +210,7 @@ function child(): void {
   process.stdout.write(JSON.stringify({
     impl: 'aelab', backend: backend().name, threads: backend().threads(), batch: B, d_in: D, latents: H, arch, mode, density, k: K, encoder_dtype: encoderDtype, ...t,
     // The sparse ReLU/JumpReLU steps screen like TopK (their dense fallback does not).
-    screen: encoderDtype === 'f32' && (arch === 'topk' || t.path === 'sparse') ? topkScreenKernel() : null,
+    screen: encoderDtype === 'f32' ? (arch === 'topk' ? topkScreenKernel() : t.path === 'sparse' ? thresholdScreenKernel() : null) : null,
     ...(arch === 'topk' && encoderDtype === 'f32' ? { topk_screen: topkScreenKernel(), encoder_gemm_ms: encoderGemmMs(x, H) } : {}),
     peak_rss_mb: +(peak / 2 ** 20).toFixed(1), baseline_rss_mb: +(baseline / 2 ** 20).toFixed(1),
   }) + '\n');

@@ -15,7 +15,7 @@ export {
   matmul, linear, linearRelu, sum, mean, max, min, argmax, argmin, variance, logSumExp, norm,
   reshape, view, flatten, squeeze, unsqueeze, permute, transpose, slice, concat, stack, expand, split,
   indexSelect, embedding, gather, scatterAdd, topk, oneHot, scatterToDense, sparseDecode, topkEncode,
-  setTopkScreen, topkScreenKernel, linearBf16, bf16Support, bf16Round,
+  setTopkScreen, topkScreenKernel, thresholdScreenKernel, linearBf16, bf16Support, bf16Round,
   softmax, logSoftmax, layerNorm, dropout, conv2d, convTranspose2d,
   mseLoss, l1Loss, nllLoss, crossEntropy, bceWithLogits, binaryCrossEntropy, klDivNormal, gaussianNll,
 } from './core/index.js';

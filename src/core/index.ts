@@ -29,7 +29,7 @@ export { conv2d, convTranspose2d } from './ops/conv.js';
 export type { Conv2dOptions, ConvTranspose2dOptions, Pair } from './ops/conv.js';
 export { mseLoss, l1Loss, nllLoss, crossEntropy, bceWithLogits, binaryCrossEntropy, klDivNormal, gaussianNll } from './ops/loss.js';
 export type { Reduction } from './ops/loss.js';
-export { scatterToDense, sparseDecode, topkEncode, setTopkScreen, topkScreenKernel } from './ops/sparse.js';
+export { scatterToDense, sparseDecode, topkEncode, setTopkScreen, topkScreenKernel, thresholdScreenKernel } from './ops/sparse.js';
 export type { TopkScreenMode } from './ops/sparse.js';
 export { linearBf16, bf16Support } from './ops/bf16.js';
 export type { EncoderDtype } from './ops/bf16.js';

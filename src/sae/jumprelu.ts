@@ -20,7 +20,7 @@
  */
 import { Tensor, customOp, empty, exp, fromBuffer, mul, relu, scale, sub, sum, zeros } from '../core/index.js';
 import type { Generator } from '../core/random.js';
-import { shiftRows, topkScreenKernel } from '../core/ops/sparse.js';
+import { shiftRows, thresholdScreenKernel } from '../core/ops/sparse.js';
 import { param } from '../nn/module.js';
 import { SparseAutoencoder, decoderNorms, type EncodeMode, type LossState, type SaeCode } from './base.js';
 import type { SaeArch } from './interop.js';
@@ -156,7 +156,7 @@ export class JumpReluSae extends SparseAutoencoder<JumpReluSaeConfig> {
     const eps = this.config.bandwidth;
     const dead = this.config.preActCoefficient > 0 ? this.deadMask() : null;
     const deadMask = dead && dead.count > 0 ? dead.mask : null;
-    if (!deadMask && this.encoderDtype === 'f32' && topkScreenKernel(this.topkScreen) !== null) {
+    if (!deadMask && this.encoderDtype === 'f32' && thresholdScreenKernel(this.topkScreen) !== null) {
       const s = screenedSet(xIn, this.W_enc, this.b_enc, theta.f32(), eps, limit);
       if (s && !s.idx) return super.encodeForLoss(xNorm);  // denser than the crossover: the dense step, on a float32 pre
       if (s) return this.sparseCode(xIn, s.pre, s.idx!, theta, eps);

@@ -12,7 +12,7 @@
  * is parallel to the row, is still recorded and then removed by removeParallelGrad).
  */
 import { Tensor, mul, relu, scale, sub, sum } from '../core/index.js';
-import { shiftRows, sparseEncodeAt, topkScreenKernel } from '../core/ops/sparse.js';
+import { shiftRows, sparseEncodeAt, thresholdScreenKernel } from '../core/ops/sparse.js';
 import type { Generator } from '../core/random.js';
 import { SparseAutoencoder, decoderNorms, isSparseCode, type EncodeMode, type LossState, type SaeCode } from './base.js';
 import { screenedSet, selectReluSet, sparseStepLimit, weightedSumAt, type SparseStepMode } from './sparse-step.js';
@@ -52,7 +52,7 @@ export class StandardSae extends SparseAutoencoder<StandardSaeConfig> {
     if (limit === 0) return super.encodeForLoss(xNorm);
     // shiftRows: the sparse encoder's backward then gives b_dec its gradient without gathering rows of W_enc.
     const xIn = this.config.applyBDecToInput ? shiftRows(xNorm, this.b_dec) : xNorm;
-    if (this.encoderDtype === 'f32' && topkScreenKernel(this.topkScreen) !== null) {
+    if (this.encoderDtype === 'f32' && thresholdScreenKernel(this.topkScreen) !== null) {
       const s = screenedSet(xIn, this.W_enc, this.b_enc, null, 0, limit);
       if (s?.idx) return { pre: s.pre, code: { values: sparseEncodeAt(xIn, this.W_enc, this.b_enc, s.pre, s.idx), indices: s.idx, width: this.dSae } };
       if (s) return super.encodeForLoss(xNorm);  // denser than the crossover: the dense step, on a float32 pre

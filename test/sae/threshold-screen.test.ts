@@ -12,11 +12,11 @@ import assert from 'node:assert/strict';
 import { Tensor, fromBuffer, linear, scope } from '../../src/core/index.js';
 import { K } from '../../src/core/tensor.js';
 import { bf16Support } from '../../src/core/ops/bf16.js';
-import { screenCoefficient } from '../../src/core/ops/sparse.js';
+import { screenCoefficient, setTopkScreen, thresholdScreenKernel } from '../../src/core/ops/sparse.js';
 import { Generator } from '../../src/core/random.js';
 import { createSae, type JumpReluSae, type StandardSae } from '../../src/sae/index.js';
 import { isSparseCode } from '../../src/sae/base.js';
-import { assertRelError, describeBackends } from '../helpers/gradcheck.js';
+import { assertRelError, assertSameBitsForThreads, describeBackends } from '../helpers/gradcheck.js';
 
 const noKernel = () => (!bf16Support().kernel ? `no bf16 kernel on this CPU (${bf16Support().missing})` : false);
 
@@ -74,6 +74,15 @@ describeBackends('thresholdScreened = selectActive on the float32 pre', () => {
     assert.deepEqual(r.screened, r.plain);
     const blind = both(x, W, bb, R, D, H, null, 0, H, 0);
     assert.notDeepEqual(blind.screened[0], r.plain[0], 'without the margin the screen misses or adds entries of row 0');
+  });
+
+  it('the same bits for 1 and 2 threads', (t) => {
+    const why = noKernel();
+    if (why) return t.skip(why);
+    assertSameBitsForThreads(K(), () => {
+      const r = both(x, W, b, R, D, H, theta, -0.05, H);
+      return [r.P, Int32Array.from(r.screened.flat())];
+    });
   });
 
   it('−1 when a row selects more than limit, −2 when a bound is not finite; bad arguments are refused', (t) => {
@@ -179,5 +188,21 @@ describeBackends('sparse ReLU / JumpReLU steps: screened = plain float32', () =>
     assert.ok(!s.sparse && !p.sparse, 'b_enc = 0: half the latents fire, above the crossover');
     assert.equal(s.loss, p.loss);
     s.grads.forEach((g, i) => assert.deepEqual(g, p.grads[i]));
+  });
+});
+
+describeBackends('thresholdScreenKernel', () => {
+  it("'auto' screens the sparse steps only with AMX; 'on' with any bf16 kernel; 'off' never", () => {
+    const { kernel } = bf16Support();
+    assert.equal(thresholdScreenKernel(), kernel === 'amx-bf16' ? kernel : null);
+    assert.equal(thresholdScreenKernel('off'), null);
+    if (kernel) assert.equal(thresholdScreenKernel('on'), kernel);
+    else assert.throws(() => thresholdScreenKernel('on'), /no bf16 GEMM/);
+    setTopkScreen('off');
+    try {
+      assert.equal(thresholdScreenKernel(), null, 'auto follows the global setting');
+    } finally {
+      setTopkScreen('auto');
+    }
   });
 });

@@ -198,5 +198,6 @@ it('aelab info says which bf16 kernel there is and whether the TopK encoder scre
   const off = spawnSync(process.execPath, [main, 'info'], { encoding: 'utf8', env: { ...process.env, AELAB_BF16: 'off' } });
   assert.equal(off.status, 0, off.stderr);
   assert.match(off.stdout, /bf16 kernel\s+none \(AELAB_BF16=off disables the bf16 kernels\)/);
-  assert.match(off.stdout, /f32 SAE encoder\s+plain float32 GEMM\n/);
+  assert.match(off.stdout, /TopK f32 encoder\s+plain float32 GEMM \+ top k/);
+  assert.match(off.stdout, /ReLU\/JumpReLU step\s+plain float32 GEMM\n/);
 });

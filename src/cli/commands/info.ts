@@ -1,7 +1,7 @@
 /** `aelab info`: what runs here — version, kernel backend, BLAS, threads, bf16 kernel and the TopK screen. */
 import { cpus } from 'node:os';
 import { backend, nativeError, type Backend } from '../../core/backend/index.js';
-import { topkScreenKernel } from '../../core/ops/sparse.js';
+import { thresholdScreenKernel, topkScreenKernel } from '../../core/ops/sparse.js';
 import { VERSION } from '../../version.js';
 import { helpText, parseArgs } from '../args.js';
 
@@ -25,6 +25,7 @@ export function info(): Record<string, string | number | boolean | null> {
     bf16Kernel: bf.kernel,
     bf16Missing: bf.kernel ? null : bf.missing,
     topkScreen: topkScreenKernel(),
+    sparseStepScreen: thresholdScreenKernel(),
   };
 }
 
@@ -56,7 +57,8 @@ export function run(argv: string[]): number {
     ['AELAB_BLAS', String(i.AELAB_BLAS)],
     ['OPENBLAS_CORETYPE', String(i.OPENBLAS_CORETYPE)],
     ['bf16 kernel', i.bf16Kernel ? String(i.bf16Kernel) : `none (${i.bf16Missing})`],
-    ['f32 SAE encoder', i.topkScreen ? `top k / sparse-step active latents screened by the bf16 GEMM (${i.topkScreen}); --topk-screen off for plain` : 'plain float32 GEMM'],
+    ['TopK f32 encoder', i.topkScreen ? `top k screened by the bf16 GEMM (${i.topkScreen}); --topk-screen off for plain` : 'plain float32 GEMM + top k'],
+    ['ReLU/JumpReLU step', i.sparseStepScreen ? `active latents screened by the bf16 GEMM (${i.sparseStepScreen}); --topk-screen off for plain` : 'plain float32 GEMM'],
   ];
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(18)} ${v}\n`);
   return 0;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { openActivations } from '../../sae/activations.js';
 import { checkEncoderDtype, resolveTrainConfig, trainSae, TrainConfigError } from '../../sae/trainer.js';
 import { bf16Support } from '../../core/ops/bf16.js';
-import { topkScreenKernel } from '../../core/ops/sparse.js';
+import { thresholdScreenKernel, topkScreenKernel } from '../../core/ops/sparse.js';
 import { SaeConfigError } from '../../sae/config.js';
 import { SAE_FOLDER_FORMATS, type SaeFolderFormat } from '../../sae/convert.js';
 import { helpText, parseArgs, UsageError, type FlagSpec } from '../args.js';
@@ -196,7 +196,9 @@ async function trainSaeBody(argv: string[], shouldStop: () => boolean): Promise<
       process.stderr.write(`note: --tokens ${config.tokens.toLocaleString()} is rounded up to ${trained.toLocaleString()}: training runs whole batches of ${config.batchSize.toLocaleString()} rows\n`);
     }
     const s = config.sae;
-    const screenKernel = config.topkScreen === 'on' && !bf16Support().kernel ? null : topkScreenKernel(config.topkScreen);
+    const sparseStep = s.architecture === 'standard' || s.architecture === 'jumprelu';
+    const screenKernel = config.topkScreen === 'on' && !bf16Support().kernel ? null
+      : sparseStep ? thresholdScreenKernel(config.topkScreen) : topkScreenKernel(config.topkScreen);
     const extra = 'k' in s ? `k ${s.k}` : s.architecture === 'standard' || s.architecture === 'gated' ? `L1 ${s.l1Coefficient}` : s.architecture === 'jumprelu' ? `L0 coef ${s.l0Coefficient}` : '';
     process.stderr.write(
       `training a ${s.architecture} SAE: d_in ${s.dIn} → ${s.dSae} latents${extra ? ', ' + extra : ''}; ${config.tokens.toLocaleString()} tokens in batches of ${config.batchSize}, lr ${fmt(config.lr)}` +

@@ -275,6 +275,18 @@ export function topkScreenKernel(mode: TopkScreenMode = 'auto'): string | null {
 }
 
 /**
+ * The bf16 kernel the sparse ReLU / JumpReLU steps screen their active latents with under `mode` (as
+ * topkScreenKernel), or null. 'auto' screens only with AMX: at ~2% density the rescoring costs about 40% of
+ * the float32 GEMM it replaces (B 1024, H 16384: ~30 of ~72 ms at d = 512), which AMX's ~3× faster GEMM
+ * repays with a margin and a kernel ~2× float32 (AVX512-BF16 on AMD) would barely; 'on' screens with any.
+ */
+export function thresholdScreenKernel(mode: TopkScreenMode = 'auto'): string | null {
+  const m = mode === 'auto' ? screenMode : mode;
+  const k = topkScreenKernel(m);
+  return m === 'on' || k === 'amx-bf16' ? k : null;
+}
+
+/**
  * The screen's error coefficient c for depth D: |P − pre| ≤ c·(‖x‖·‖w‖ + |b|) (+ float rounding of P, which
  * topkScreened adds), where P is the bf16 GEMM and pre the float32 one or the rescoring dot. Rounding x and w
  * to bf16 (u = 2⁻⁹) errs by (2u + u²)·Σ|x_i w_i|; the float32 sums of P (bf16 products) and of the rescoring
