@@ -170,7 +170,7 @@ bool topk_screened(const float* P, int64_t rows, int64_t cols, int64_t k, const 
 /// approximate P [rows, cols] of pre = x Wᵀ + b (the bf16 GEMM; W rows = cols, wn = ‖W_h‖ rounded up),
 /// exact: every entry the rule could pick is rescored in float32 and written into P (see rows.cc).
 /// Returns the largest count, −1 when a row selects more than limit, −2 when the screen cannot run (a
-/// bound not finite, or more than cap candidates in a row).
+/// bound not finite, or more than cap candidates in a row; cap ≥ limit lets −1 happen, a smaller one not).
 int64_t threshold_screened(float* P, int64_t rows, int64_t cols, const float* x, int64_t D, const float* W,
                            const float* bias, const float* wn, double coef, const float* theta, double lo,
                            int64_t limit, int64_t cap, int32_t* scratch, int32_t* counts);

@@ -69,10 +69,11 @@ describeBackends('thresholdScreened = selectActive on the float32 pre', () => {
       for (let i = 0; i < D; i++) s += x[i]! * W[h * D + i]!;
       bb[h] = -s + Math.sign(Math.sin(3 * h) || 1) * (1e-3 + 2e-3 * Math.abs(Math.sin(5 * h)));
     }
-    const r = both(x, W, bb, R, D, H, null, 0, H);
+    // Every entry of row 0 is a candidate: a limit of 2H gives it H slots (⌊limit/2⌋ + 64).
+    const r = both(x, W, bb, R, D, H, null, 0, 2 * H);
     assert.ok(r.plain[0]!.length > 50, `row 0 has many tiny positive entries: ${r.plain[0]!.length}`);
     assert.deepEqual(r.screened, r.plain);
-    const blind = both(x, W, bb, R, D, H, null, 0, H, 0);
+    const blind = both(x, W, bb, R, D, H, null, 0, 2 * H, 0);
     assert.notDeepEqual(blind.screened[0], r.plain[0], 'without the margin the screen misses or adds entries of row 0');
   });
 
@@ -85,12 +86,18 @@ describeBackends('thresholdScreened = selectActive on the float32 pre', () => {
     });
   });
 
-  it('−1 when a row selects more than limit, −2 when a bound is not finite; bad arguments are refused', (t) => {
+  it('−1 when a row selects more than a limit whose slots hold its candidates; −2 when they do not, or a bound is not finite; bad arguments are refused', (t) => {
     const why = noKernel();
     if (why) return t.skip(why);
-    const full = both(x, W, b, R, D, H, null, 0, H);
-    const r = both(x, W, b, R, D, H, null, 0, full.k1 - 1);
+    // Sparser (a few dozen per row): the limit just under the largest count leaves room for the candidates
+    // (⌊limit/2⌋ + 64 slots), so the kernel reaches the selection and finds the row over the limit.
+    const bs = b.map((v) => v - 2);
+    const full = both(x, W, bs, R, D, H, null, 0, H);
+    assert.ok(full.k1 >= 4 && full.k1 <= 100, `a few dozen per row: ${full.k1}`);
+    const r = both(x, W, bs, R, D, H, null, 0, full.k1 - 1);
     assert.ok(r.k1 === -1 && r.k2 === -1, `over the limit: ${r.k1}, ${r.k2}`);
+    // The denser problem with limit 20: more candidates than its 74 slots.
+    assert.equal(both(x, W, b, R, D, H, null, 0, 20).k2, -2);
     const xn = Float32Array.from(x);
     xn[5] = NaN;
     const P = new Float32Array(R * H), wn = new Float32Array(H);
@@ -101,26 +108,35 @@ describeBackends('thresholdScreened = selectActive on the float32 pre', () => {
   });
 });
 
-interface Step { loss: number; parts: Record<string, number>; xhat: Float32Array; grads: Float32Array[]; sparse: boolean }
+interface Step { loss: number; parts: Record<string, number>; xhat: Float32Array; grads: Float32Array[]; sparse: boolean; screened: number[] }
 
+/** One loss step; `screened` lists what each Backend.thresholdScreened call of the step returned. */
 function step(sae: StandardSae | JumpReluSae, screen: 'on' | 'off', x: Float32Array, B: number, params: Tensor[]): Step {
   sae.topkScreen = screen;
   sae.sparseStep = 'on';
+  const be = K() as { thresholdScreened: (...a: never[]) => number };
+  const real = be.thresholdScreened;
+  const screened: number[] = [];
+  be.thresholdScreened = (...a: never[]) => { const k = real(...a); screened.push(k); return k; };
   try {
     return scope(() => {
       for (const p of params) p.zeroGrad();
       const r = sae.loss(fromBuffer(x, [B, sae.dIn]), { updateStats: false, step: 5 });
       r.loss.backward();
-      return { loss: r.loss.item(), parts: r.parts, xhat: Float32Array.from(r.xhat.f32()), sparse: isSparseCode(r.code), grads: params.map((p) => Float32Array.from(p.grad!.f32())) };
+      return { loss: r.loss.item(), parts: r.parts, xhat: Float32Array.from(r.xhat.f32()), sparse: isSparseCode(r.code), grads: params.map((p) => Float32Array.from(p.grad!.f32())), screened };
     });
   } finally {
+    be.thresholdScreened = real;
     sae.topkScreen = 'auto';
     sae.sparseStep = null;
   }
 }
 
-function same(s: Step, p: Step, names: string[], what: string): void {
+function same(s: Step, p: Step, names: string[], what: string, screens = true): void {
   assert.ok(s.sparse && p.sparse, `${what}: both took the sparse step`);
+  assert.deepEqual(p.screened, [], `${what}: the plain step does not screen`);
+  if (screens) assert.ok(s.screened.length === 1 && s.screened[0]! > 0, `${what}: the step screened (${s.screened})`);
+  else assert.deepEqual(s.screened, [], `${what}: dead latents under the pre-activation loss: no screen`);
   assert.deepEqual(Object.keys(s.parts), Object.keys(p.parts));
   assertRelError([s.loss], [p.loss], `${what} loss`);
   for (const k of Object.keys(p.parts)) assertRelError([s.parts[k]!], [p.parts[k]!], `${what} ${k}`);
@@ -161,7 +177,7 @@ describeBackends('sparse ReLU / JumpReLU steps: screened = plain float32', () =>
       const params = [sae.W_enc, sae.b_enc, sae.W_dec, sae.b_dec, sae.log_threshold];
       const s = step(sae, 'on', x, B, params), p = step(sae, 'off', x, B, params);
       assert.ok(p.parts.l0! > 0);
-      same(s, p, ['W_enc', 'b_enc', 'W_dec', 'b_dec', 'log_threshold'], `jumprelu preact=${preAct}`);
+      same(s, p, ['W_enc', 'b_enc', 'W_dec', 'b_dec', 'log_threshold'], `jumprelu preact=${preAct}`, preAct === 0);
     });
   }
 
