@@ -728,6 +728,18 @@ bool screen_bound(int64_t cols, int64_t D, const float* bias, const float* wn, c
   return true;
 }
 
+/// The calling thread's candidate slots [rows, cap] (column ids), their rescored values, and counts [rows].
+void screen_slots(int64_t rows, int64_t cap, uint32_t*& sl, float*& sv, int64_t*& cnt) {
+  if (static_cast<int64_t>(t_sslots.size()) < rows * cap) {
+    t_sslots.resize(rows * cap);
+    t_svals.resize(rows * cap);
+  }
+  if (static_cast<int64_t>(t_scount.size()) < rows) t_scount.resize(rows);
+  sl = t_sslots.data();
+  sv = t_svals.data();
+  cnt = t_scount.data();
+}
+
 /// The screens' rescoring: sv[slot] = x[r]·W[m] + b[m] in float32 for every (row r, slot j < cnt[r]) with
 /// cnt[r] <= cap, column h = sl[r·cap + j], slot = r·cap + j. Grouped by column so that W streams through
 /// once in order instead of one scattered row per (token, candidate): pairs are bucketed by column with a
@@ -838,17 +850,10 @@ bool topk_screened(const float* P, int64_t rows, int64_t cols, int64_t k, const 
   // Phase 1 (rows): the candidates of each row, into a slot of `cap` columns (a row with more is redone
   // alone in phase 3). n[r] = its count, or −1 when its bound is not finite.
   const int64_t cap = std::min<int64_t>(cols, 2 * k + 192);
-  std::vector<uint32_t>& slots = t_sslots;
-  std::vector<float>& svals = t_svals;
-  std::vector<int64_t>& count = t_scount;
-  if (static_cast<int64_t>(slots.size()) < rows * cap) {
-    slots.resize(rows * cap);
-    svals.resize(rows * cap);
-  }
-  if (static_cast<int64_t>(count.size()) < rows) count.resize(rows);
-  uint32_t* sl = slots.data();
-  float* sv = svals.data();
-  int64_t* cnt = count.data();
+  uint32_t* sl;
+  float* sv;
+  int64_t* cnt;
+  screen_slots(rows, cap, sl, sv, cnt);
   // Candidates of row r into cd (cols long): their number, or −1 when the row cannot be bounded.
   auto screen_row = [&](int64_t r, const float* next, uint32_t* cd, float* tv, int32_t* ti) -> int64_t {
     const float* ar = P + r * cols;
@@ -985,17 +990,10 @@ int64_t threshold_screened(float* P, int64_t rows, int64_t cols, const float* x,
   const float* qv = sb.q;
   const float* bqv = sb.bq;
   const double rel = std::ldexp(1.0, -21);
-  std::vector<uint32_t>& slots = t_sslots;
-  std::vector<float>& svals = t_svals;
-  std::vector<int64_t>& count = t_scount;
-  if (static_cast<int64_t>(slots.size()) < rows * cap) {
-    slots.resize(rows * cap);
-    svals.resize(rows * cap);
-  }
-  if (static_cast<int64_t>(count.size()) < rows) count.resize(rows);
-  uint32_t* sl = slots.data();
-  float* sv = svals.data();
-  int64_t* cnt = count.data();
+  uint32_t* sl;
+  float* sv;
+  int64_t* cnt;
+  screen_slots(rows, cap, sl, sv, cnt);
   std::atomic<bool> bad{false};
   // Phase 1 (rows): candidates of each row, in column order.
   parallel_for(rows, cols, [&](int64_t b0, int64_t e0) {

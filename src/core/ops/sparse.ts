@@ -311,13 +311,8 @@ const SCREEN_GEMM_COLUMNS = 8;
 interface Screen { X: Float32Array; D: number; W: Float32Array; b: Float32Array | null; wNorm: Float32Array; coef: number }
 const screens = new WeakMap<Tensor, Screen>();
 
-/**
- * The screened top k of pre = x Wᵀ + b: P = the bf16 GEMM (W's row norms come with it), then topkScreened
- * rescores in float32 the columns the bound cannot rule out. Returns null when a bound is not finite (some
- * x, W or b non-finite or huge): the caller then computes pre in float32. pre is P, which is exact only at
- * the rescored columns, so it is registered for topkOfColumns.
- */
-function screenedTopk(x: Tensor, W: Tensor, b: Tensor | null, k: number, op: string): { pre: Tensor; vals: Tensor; indices: Tensor } | null {
+/** The screens' first step: P = the bf16 GEMM of x Wᵀ + b [R, H] with W's row norms, and c(D); null when c(D) is unusable. */
+function screenGemm(x: Tensor, W: Tensor, b: Tensor | null, op: string) {
   const [R, D] = x.shape as [number, number];
   const [H] = checkWeight(op, W, D);
   if (b && (b.rank !== 1 || b.shape[0] !== H)) throw new Error(`${op}: bias ${shapeStr(b.shape)} must be [${H}]`);
@@ -327,6 +322,19 @@ function screenedTopk(x: Tensor, W: Tensor, b: Tensor | null, k: number, op: str
   const wNorm = empty([H]).f32();
   const X = x.f32(op), Wd = W.f32(op), bd = b ? b.f32(op) : null;
   K().gemmBf16(R, H, D, X, Wd, bd, pre.f32(), wNorm);
+  return { pre, wNorm, X, Wd, bd, coef, R, D, H };
+}
+
+/**
+ * The screened top k of pre = x Wᵀ + b: P = the bf16 GEMM (W's row norms come with it), then topkScreened
+ * rescores in float32 the columns the bound cannot rule out. Returns null when a bound is not finite (some
+ * x, W or b non-finite or huge): the caller then computes pre in float32. pre is P, which is exact only at
+ * the rescored columns, so it is registered for topkOfColumns.
+ */
+function screenedTopk(x: Tensor, W: Tensor, b: Tensor | null, k: number, op: string): { pre: Tensor; vals: Tensor; indices: Tensor } | null {
+  const g = screenGemm(x, W, b, op);
+  if (!g) return null;
+  const { pre, wNorm, X, Wd, bd, coef, R, D, H } = g;
   const vals = empty([R, k]);
   const indices = emptyInt([R, k]);
   if (!K().topkScreened(pre.f32(), R, H, k, X, D, Wd, bd, wNorm, null, coef, vals.f32(), indices.i32(), false)) return null;
@@ -345,15 +353,9 @@ function screenedTopk(x: Tensor, W: Tensor, b: Tensor | null, k: number, op: str
  */
 export function screenedSelect(x: Tensor, W: Tensor, b: Tensor | null, theta: Float32Array | null, lo: number, limit: number,
   scratch: Int32Array, counts: Int32Array, op: string): { pre: Tensor; k: number } | null {
-  const [R, D] = x.shape as [number, number];
-  const [H] = checkWeight(op, W, D);
-  if (b && (b.rank !== 1 || b.shape[0] !== H)) throw new Error(`${op}: bias ${shapeStr(b.shape)} must be [${H}]`);
-  const coef = screenCoefficient(D);
-  if (!(coef < 0.5)) return null;
-  const pre = empty([R, H]);
-  const wNorm = empty([H]).f32();
-  const X = x.f32(op), Wd = W.f32(op), bd = b ? b.f32(op) : null;
-  K().gemmBf16(R, H, D, X, Wd, bd, pre.f32(), wNorm);
+  const g = screenGemm(x, W, b, op);
+  if (!g) return null;
+  const { pre, wNorm, X, Wd, bd, coef, R, D, H } = g;
   const k = K().thresholdScreened(pre.f32(), R, H, X, D, Wd, bd, wNorm, coef, theta, lo, limit, scratch, counts);
   return k === -2 ? null : { pre, k };
 }
