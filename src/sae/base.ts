@@ -296,7 +296,7 @@ export abstract class SparseAutoencoder<C extends SaeConfig = SaeConfig> extends
    */
   encoderDtype: EncoderDtype = 'f32';
   /**
-   * Whether the float32 training encoder of the TopK family, and of the sparse-aware ReLU / JumpReLU steps,
+   * Whether the float32 training encoder of the TopK family, and of the sparse-aware ReLU / JumpReLU / Gated steps,
    * finds its latents through the bf16 screen (the same latents and float32 values; core/ops/sparse.ts
    * topkEncode and screenedSelect): 'auto' (default: the setTopkScreen setting, itself 'auto' = where the
    * CPU's bf16 kernel beats float32), 'on' or 'off'. Not part of the config or the saved SAE; the trainer

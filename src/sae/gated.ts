@@ -24,10 +24,11 @@
  */
 import { Tensor, add, exp, fromBuffer, gt, matmul, mul, relu, scale, square, sub, sum } from '../core/index.js';
 import type { Generator } from '../core/random.js';
+import { thresholdScreenKernel } from '../core/ops/sparse.js';
 import { param } from '../nn/module.js';
 import { SparseAutoencoder, decodeSparse, decoderNorms, type EncodeMode, type LossState, type SaeCode } from './base.js';
 import type { GatedSaeConfig } from './config.js';
-import { gatherVec, linearAt, selectReluSet, sparseStepLimit, weightedSumAt, type SparseStepMode } from './sparse-step.js';
+import { gatherVec, linearAt, screenedSet, selectReluSet, sparseStepLimit, weightedSumAt, type SparseStepMode } from './sparse-step.js';
 import type { SaeArch, SaeWeights } from './interop.js';
 
 export class GatedSae extends SparseAutoencoder<GatedSaeConfig> {
@@ -68,15 +69,20 @@ export class GatedSae extends SparseAutoencoder<GatedSaeConfig> {
    * Training encoder: the dense gate pre-activation (one GEMM), then, below the crossover density,
    * everything at each token's open gates S_b = {π_gate > 0} only (the code, the L1 and the auxiliary
    * reconstruction all vanish off S_b, with zero gradient): p = π_gate[S] (linearAt),
-   * π_mag[S] = (p − b_gate[S])·exp(r_mag)[S] + b_mag[S], z = ReLU(π_mag[S])·H(p).
+   * π_mag[S] = (p − b_gate[S])·exp(r_mag)[S] + b_mag[S], z = ReLU(π_mag[S])·H(p). In float32 where
+   * topkScreen allows, the open gates come through the bf16 screen (sparse-step.ts screenedSet), as the
+   * standard SAE's active latents do.
    */
   protected override encodeForLoss(xNorm: Tensor): { pre: Tensor; code: SaeCode } {
     this.sparse = null;
     const limit = sparseStepLimit(this.sparseStep, this.dSae);
     if (limit === 0) return super.encodeForLoss(xNorm);
     const xIn = this.config.applyBDecToInput ? sub(xNorm, this.b_dec) : xNorm;
-    const pre = this.encoderLinear(xIn);
-    const idx = selectReluSet(pre, limit);
+    const screened = this.encoderDtype === 'f32' && thresholdScreenKernel(this.topkScreen) !== null
+      ? screenedSet(xIn, this.W_enc, this.b_enc, null, 0, limit) : null;
+    if (screened && !screened.idx) return super.encodeForLoss(xNorm);  // denser than the crossover: the dense step, on a float32 pre
+    const pre = screened ? screened.pre : this.encoderLinear(xIn);
+    const idx = screened ? screened.idx : selectReluSet(pre, limit);
     if (!idx) return { pre, code: this.activate(pre, 'train') };
     const p = linearAt(xIn, this.W_enc, this.b_enc, pre, idx);
     const mag = add(mul(sub(p, gatherVec(this.b_enc, idx)), gatherVec(exp(this.r_mag), idx)), gatherVec(this.b_mag, idx));

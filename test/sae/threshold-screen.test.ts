@@ -14,7 +14,7 @@ import { K } from '../../src/core/tensor.js';
 import { bf16Support } from '../../src/core/ops/bf16.js';
 import { screenCoefficient, setTopkScreen, thresholdScreenKernel } from '../../src/core/ops/sparse.js';
 import { Generator } from '../../src/core/random.js';
-import { createSae, type JumpReluSae, type StandardSae } from '../../src/sae/index.js';
+import { createSae, type GatedSae, type JumpReluSae, type StandardSae } from '../../src/sae/index.js';
 import { isSparseCode } from '../../src/sae/base.js';
 import { assertRelError, assertSameBitsForThreads, describeBackends } from '../helpers/gradcheck.js';
 
@@ -111,7 +111,7 @@ describeBackends('thresholdScreened = selectActive on the float32 pre', () => {
 interface Step { loss: number; parts: Record<string, number>; xhat: Float32Array; grads: Float32Array[]; sparse: boolean; screened: number[] }
 
 /** One loss step; `screened` lists what each Backend.thresholdScreened call of the step returned. */
-function step(sae: StandardSae | JumpReluSae, screen: 'on' | 'off', x: Float32Array, B: number, params: Tensor[]): Step {
+function step(sae: StandardSae | JumpReluSae | GatedSae, screen: 'on' | 'off', x: Float32Array, B: number, params: Tensor[]): Step {
   sae.topkScreen = screen;
   sae.sparseStep = 'on';
   const be = K() as { thresholdScreened: (...a: never[]) => number };
@@ -159,6 +159,20 @@ describeBackends('sparse ReLU / JumpReLU steps: screened = plain float32', () =>
     const s = step(sae, 'on', x, B, params), p = step(sae, 'off', x, B, params);
     assert.ok(p.parts.l1! > 0, 'the L1 term is active');
     same(s, p, ['W_enc', 'b_enc', 'W_dec', 'b_dec'], 'standard');
+  });
+
+  it('gated SAE: loss, l1, auxiliary term, x̂ and every gradient', (t) => {
+    const why = noKernel();
+    if (why) return t.skip(why);
+    const sae = createSae({ architecture: 'gated', dIn: d, dSae: H, normalisation: 'none', l1Coefficient: 0.5 }, new Generator(38)) as GatedSae;
+    new Generator(39).normal(sae.W_enc.f32(), 0, 0.3);
+    sae.b_enc.f32().set(Float32Array.from({ length: H }, (_, i) => -3 + 0.5 * Math.sin(i)));
+    sae.r_mag.f32().set(Float32Array.from({ length: H }, (_, i) => 0.2 * Math.cos(i)));
+    sae.b_mag.f32().set(Float32Array.from({ length: H }, (_, i) => 0.1 * Math.sin(2 * i)));
+    const params = [sae.W_enc, sae.b_enc, sae.W_dec, sae.b_dec, sae.r_mag, sae.b_mag];
+    const s = step(sae, 'on', x, B, params), p = step(sae, 'off', x, B, params);
+    assert.ok(p.parts.aux! > 0, 'the auxiliary term is active');
+    same(s, p, ['W_enc', 'b_gate', 'W_dec', 'b_dec', 'r_mag', 'b_mag'], 'gated');
   });
 
   for (const preAct of [0, 0.4]) {

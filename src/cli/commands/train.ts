@@ -19,6 +19,7 @@ import { runTrainingCommand, shellWord, type BodyResult } from '../../tasks/run-
 /** What the bf16 screen finds for each architecture that has one (--topk-screen). */
 const SCREENED: Record<string, string> = {
   topk: 'f32 top k', batchtopk: 'f32 top k', standard: 'f32 active latents of the sparse step', jumprelu: 'f32 active latents of the sparse step',
+  gated: 'f32 open gates of the sparse step',
 };
 
 const spec: FlagSpec = {
@@ -58,7 +59,7 @@ const spec: FlagSpec = {
   'checkpoint-every-tokens': { type: 'number', unit: 'tokens', help: 'checkpoint every N tokens (default tokens/10; 0: only at the end)' },
   'buffer-rows': { type: 'number', help: 'shuffle buffer rows (default 65536)' },
   'encoder-dtype': { type: 'string', help: 'encoder GEMM arithmetic in training: f32 | bf16 (bf16 operands, f32 sums; needs AMX-BF16 or AVX512-BF16; default f32)' },
-  'topk-screen': { type: 'string', help: 'TopK, BatchTopK, and the sparse ReLU/JumpReLU steps: find the f32 top k / active latents through the bf16 GEMM (same latents and f32 values): auto | on | off (default auto: where bf16 beats f32 on this CPU)' },
+  'topk-screen': { type: 'string', help: 'TopK, BatchTopK, and the sparse ReLU/JumpReLU/Gated steps: find the f32 top k / active latents through the bf16 GEMM (same latents and f32 values): auto | on | off (default auto: where bf16 beats f32 on this CPU)' },
   out: { type: 'string', help: 'run folder (default runs/sae-<architecture>-<time>)' },
   format: { type: 'string', help: 'format of the saved SAE: aelab | saelens | sparsify (default aelab)' },
   resume: { type: 'boolean', help: 'continue the run in --out from its newest checkpoint' },
@@ -196,7 +197,7 @@ async function trainSaeBody(argv: string[], shouldStop: () => boolean): Promise<
       process.stderr.write(`note: --tokens ${config.tokens.toLocaleString()} is rounded up to ${trained.toLocaleString()}: training runs whole batches of ${config.batchSize.toLocaleString()} rows\n`);
     }
     const s = config.sae;
-    const sparseStep = s.architecture === 'standard' || s.architecture === 'jumprelu';
+    const sparseStep = s.architecture === 'standard' || s.architecture === 'jumprelu' || s.architecture === 'gated';
     const screenKernel = config.topkScreen === 'on' && !bf16Support().kernel ? null
       : sparseStep ? thresholdScreenKernel(config.topkScreen) : topkScreenKernel(config.topkScreen);
     const extra = 'k' in s ? `k ${s.k}` : s.architecture === 'standard' || s.architecture === 'gated' ? `L1 ${s.l1Coefficient}` : s.architecture === 'jumprelu' ? `L0 coef ${s.l0Coefficient}` : '';
