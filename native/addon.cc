@@ -961,10 +961,12 @@ Value ThresholdScreened(const CallbackInfo& info) {
   if (theta.p) need(env, k, "theta", theta.n, cols, s);
   need(env, k, "scratch", scratch.n, mul(env, k, rows, limit), s);
   need(env, k, "counts", counts.n, rows, s);
-  // Candidate slots per row: half the selection's limit and a margin (more candidates than that: −2, and
-  // the caller computes the float32 GEMM). The slots (8 bytes each) stay under 1/10 of P's size at the
-  // sparse steps' limit (10% of the latents), and slot ids (row·cap + slot) fit 32 bits.
-  const int64_t cap = std::min<int64_t>(cols, limit / 2 + 64);
+  // Candidate slots per row: the selection's limit and a margin (more candidates than that: −2, and the
+  // caller computes the float32 GEMM). At the sparse steps' limit (10% of the latents) the slots (8 bytes
+  // each) take ~1/5 of P's memory; half the limit cost a wasted bf16 GEMM on most batches at d = 2048,
+  // whose wider bound gives up to ~900 candidates a token at 16384 latents. Slot ids (row·cap + slot)
+  // must fit 32 bits.
+  const int64_t cap = std::min<int64_t>(cols, limit + 64);
   if (static_cast<double>(rows) * static_cast<double>(cap) >= 4294967295.0) return Napi::Number::New(env, -2.0);
   const int64_t r = aelab::threshold_screened(P.p, rows, cols, x.p, D, W.p, bias.p, wn.p, coef, theta.p, lo, limit, cap,
                                               scratch.p, counts.p);

@@ -69,7 +69,7 @@ describeBackends('thresholdScreened = selectActive on the float32 pre', () => {
       for (let i = 0; i < D; i++) s += x[i]! * W[h * D + i]!;
       bb[h] = -s + Math.sign(Math.sin(3 * h) || 1) * (1e-3 + 2e-3 * Math.abs(Math.sin(5 * h)));
     }
-    // Every entry of row 0 is a candidate: a limit of 2H gives it H slots (⌊limit/2⌋ + 64).
+    // Every entry of row 0 is a candidate: a limit of 2H gives it H slots (min(H, limit + 64)).
     const r = both(x, W, bb, R, D, H, null, 0, 2 * H);
     assert.ok(r.plain[0]!.length > 50, `row 0 has many tiny positive entries: ${r.plain[0]!.length}`);
     assert.deepEqual(r.screened, r.plain);
@@ -90,13 +90,13 @@ describeBackends('thresholdScreened = selectActive on the float32 pre', () => {
     const why = noKernel();
     if (why) return t.skip(why);
     // Sparser (a few dozen per row): the limit just under the largest count leaves room for the candidates
-    // (⌊limit/2⌋ + 64 slots), so the kernel reaches the selection and finds the row over the limit.
+    // (limit + 64 slots), so the kernel reaches the selection and finds the row over the limit.
     const bs = b.map((v) => v - 2);
     const full = both(x, W, bs, R, D, H, null, 0, H);
     assert.ok(full.k1 >= 4 && full.k1 <= 100, `a few dozen per row: ${full.k1}`);
     const r = both(x, W, bs, R, D, H, null, 0, full.k1 - 1);
     assert.ok(r.k1 === -1 && r.k2 === -1, `over the limit: ${r.k1}, ${r.k2}`);
-    // The denser problem with limit 20: more candidates than its 74 slots.
+    // The denser problem with limit 20: more candidates than its 84 slots.
     assert.equal(both(x, W, b, R, D, H, null, 0, 20).k2, -2);
     const xn = Float32Array.from(x);
     xn[5] = NaN;

@@ -153,7 +153,7 @@ export function thresholdScreenedReference(P: F32, rows: number, cols: number, x
     (theta && theta.length < cols) || scratch.length < rows * limit || counts.length < rows) {
     throw new RangeError(`thresholdScreened: an operand is too short for rows=${rows}, cols=${cols}, D=${D}, limit=${limit}`);
   }
-  const cap = Math.min(cols, Math.floor(limit / 2) + 64);
+  const cap = Math.min(cols, limit + 64);
   const delta = D * 2 ** -100, rel = 2 ** -21;
   const q = new Float64Array(cols), bq = new Float64Array(cols);
   let wmax = 0, bmax = 0;

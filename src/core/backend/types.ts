@@ -190,7 +190,7 @@ export interface Backend {
    * plus float rounding, as topkScreened): every entry whose upper bound reaches the threshold is rescored in
    * float32 and written into P, the rest stay below it; then each row's set is selected from the rescored entries
    * into scratch / counts as selectActive does. Returns the largest count, −1 when a row selects more than
-   * `limit`, −2 when the screen cannot run (a bound not finite, or a row with more than ⌊limit/2⌋ + 64 candidates):
+   * `limit`, −2 when the screen cannot run (a bound not finite, or a row with more than limit + 64 candidates):
    * the caller then computes pre exactly. wNorm [cols] = ‖W_h‖ rounded up (gemmBf16's bNorm). See native/rows.cc.
    */
   thresholdScreened(P: F32, rows: number, cols: number, x: F32, D: number, W: F32, bias: F32 | null, wNorm: F32, coef: number,
