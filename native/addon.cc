@@ -725,9 +725,11 @@ void sparse_scatter_rows(const float* coef, const int32_t* idx, int64_t R, int64
 int64_t select_active(const float* P, int64_t B, int64_t H, const float* theta, double lo, double half, const uint8_t* dead,
                       int64_t limit, int32_t* scratch, int32_t* counts);
 void pad_selected(const int32_t* scratch, const int32_t* counts, int64_t B, int64_t limit, int64_t k, int32_t* out);
-bool prefer_latent_decode(const float* vals, const int32_t* idx, int64_t R, int64_t k, int64_t H, int64_t D);
+int decode_path(const float* vals, const int32_t* idx, int64_t R, int64_t k, int64_t H, int64_t D);
 void sparse_decode_latents(const float* vals, const int32_t* idx, int64_t R, int64_t k, const float* W, int64_t H,
                            int64_t D, const float* bias, float* out);
+void sparse_decode_tiled(const float* vals, const int32_t* idx, int64_t R, int64_t k, const float* W, int64_t H,
+                         int64_t D, const float* bias, float* out);
 }  // namespace aelab
 namespace {
 
@@ -750,13 +752,14 @@ Value SparseDecode(const CallbackInfo& info) {
   need(env, k, "out", out.n, mul(env, k, R, D), s);
   if (bias.p) need(env, k, "bias", bias.n, D, s);
   check_indices(env, k, idx.p, nk, H, "rows of W");
-  // Optional path: 0 (or absent) chooses, 1 by row, 2 by latent (bit-identical when rows are sorted; see sparse.cc).
-  const int64_t path = info.Length() > 9 && !info[9].IsUndefined() ? dim(info, 9, k, "path") : 0;
-  if (path > 2) fail(env, k, "path must be 0 (auto), 1 (by row) or 2 (by latent), got " + std::to_string(path));
-  if (path == 2 || (path == 0 && aelab::prefer_latent_decode(vals.p, idx.p, R, kk, H, D)))
-    aelab::sparse_decode_latents(vals.p, idx.p, R, kk, W.p, H, D, bias.p, out.p);
-  else
-    aelab::sparse_decode(vals.p, idx.p, R, kk, W.p, D, bias.p, out.p);
+  // Optional path: 0 (or absent) chooses by shape, 1 by row, 2 by latent, 3 tiled (all bit-identical when
+  // each row's nonzero indices are non-decreasing; see sparse.cc).
+  int64_t path = info.Length() > 9 && !info[9].IsUndefined() ? dim(info, 9, k, "path") : 0;
+  if (path > 3) fail(env, k, "path must be 0 (auto), 1 (by row), 2 (by latent) or 3 (tiled), got " + std::to_string(path));
+  if (path == 0) path = aelab::decode_path(vals.p, idx.p, R, kk, H, D);
+  if (path == 2) aelab::sparse_decode_latents(vals.p, idx.p, R, kk, W.p, H, D, bias.p, out.p);
+  else if (path == 3) aelab::sparse_decode_tiled(vals.p, idx.p, R, kk, W.p, H, D, bias.p, out.p);
+  else aelab::sparse_decode(vals.p, idx.p, R, kk, W.p, D, bias.p, out.p);
   return env.Undefined();
 }
 

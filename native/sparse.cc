@@ -307,6 +307,14 @@ void sparse_scatter_rows(const float* coef, const int32_t* idx, int64_t R, int64
 // W once per row block. Every output element gets its terms by one FMA each, in increasing latent
 // order, so when each row's nonzero indices are non-decreasing (the sparse steps' sets are) the result
 // is bit-identical to sparse_decode's (same terms, same order, same roundings).
+//
+// sparse_decode_tiled is the same sum organised by tiles of W: a slice of 64 output columns by a block
+// of Hb = 4096 latents (1 MiB, copied into a contiguous per-thread buffer so that it stays in L2 and
+// in few TLB pages). Each output row keeps its 64 running sums in registers while it adds its pairs of
+// that block (then writes them back until the next block), so an FMA reads one 256-byte tile row
+// from L2 instead of read-modify-writing the output in L2 (by latent) or gathering W from memory (by
+// row). The threads take column slices, so W is read from memory once per call. Each element again
+// gets its terms one FMA each in increasing latent order: bit-identical to sparse_decode on sorted rows.
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 flags _mm512_cvtps_pd's internal undefined vector
@@ -475,6 +483,133 @@ void latent_decode_region(void* p, int, int) {
   }
 }
 
+struct TiledDecodeCtx {
+  const float* W;
+  const float* bias;
+  float* out;
+  int64_t R, H, D, k, nblk, nslice;
+  const int32_t* cidx;  // [R, k]: each row's nonzero pairs first (latent − its block's first latent)
+  const float* cval;
+  const int64_t* off;  // [R, nblk + 1]: where each block's pairs start in the row's list, then its count
+  std::atomic<int64_t> next;
+};
+
+constexpr int64_t kTileLatents = 4096;  // Hb: a 64-column tile of W is 1 MiB
+constexpr int64_t kTileCols = 64;
+
+/// One 64-column block of Hb tile rows; acc = init + Σ_q v[q] · tile[ix[q]], q in order, one FMA each.
+struct TileRow {
+  const int32_t* ix;
+  const float* v;
+  int64_t n;
+};
+
+#if defined(__AVX512F__)
+typedef float zv16 __attribute__((vector_size(64)));
+inline zv16 ldz(const float* p) {
+  zv16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void stz(float* p, zv16 v) { std::memcpy(p, &v, sizeof v); }
+inline zv16 fmaz(zv16 a, zv16 b, zv16 c) { return (zv16)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c); }
+
+/// Two rows at once (16 independent accumulator chains hide the FMA latency); o0/o1 hold their inits.
+inline void tile_rows2(float* o0, float* o1, const TileRow& a, const TileRow& b, const float* tile) {
+  zv16 a0 = ldz(o0), a1 = ldz(o0 + 16), a2 = ldz(o0 + 32), a3 = ldz(o0 + 48);
+  zv16 b0 = ldz(o1), b1 = ldz(o1 + 16), b2 = ldz(o1 + 32), b3 = ldz(o1 + 48);
+  const int64_t m = a.n < b.n ? a.n : b.n;
+  int64_t q = 0;
+  for (; q < m; ++q) {
+    const float* w = tile + static_cast<int64_t>(a.ix[q]) * kTileCols;
+    const float* x = tile + static_cast<int64_t>(b.ix[q]) * kTileCols;
+    const zv16 va = zv16{} + a.v[q], vb = zv16{} + b.v[q];
+    a0 = fmaz(va, ldz(w), a0); a1 = fmaz(va, ldz(w + 16), a1); a2 = fmaz(va, ldz(w + 32), a2); a3 = fmaz(va, ldz(w + 48), a3);
+    b0 = fmaz(vb, ldz(x), b0); b1 = fmaz(vb, ldz(x + 16), b1); b2 = fmaz(vb, ldz(x + 32), b2); b3 = fmaz(vb, ldz(x + 48), b3);
+  }
+  for (int64_t p = q; p < a.n; ++p) {
+    const float* w = tile + static_cast<int64_t>(a.ix[p]) * kTileCols;
+    const zv16 va = zv16{} + a.v[p];
+    a0 = fmaz(va, ldz(w), a0); a1 = fmaz(va, ldz(w + 16), a1); a2 = fmaz(va, ldz(w + 32), a2); a3 = fmaz(va, ldz(w + 48), a3);
+  }
+  for (int64_t p = q; p < b.n; ++p) {
+    const float* x = tile + static_cast<int64_t>(b.ix[p]) * kTileCols;
+    const zv16 vb = zv16{} + b.v[p];
+    b0 = fmaz(vb, ldz(x), b0); b1 = fmaz(vb, ldz(x + 16), b1); b2 = fmaz(vb, ldz(x + 32), b2); b3 = fmaz(vb, ldz(x + 48), b3);
+  }
+  stz(o0, a0); stz(o0 + 16, a1); stz(o0 + 32, a2); stz(o0 + 48, a3);
+  stz(o1, b0); stz(o1 + 16, b1); stz(o1 + 32, b2); stz(o1 + 48, b3);
+}
+#endif
+
+/// One row (8 ymm accumulators: AVX2 has 16 vector registers).
+inline void tile_row1(float* o, const TileRow& a, const float* tile) {
+  sv8 a0 = ld8(o), a1 = ld8(o + 8), a2 = ld8(o + 16), a3 = ld8(o + 24), a4 = ld8(o + 32), a5 = ld8(o + 40),
+      a6 = ld8(o + 48), a7 = ld8(o + 56);
+  for (int64_t q = 0; q < a.n; ++q) {
+    const float* w = tile + static_cast<int64_t>(a.ix[q]) * kTileCols;
+    const sv8 v = bc8(a.v[q]);
+    a0 = fma8(v, ld8(w), a0); a1 = fma8(v, ld8(w + 8), a1); a2 = fma8(v, ld8(w + 16), a2); a3 = fma8(v, ld8(w + 24), a3);
+    a4 = fma8(v, ld8(w + 32), a4); a5 = fma8(v, ld8(w + 40), a5); a6 = fma8(v, ld8(w + 48), a6); a7 = fma8(v, ld8(w + 56), a7);
+  }
+  st8(o, a0); st8(o + 8, a1); st8(o + 16, a2); st8(o + 24, a3); st8(o + 32, a4); st8(o + 40, a5); st8(o + 48, a6); st8(o + 56, a7);
+}
+
+thread_local std::vector<float> t_tile;
+
+void tiled_decode_region(void* p, int, int) {
+  TiledDecodeCtx& c = *static_cast<TiledDecodeCtx*>(p);
+  const int64_t D = c.D, k = c.k, nb1 = c.nblk + 1;
+  if (static_cast<int64_t>(t_tile.size()) < kTileLatents * kTileCols) t_tile.resize(kTileLatents * kTileCols);
+  float* tile = t_tile.data();
+  for (int64_t s; (s = c.next.fetch_add(1, std::memory_order_relaxed)) < c.nslice;) {
+    const int64_t d0 = s * kTileCols, len = d0 + kTileCols <= D ? kTileCols : D - d0;
+    for (int64_t b = 0; b < c.nblk; ++b) {
+      const int64_t h0 = b * kTileLatents, h1 = h0 + kTileLatents < c.H ? h0 + kTileLatents : c.H;
+      for (int64_t h = h0; h < h1; ++h) {
+        float* t = tile + (h - h0) * kTileCols;
+        std::memcpy(t, c.W + h * D + d0, sizeof(float) * len);
+        if (len < kTileCols) std::memset(t + len, 0, sizeof(float) * (kTileCols - len));
+      }
+      auto row = [&](int64_t r) {
+        const int64_t q0 = c.off[r * nb1 + b], q1 = c.off[r * nb1 + b + 1];
+        return TileRow{c.cidx + r * k + q0, c.cval + r * k + q0, q1 - q0};
+      };
+      // The rows' running sums start from the bias (first block) and live in `out` between blocks. The
+      // last slice may be narrower than 64 columns: its rows go through a 64-wide buffer (the padding
+      // columns of the tile are zeros and are never written back).
+      alignas(64) float narrow[2][kTileCols];
+      auto init = [&](int64_t r, int slot) {
+        float* o = len < kTileCols ? narrow[slot] : c.out + r * D + d0;
+        if (b > 0) {
+          if (len < kTileCols) std::memcpy(o, c.out + r * D + d0, sizeof(float) * len);
+        } else if (c.bias) {
+          std::memcpy(o, c.bias + d0, sizeof(float) * len);
+        } else {
+          std::memset(o, 0, sizeof(float) * len);
+        }
+        if (len < kTileCols) std::memset(o + len, 0, sizeof(float) * (kTileCols - len));
+        return o;
+      };
+      auto done = [&](int64_t r, int slot) {
+        if (len < kTileCols) std::memcpy(c.out + r * D + d0, narrow[slot], sizeof(float) * len);
+      };
+      int64_t r = 0;
+#if defined(__AVX512F__)
+      for (; r + 2 <= c.R; r += 2) {
+        tile_rows2(init(r, 0), init(r + 1, 1), row(r), row(r + 1), tile);
+        done(r, 0);
+        done(r + 1, 1);
+      }
+#endif
+      for (; r < c.R; ++r) {
+        tile_row1(init(r, 0), row(r), tile);
+        done(r, 0);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int64_t select_active(const float* P, int64_t B, int64_t H, const float* theta, double lo, double half, const uint8_t* dead,
@@ -531,13 +666,54 @@ bool rows_sorted(const float* vals, const int32_t* idx, int64_t R, int64_t k) {
   return true;
 }
 
-/// Whether sparse_decode_latents pays: rows sorted and each W row segment used a few times per row block.
-bool prefer_latent_decode(const float* vals, const int32_t* idx, int64_t R, int64_t k, int64_t H, int64_t D) {
+void sparse_decode_tiled(const float* vals, const int32_t* idx, int64_t R, int64_t k, const float* W, int64_t H,
+                         int64_t D, const float* bias, float* out) {
+  if (R <= 0 || D <= 0) return;
+  const int64_t nblk = (H + kTileLatents - 1) / kTileLatents, nb1 = nblk + 1;
+  // Each row's nonzero pairs bucketed by latent block (a stable counting sort: on sorted rows the order is
+  // unchanged), latents made relative to their block, and where each block starts.
+  std::vector<int32_t> cidx(static_cast<size_t>(R * k));
+  std::vector<float> cval(static_cast<size_t>(R * k));
+  std::vector<int64_t> off(static_cast<size_t>(R * nb1));
+  parallel_for(R, k, [&](int64_t b0, int64_t e0) {
+    for (int64_t r = b0; r < e0; ++r) {
+      int64_t* o = off.data() + r * nb1;
+      std::fill(o, o + nb1, 0);
+      for (int64_t j = 0; j < k; ++j)
+        if (vals[r * k + j] != 0.f) ++o[idx[r * k + j] / kTileLatents + 1];
+      for (int64_t b = 0; b < nblk; ++b) o[b + 1] += o[b];
+      for (int64_t j = 0; j < k; ++j) {
+        const float v = vals[r * k + j];
+        if (v == 0.f) continue;
+        const int64_t h = idx[r * k + j], blk = h / kTileLatents;
+        const int64_t q = r * k + o[blk]++;
+        cidx[q] = static_cast<int32_t>(h - blk * kTileLatents);
+        cval[q] = v;
+      }
+      for (int64_t b = nblk; b > 0; --b) o[b] = o[b - 1];  // the cursors ended at the next block's start
+      o[0] = 0;
+    }
+  });
+  TiledDecodeCtx c{W, bias, out, R, H, D, k, nblk, (D + kTileCols - 1) / kTileCols, cidx.data(), cval.data(), off.data(), {0}};
+  const int nt = pool_threads();
+  if (nt <= 1 || c.nslice == 1) tiled_decode_region(&c, 0, 1);
+  else pool_run_shared(&tiled_decode_region, &c, nt);
+}
+
+/// Which sparse_decode organisation pays (all three agree bit for bit on sorted rows): 3 (tiled) when
+/// the rows are sorted and W's rows are used ≥ 10 times a call on average (each tile row then feeds
+/// enough FMAs to repay copying W once); 2 (by latent) when sorted and each W row segment is used a
+/// few times per row block; else 1 (by row, which gathers W and is best for a few pairs per row or
+/// few rows). Measured on an AVX-512 Xeon, 2 threads, B = 1024: tiled 84 ms against 163 (by latent)
+/// and 275 (by row) at H = 16384, D = 2048, 640 pairs a row; tied with by row at R·k = 8·H.
+int decode_path(const float* vals, const int32_t* idx, int64_t R, int64_t k, int64_t H, int64_t D) {
   const int64_t Db = D < 512 ? D : 512;
   int64_t Rb = (int64_t{1} << 17) / (Db > 0 ? Db : 1);
   if (Rb > R) Rb = R;
-  if (Rb * k < 4 * H) return false;
-  return rows_sorted(vals, idx, R, k);
+  const bool tiled = R * k >= 10 * H, latent = Rb * k >= 4 * H;
+  if (!tiled && !latent) return 1;
+  if (!rows_sorted(vals, idx, R, k)) return 1;
+  return tiled ? 3 : 2;
 }
 
 void sparse_decode_latents(const float* vals, const int32_t* idx, int64_t R, int64_t k, const float* W, int64_t H,

@@ -142,8 +142,9 @@ test('selectReluSet / selectJumpReluSet: the same padded index tensors on the na
   }
 });
 
-test('sparseDecode by latent = by row bit for bit on sorted rows (zero-valued padding anywhere), = js within 1e-6', { skip }, () => {
-  for (const [R, H, D, dens, seed] of [[300, 256, 70, 0.1, 1], [64, 128, 1100, 0.2, 2], [40, 64, 8, 0.5, 3]] as const) {
+test('sparseDecode by latent and tiled = by row bit for bit on sorted rows (zero-valued padding anywhere), = js within 1e-6', { skip }, () => {
+  // H = 9000: three 4096-latent tiles; D = 70 and 1100: a last column slice narrower than 64.
+  for (const [R, H, D, dens, seed] of [[300, 256, 70, 0.1, 1], [64, 128, 1100, 0.2, 2], [40, 64, 8, 0.5, 3], [33, 9000, 70, 0.02, 4]] as const) {
     const g = new Generator(seed);
     const u = new Float32Array(R * H);
     g.uniform(u, 0, 1);
@@ -165,13 +166,31 @@ test('sparseDecode by latent = by row bit for bit on sorted rows (zero-valued pa
     const byRow = new Float32Array(R * D), byLatent = new Float32Array(R * D), auto = new Float32Array(R * D), ref = new Float32Array(R * D);
     nat!.sparseDecode(vals, idx, R, k, W, H, D, bias, byRow, 1);
     nat!.sparseDecode(vals, idx, R, k, W, H, D, bias, byLatent, 2);
+    const tiled = new Float32Array(R * D);
+    nat!.sparseDecode(vals, idx, R, k, W, H, D, bias, tiled, 3);
     nat!.sparseDecode(vals, idx, R, k, W, H, D, null, auto);
     js.sparseDecode(vals, idx, R, k, W, H, D, bias, ref);
     assert.deepEqual(byLatent, byRow, `R=${R} H=${H} D=${D}: by latent vs by row`);
+    assert.deepEqual(tiled, byRow, `R=${R} H=${H} D=${D}: tiled vs by row`);
     for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(byRow[i]! - ref[i]!) <= 1e-6 * (1 + Math.abs(ref[i]!)), `R=${R} H=${H} D=${D}: native vs js at ${i}`);
     const noBias = new Float32Array(R * D);
     nat!.sparseDecode(vals, idx, R, k, W, H, D, null, noBias, 1);
     assert.deepEqual(auto, noBias, 'auto path, no bias');
   }
-  assert.throws(() => nat!.sparseDecode(new Float32Array(1), new Int32Array(1), 1, 1, new Float32Array(1), 1, 1, null, new Float32Array(1), 3), /path must be 0/);
+  assert.throws(() => nat!.sparseDecode(new Float32Array(1), new Int32Array(1), 1, 1, new Float32Array(1), 1, 1, null, new Float32Array(1), 4), /path must be 0/);
+});
+
+test('sparseDecode tiled on unsorted rows: the same sums (pairs regrouped by 4096-latent tile), = js within 1e-5', { skip }, () => {
+  const R = 50, H = 10000, D = 130, k = 40, g = new Generator(9);
+  const u = new Float32Array(R * k), vals = new Float32Array(R * k), W = new Float32Array(H * D);
+  g.uniform(u, 0, 1);
+  g.uniform(vals, -1, 1);
+  g.uniform(W, -1, 1);
+  const idx = new Int32Array(R * k);
+  for (let i = 0; i < idx.length; i++) idx[i] = Math.floor(u[i]! * H);  // random order, repeats allowed
+  for (let i = 0; i < idx.length; i += 7) vals[i] = 0;
+  const tiled = new Float32Array(R * D), ref = new Float32Array(R * D);
+  nat!.sparseDecode(vals, idx, R, k, W, H, D, null, tiled, 3);
+  js.sparseDecode(vals, idx, R, k, W, H, D, null, ref);
+  for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(tiled[i]! - ref[i]!) <= 1e-5 * (1 + Math.abs(ref[i]!)), `at ${i}: ${tiled[i]} vs ${ref[i]}`);
 });

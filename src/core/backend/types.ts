@@ -152,8 +152,10 @@ export interface Backend {
 
   /**
    * Embedding-bag decode: out[r, :] = bias + Σ_j vals[r, j] · W[idx[r, j], :]. W [H, D], bias [D] or null, out [R, D].
-   * `path` (native): 0 or absent chooses, 1 by row, 2 by latent (W rows read once per block of rows; the same
-   * bits as by row when each row's nonzero indices are non-decreasing, which auto requires). The js twin has one path.
+   * `path` (native): 0 or absent chooses by shape, 1 by row, 2 by latent (W rows read once per block of rows),
+   * 3 tiled (64-column × 4096-latent tiles of W held in L2 while every row adds its pairs; best from ~10 uses
+   * of each W row per call). 2 and 3 give the same bits as by row when each row's nonzero indices are
+   * non-decreasing, which auto requires for them. The js twin has one path.
    */
   sparseDecode(vals: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, bias: F32 | null, out: F32, path?: number): void;
   /** The values gradient of sparseDecode: dvals[r, j] = ⟨dout[r, :], W[idx[r, j], :]⟩. dout [R, D], dvals [R, k]. */
