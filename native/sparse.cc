@@ -672,12 +672,22 @@ void sparse_decode_tiled(const float* vals, const int32_t* idx, int64_t R, int64
   const int64_t nblk = (H + kTileLatents - 1) / kTileLatents, nb1 = nblk + 1;
   // Each row's nonzero pairs bucketed by latent block (a stable counting sort: on sorted rows the order is
   // unchanged), latents made relative to their block, and where each block starts.
-  std::vector<int32_t> cidx(static_cast<size_t>(R * k));
-  std::vector<float> cval(static_cast<size_t>(R * k));
-  std::vector<int64_t> off(static_cast<size_t>(R * nb1));
+  // Grow-only per calling thread: fresh pages on every step would cost more than the bucketing.
+  static thread_local std::vector<int32_t> cidx;
+  static thread_local std::vector<float> cval;
+  static thread_local std::vector<int64_t> off;
+  if (static_cast<int64_t>(cidx.size()) < R * k) {
+    cidx.resize(static_cast<size_t>(R * k));
+    cval.resize(static_cast<size_t>(R * k));
+  }
+  if (static_cast<int64_t>(off.size()) < R * nb1) off.resize(static_cast<size_t>(R * nb1));
+  // (thread_locals are not captured by the lambda: the pool's threads get the caller's buffers by pointer)
+  int32_t* const ci = cidx.data();
+  float* const cv = cval.data();
+  int64_t* const of = off.data();
   parallel_for(R, k, [&](int64_t b0, int64_t e0) {
     for (int64_t r = b0; r < e0; ++r) {
-      int64_t* o = off.data() + r * nb1;
+      int64_t* o = of + r * nb1;
       std::fill(o, o + nb1, 0);
       for (int64_t j = 0; j < k; ++j)
         if (vals[r * k + j] != 0.f) ++o[idx[r * k + j] / kTileLatents + 1];
@@ -687,14 +697,14 @@ void sparse_decode_tiled(const float* vals, const int32_t* idx, int64_t R, int64
         if (v == 0.f) continue;
         const int64_t h = idx[r * k + j], blk = h / kTileLatents;
         const int64_t q = r * k + o[blk]++;
-        cidx[q] = static_cast<int32_t>(h - blk * kTileLatents);
-        cval[q] = v;
+        ci[q] = static_cast<int32_t>(h - blk * kTileLatents);
+        cv[q] = v;
       }
       for (int64_t b = nblk; b > 0; --b) o[b] = o[b - 1];  // the cursors ended at the next block's start
       o[0] = 0;
     }
   });
-  TiledDecodeCtx c{W, bias, out, R, H, D, k, nblk, (D + kTileCols - 1) / kTileCols, cidx.data(), cval.data(), off.data(), {0}};
+  TiledDecodeCtx c{W, bias, out, R, H, D, k, nblk, (D + kTileCols - 1) / kTileCols, ci, cv, of, {0}};
   const int nt = pool_threads();
   if (nt <= 1 || c.nslice == 1) tiled_decode_region(&c, 0, 1);
   else pool_run_shared(&tiled_decode_region, &c, nt);
