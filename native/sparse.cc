@@ -24,6 +24,8 @@
 // Arguments are validated by the N-API layer (addon.cc); indices are in range here.
 #include <immintrin.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -309,8 +311,8 @@ void sparse_scatter_rows(const float* coef, const int32_t* idx, int64_t R, int64
 // is bit-identical to sparse_decode's (same terms, same order, same roundings).
 //
 // sparse_decode_tiled is the same sum organised by tiles of W: a slice of 64 output columns by a block
-// of Hb = 4096 latents (1 MiB, copied into a contiguous per-thread buffer so that it stays in L2 and
-// in few TLB pages). Each output row keeps its 64 running sums in registers while it adds its pairs of
+// of Hb latents (4096 = 1 MiB where the L2 holds twice that; copied into a contiguous per-thread buffer
+// so that it stays in L2 and in few TLB pages). Each output row keeps its 64 running sums in registers while it adds its pairs of
 // that block (then writes them back until the next block), so an FMA reads one 256-byte tile row
 // from L2 instead of read-modify-writing the output in L2 (by latent) or gathering W from memory (by
 // row). The threads take column slices, so W is read from memory once per call. Each element again
@@ -487,63 +489,38 @@ struct TiledDecodeCtx {
   const float* W;
   const float* bias;
   float* out;
-  int64_t R, H, D, k, nblk, nslice;
+  int64_t R, H, D, k, Hb, nblk, nslice;
   const int32_t* cidx;  // [R, k]: each row's nonzero pairs first (latent − its block's first latent)
   const float* cval;
   const int64_t* off;  // [R, nblk + 1]: where each block's pairs start in the row's list, then its count
   std::atomic<int64_t> next;
 };
 
-constexpr int64_t kTileLatents = 4096;  // Hb: a 64-column tile of W is 1 MiB
 constexpr int64_t kTileCols = 64;
 
-/// One 64-column block of Hb tile rows; acc = init + Σ_q v[q] · tile[ix[q]], q in order, one FMA each.
+/// Hb, latents per tile: the tile (Hb × 64 floats) takes about half of this core's L2 (sysconf), 512 to
+/// 4096 latents (4096 = 1 MiB when the L2 is 2 MiB or more, or unknown). The sums do not depend on it.
+int64_t tile_latents() {
+  static const int64_t hb = [] {
+    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    int64_t n = 4096;
+    if (l2 > 0)
+      while (n > 512 && n * kTileCols * static_cast<int64_t>(sizeof(float)) > l2 / 2) n /= 2;
+    return n;
+  }();
+  return hb;
+}
+
+/// A row's pairs in one tile: latents relative to the tile's first, and their values.
 struct TileRow {
   const int32_t* ix;
   const float* v;
   int64_t n;
 };
 
-#if defined(__AVX512F__)
-typedef float zv16 __attribute__((vector_size(64)));
-inline zv16 ldz(const float* p) {
-  zv16 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void stz(float* p, zv16 v) { std::memcpy(p, &v, sizeof v); }
-inline zv16 fmaz(zv16 a, zv16 b, zv16 c) { return (zv16)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c); }
-
-/// Two rows at once (16 independent accumulator chains hide the FMA latency); o0/o1 hold their inits.
-inline void tile_rows2(float* o0, float* o1, const TileRow& a, const TileRow& b, const float* tile) {
-  zv16 a0 = ldz(o0), a1 = ldz(o0 + 16), a2 = ldz(o0 + 32), a3 = ldz(o0 + 48);
-  zv16 b0 = ldz(o1), b1 = ldz(o1 + 16), b2 = ldz(o1 + 32), b3 = ldz(o1 + 48);
-  const int64_t m = a.n < b.n ? a.n : b.n;
-  int64_t q = 0;
-  for (; q < m; ++q) {
-    const float* w = tile + static_cast<int64_t>(a.ix[q]) * kTileCols;
-    const float* x = tile + static_cast<int64_t>(b.ix[q]) * kTileCols;
-    const zv16 va = zv16{} + a.v[q], vb = zv16{} + b.v[q];
-    a0 = fmaz(va, ldz(w), a0); a1 = fmaz(va, ldz(w + 16), a1); a2 = fmaz(va, ldz(w + 32), a2); a3 = fmaz(va, ldz(w + 48), a3);
-    b0 = fmaz(vb, ldz(x), b0); b1 = fmaz(vb, ldz(x + 16), b1); b2 = fmaz(vb, ldz(x + 32), b2); b3 = fmaz(vb, ldz(x + 48), b3);
-  }
-  for (int64_t p = q; p < a.n; ++p) {
-    const float* w = tile + static_cast<int64_t>(a.ix[p]) * kTileCols;
-    const zv16 va = zv16{} + a.v[p];
-    a0 = fmaz(va, ldz(w), a0); a1 = fmaz(va, ldz(w + 16), a1); a2 = fmaz(va, ldz(w + 32), a2); a3 = fmaz(va, ldz(w + 48), a3);
-  }
-  for (int64_t p = q; p < b.n; ++p) {
-    const float* x = tile + static_cast<int64_t>(b.ix[p]) * kTileCols;
-    const zv16 vb = zv16{} + b.v[p];
-    b0 = fmaz(vb, ldz(x), b0); b1 = fmaz(vb, ldz(x + 16), b1); b2 = fmaz(vb, ldz(x + 32), b2); b3 = fmaz(vb, ldz(x + 48), b3);
-  }
-  stz(o0, a0); stz(o0 + 16, a1); stz(o0 + 32, a2); stz(o0 + 48, a3);
-  stz(o1, b0); stz(o1 + 16, b1); stz(o1 + 32, b2); stz(o1 + 48, b3);
-}
-#endif
-
-/// One row (8 ymm accumulators: AVX2 has 16 vector registers).
-inline void tile_row1(float* o, const TileRow& a, const float* tile) {
+/// One row's 64 sums in 8 vector registers, its pairs added in order. (Two rows at once in 8 zmm, to
+/// hide more FMA latency, measured no faster.)
+inline void tile_row(float* o, const TileRow& a, const float* tile) {
   sv8 a0 = ld8(o), a1 = ld8(o + 8), a2 = ld8(o + 16), a3 = ld8(o + 24), a4 = ld8(o + 32), a5 = ld8(o + 40),
       a6 = ld8(o + 48), a7 = ld8(o + 56);
   for (int64_t q = 0; q < a.n; ++q) {
@@ -560,12 +537,13 @@ thread_local std::vector<float> t_tile;
 void tiled_decode_region(void* p, int, int) {
   TiledDecodeCtx& c = *static_cast<TiledDecodeCtx*>(p);
   const int64_t D = c.D, k = c.k, nb1 = c.nblk + 1;
-  if (static_cast<int64_t>(t_tile.size()) < kTileLatents * kTileCols) t_tile.resize(kTileLatents * kTileCols);
+  const int64_t Hb = c.Hb;
+  if (static_cast<int64_t>(t_tile.size()) < Hb * kTileCols) t_tile.resize(Hb * kTileCols);
   float* tile = t_tile.data();
   for (int64_t s; (s = c.next.fetch_add(1, std::memory_order_relaxed)) < c.nslice;) {
     const int64_t d0 = s * kTileCols, len = d0 + kTileCols <= D ? kTileCols : D - d0;
     for (int64_t b = 0; b < c.nblk; ++b) {
-      const int64_t h0 = b * kTileLatents, h1 = h0 + kTileLatents < c.H ? h0 + kTileLatents : c.H;
+      const int64_t h0 = b * Hb, h1 = h0 + Hb < c.H ? h0 + Hb : c.H;
       for (int64_t h = h0; h < h1; ++h) {
         float* t = tile + (h - h0) * kTileCols;
         std::memcpy(t, c.W + h * D + d0, sizeof(float) * len);
@@ -578,9 +556,9 @@ void tiled_decode_region(void* p, int, int) {
       // The rows' running sums start from the bias (first block) and live in `out` between blocks. The
       // last slice may be narrower than 64 columns: its rows go through a 64-wide buffer (the padding
       // columns of the tile are zeros and are never written back).
-      alignas(64) float narrow[2][kTileCols];
-      auto init = [&](int64_t r, int slot) {
-        float* o = len < kTileCols ? narrow[slot] : c.out + r * D + d0;
+      alignas(64) float narrow[kTileCols];
+      auto init = [&](int64_t r) {
+        float* o = len < kTileCols ? narrow : c.out + r * D + d0;
         if (b > 0) {
           if (len < kTileCols) std::memcpy(o, c.out + r * D + d0, sizeof(float) * len);
         } else if (c.bias) {
@@ -591,20 +569,12 @@ void tiled_decode_region(void* p, int, int) {
         if (len < kTileCols) std::memset(o + len, 0, sizeof(float) * (kTileCols - len));
         return o;
       };
-      auto done = [&](int64_t r, int slot) {
-        if (len < kTileCols) std::memcpy(c.out + r * D + d0, narrow[slot], sizeof(float) * len);
+      auto done = [&](int64_t r) {
+        if (len < kTileCols) std::memcpy(c.out + r * D + d0, narrow, sizeof(float) * len);
       };
-      int64_t r = 0;
-#if defined(__AVX512F__)
-      for (; r + 2 <= c.R; r += 2) {
-        tile_rows2(init(r, 0), init(r + 1, 1), row(r), row(r + 1), tile);
-        done(r, 0);
-        done(r + 1, 1);
-      }
-#endif
-      for (; r < c.R; ++r) {
-        tile_row1(init(r, 0), row(r), tile);
-        done(r, 0);
+      for (int64_t r = 0; r < c.R; ++r) {
+        tile_row(init(r), row(r), tile);
+        done(r);
       }
     }
   }
@@ -669,7 +639,7 @@ bool rows_sorted(const float* vals, const int32_t* idx, int64_t R, int64_t k) {
 void sparse_decode_tiled(const float* vals, const int32_t* idx, int64_t R, int64_t k, const float* W, int64_t H,
                          int64_t D, const float* bias, float* out) {
   if (R <= 0 || D <= 0) return;
-  const int64_t nblk = (H + kTileLatents - 1) / kTileLatents, nb1 = nblk + 1;
+  const int64_t Hb = tile_latents(), nblk = (H + Hb - 1) / Hb, nb1 = nblk + 1;
   // Each row's nonzero pairs bucketed by latent block (a stable counting sort: on sorted rows the order is
   // unchanged), latents made relative to their block, and where each block starts.
   // Grow-only per calling thread: fresh pages on every step would cost more than the bucketing.
@@ -690,21 +660,21 @@ void sparse_decode_tiled(const float* vals, const int32_t* idx, int64_t R, int64
       int64_t* o = of + r * nb1;
       std::fill(o, o + nb1, 0);
       for (int64_t j = 0; j < k; ++j)
-        if (vals[r * k + j] != 0.f) ++o[idx[r * k + j] / kTileLatents + 1];
+        if (vals[r * k + j] != 0.f) ++o[idx[r * k + j] / Hb + 1];
       for (int64_t b = 0; b < nblk; ++b) o[b + 1] += o[b];
       for (int64_t j = 0; j < k; ++j) {
         const float v = vals[r * k + j];
         if (v == 0.f) continue;
-        const int64_t h = idx[r * k + j], blk = h / kTileLatents;
+        const int64_t h = idx[r * k + j], blk = h / Hb;
         const int64_t q = r * k + o[blk]++;
-        ci[q] = static_cast<int32_t>(h - blk * kTileLatents);
+        ci[q] = static_cast<int32_t>(h - blk * Hb);
         cv[q] = v;
       }
       for (int64_t b = nblk; b > 0; --b) o[b] = o[b - 1];  // the cursors ended at the next block's start
       o[0] = 0;
     }
   });
-  TiledDecodeCtx c{W, bias, out, R, H, D, k, nblk, (D + kTileCols - 1) / kTileCols, ci, cv, of, {0}};
+  TiledDecodeCtx c{W, bias, out, R, H, D, k, Hb, nblk, (D + kTileCols - 1) / kTileCols, ci, cv, of, {0}};
   const int nt = pool_threads();
   if (nt <= 1 || c.nslice == 1) tiled_decode_region(&c, 0, 1);
   else pool_run_shared(&tiled_decode_region, &c, nt);

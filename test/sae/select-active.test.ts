@@ -143,7 +143,7 @@ test('selectReluSet / selectJumpReluSet: the same padded index tensors on the na
 });
 
 test('sparseDecode by latent and tiled = by row bit for bit on sorted rows (zero-valued padding anywhere), = js within 1e-6', { skip }, () => {
-  // H = 9000: three 4096-latent tiles; D = 70 and 1100: a last column slice narrower than 64.
+  // H = 9000: several latent tiles (4096 latents each with a 2 MiB L2); D = 70 and 1100: a last column slice narrower than 64.
   for (const [R, H, D, dens, seed] of [[300, 256, 70, 0.1, 1], [64, 128, 1100, 0.2, 2], [40, 64, 8, 0.5, 3], [33, 9000, 70, 0.02, 4]] as const) {
     const g = new Generator(seed);
     const u = new Float32Array(R * H);
@@ -180,7 +180,7 @@ test('sparseDecode by latent and tiled = by row bit for bit on sorted rows (zero
   assert.throws(() => nat!.sparseDecode(new Float32Array(1), new Int32Array(1), 1, 1, new Float32Array(1), 1, 1, null, new Float32Array(1), 4), /path must be 0/);
 });
 
-test('sparseDecode tiled on unsorted rows: the same sums (pairs regrouped by 4096-latent tile), = js within 1e-5', { skip }, () => {
+test('sparseDecode tiled on unsorted rows: the same sums (pairs regrouped by latent tile), = js within 1e-5', { skip }, () => {
   const R = 50, H = 10000, D = 130, k = 40, g = new Generator(9);
   const u = new Float32Array(R * k), vals = new Float32Array(R * k), W = new Float32Array(H * D);
   g.uniform(u, 0, 1);
