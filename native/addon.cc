@@ -699,6 +699,24 @@ Value NormaliseRows(const CallbackInfo& info) {
   return env.Undefined();
 }
 
+/// scaleRows(coef [rows], x [rows, cols], rows, cols, out [rows, cols], accumulate)
+Value ScaleRows(const CallbackInfo& info) {
+  const char* k = "scaleRows";
+  Env env = info.Env();
+  F32 coef = f32(info, 0, k, "coef"), x = f32(info, 1, k, "x");
+  const int64_t rows = dim(info, 2, k, "rows"), cols = dim(info, 3, k, "cols");
+  F32 out = f32(info, 4, k, "out");
+  if (!info[5].IsBoolean()) type_fail(env, k, "accumulate must be a boolean");
+  const bool acc = info[5].As<Napi::Boolean>().Value();
+  const std::string s = sz("rows", rows, "cols", cols);
+  const int64_t n = mul(env, k, rows, cols);
+  need(env, k, "coef", coef.n, rows, s);
+  need(env, k, "x", x.n, n, s);
+  need(env, k, "out", out.n, n, s);
+  aelab::scale_rows(coef.p, x.p, rows, cols, out.p, acc);
+  return env.Undefined();
+}
+
 Value Adam(const CallbackInfo& info) {
   const char* k = "adam";
   Env env = info.Env();
@@ -721,7 +739,7 @@ void sparse_decode(const float* vals, const int32_t* idx, int64_t R, int64_t k, 
 void sparse_decode_grad(const float* dout, const int32_t* idx, int64_t R, int64_t k, const float* W, int64_t D,
                         float* dvals);
 void sparse_scatter_rows(const float* coef, const int32_t* idx, int64_t R, int64_t k, const float* src, int64_t D,
-                         int64_t H, float* out, float* sum, bool accumulate, const float* dotW, float* dots);
+                         int64_t H, float* out, float* sum, bool accumulate, const float* dotW, float* dots, int path);
 int64_t select_active(const float* P, int64_t B, int64_t H, const float* theta, double lo, double half, const uint8_t* dead,
                       int64_t limit, int32_t* scratch, int32_t* counts);
 void pad_selected(const int32_t* scratch, const int32_t* counts, int64_t B, int64_t limit, int64_t k, int32_t* out);
@@ -834,7 +852,7 @@ Value SparseDecodeGrad(const CallbackInfo& info) {
   return env.Undefined();
 }
 
-/// sparseScatterRows(coef [R,k], idx [R,k], R, k, src [R,D], D, H, out [H,D], sum [H] | null, accumulate)
+/// sparseScatterRows(coef [R,k], idx [R,k], R, k, src [R,D], D, H, out [H,D], sum [H] | null, accumulate, path?)
 Value SparseScatterRows(const CallbackInfo& info) {
   const char* k = "sparseScatterRows";
   Env env = info.Env();
@@ -855,7 +873,10 @@ Value SparseScatterRows(const CallbackInfo& info) {
   need(env, k, "out", out.n, mul(env, k, H, D), s);
   if (sum.p) need(env, k, "sum", sum.n, H, s);
   check_indices(env, k, idx.p, nk, H, "rows of out");
-  aelab::sparse_scatter_rows(coef.p, idx.p, R, kk, src.p, D, H, out.p, sum.p, acc, nullptr, nullptr);
+  // Optional path: 0 (or absent) chooses by shape, 1 by latent, 2 by tiles of src (the same bits; see sparse.cc).
+  const int64_t path = info.Length() > 10 && !info[10].IsUndefined() ? dim(info, 10, k, "path") : 0;
+  if (path > 2) fail(env, k, "path must be 0 (auto), 1 (by latent) or 2 (tiled), got " + std::to_string(path));
+  aelab::sparse_scatter_rows(coef.p, idx.p, R, kk, src.p, D, H, out.p, sum.p, acc, nullptr, nullptr, static_cast<int>(path));
   return env.Undefined();
 }
 
@@ -882,7 +903,7 @@ Value SparseDecodeBackward(const CallbackInfo& info) {
   need(env, k, "dvals", dvals.n, nk, s);
   need(env, k, "dW", dW.n, mul(env, k, H, D), s);
   check_indices(env, k, idx.p, nk, H, "rows of W");
-  aelab::sparse_scatter_rows(vals.p, idx.p, R, kk, dout.p, D, H, dW.p, nullptr, acc, W.p, dvals.p);
+  aelab::sparse_scatter_rows(vals.p, idx.p, R, kk, dout.p, D, H, dW.p, nullptr, acc, W.p, dvals.p, 0);
   return env.Undefined();
 }
 // ---- end of fast TopK sparse kernels -------------------------------------------------------------
@@ -1266,7 +1287,7 @@ Napi::Object Init(Env env, Napi::Object exports) {
       {"scatterAddCols", call<ScatterAddCols>}, {"permute", call<Permute>}, {"im2col", call<Im2col>}, {"convDirect", call<ConvDirect>},
       {"col2im", call<Col2im>}, {"adam", call<Adam>}, {"threads", call<Threads>},
       {"broadcastRows", call<BroadcastRows>}, {"rowCombine", call<RowCombine>}, {"removeParallelRows", call<RemoveParallelRows>},
-      {"normaliseRows", call<NormaliseRows>},
+      {"normaliseRows", call<NormaliseRows>}, {"scaleRows", call<ScaleRows>},
       {"setThreads", call<SetThreads>}, {"blas", call<Blas>}, {"blasNote", call<BlasNote>},
       // fast TopK sparse kernels (native/sparse.cc)
       {"sparseDecode", call<SparseDecode>}, {"sparseDecodeGrad", call<SparseDecodeGrad>}, {"sparseScatterRows", call<SparseScatterRows>},

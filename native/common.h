@@ -191,6 +191,9 @@ void broadcast_rows(const float* row, int64_t cols, int64_t rows, float* out);
 void remove_parallel_rows(float* g, const float* w, int64_t rows, int64_t cols);
 /// w[r] ← w[r] / ‖w[r]‖ for each row (zero rows untouched).
 void normalise_rows(float* w, int64_t rows, int64_t cols);
+/// out[r, :] = (accumulate ? out[r, :] : 0) + coef[r] · x[r, :], each element (double) o + c·x rounded once
+/// to float (c·x is exact in double), as the JS backend computes it: the same bits on both.
+void scale_rows(const float* coef, const float* x, int64_t rows, int64_t cols, float* out, bool accumulate);
 /// Output extent of a convolution axis: floor((size + 2 pad - dil (k - 1) - 1) / stride) + 1, or 0.
 int64_t conv_out(int64_t size, int64_t k, int64_t stride, int64_t pad, int64_t dil);
 /// n consecutive images x [n, C, H, W] -> out [C·kh·kw, n·OH·OW] (image i in columns i·OH·OW …).

@@ -1674,6 +1674,32 @@ void remove_parallel_rows(float* g, const float* w, int64_t rows, int64_t cols) 
   });
 }
 
+void scale_rows(const float* coef, const float* x, int64_t rows, int64_t cols, float* out, bool accumulate) {
+  // One thread owns a row: thread-count independent. (A norm's backward: one pass over x and out.)
+  parallel_for(rows, 2 * cols, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const float* xr = x + r * cols;
+      float* o = out + r * cols;
+      const double c = coef[r];
+      const v4d cv = {c, c, c, c};
+      int64_t i = 0;
+      if (accumulate) {
+        for (; i + 4 <= cols; i += 4) {
+          const v4f v = __builtin_convertvector(__builtin_convertvector(load4(o + i), v4d) + cv * __builtin_convertvector(load4(xr + i), v4d), v4f);
+          std::memcpy(o + i, &v, sizeof v);
+        }
+        for (; i < cols; ++i) o[i] = static_cast<float>(static_cast<double>(o[i]) + c * static_cast<double>(xr[i]));
+      } else {
+        for (; i + 4 <= cols; i += 4) {
+          const v4f v = __builtin_convertvector(cv * __builtin_convertvector(load4(xr + i), v4d), v4f);
+          std::memcpy(o + i, &v, sizeof v);
+        }
+        for (; i < cols; ++i) o[i] = static_cast<float>(c * static_cast<double>(xr[i]));
+      }
+    }
+  });
+}
+
 void normalise_rows(float* w, int64_t rows, int64_t cols) {
   // w_i ← w_i · (1/√‖w_i‖²) with the norm in double and the product rounded once (as the JS backend);
   // zero rows stay zero. One thread owns a row: thread-count independent.

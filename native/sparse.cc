@@ -233,8 +233,11 @@ void sparse_decode_grad(const float* dout, const int32_t* idx, int64_t R, int64_
   });
 }
 
+void scatter_tiled(const float* coef, int64_t R, int64_t k, const float* src, int64_t D, int64_t H, const int64_t* start,
+                   const int32_t* order, float* out, float* sum, bool accumulate);
+
 void sparse_scatter_rows(const float* coef, const int32_t* idx, int64_t R, int64_t k, const float* src, int64_t D,
-                         int64_t H, float* out, float* sum, bool accumulate, const float* dotW, float* dots) {
+                         int64_t H, float* out, float* sum, bool accumulate, const float* dotW, float* dots, int path) {
   const int64_t n = R * k;
   // Stable counting sort of the pairs by latent.
   std::vector<int64_t>& start = t_start;
@@ -257,6 +260,12 @@ void sparse_scatter_rows(const float* coef, const int32_t* idx, int64_t R, int64
   }
   last.assign(idx, idx + n);
   t_last_H = H;
+  }
+  // Without dots, and with ≥ 10 pairs a latent on average, by tiles of src (see scatter_tiled).
+  if (path == 2 || (path == 0 && !dots && D >= 64 && n >= 10 * H)) {
+    scatter_tiled(coef, R, k, src, D, H, start.data(), order.data(), out, sum, accumulate);
+    if (dots) sparse_decode_grad(src, idx, R, k, dotW, D, dots);
+    return;
   }
   // Split latents into parts of about equal work ≈ (pairs + 1) · D per latent (the +1 is the row's
   // zeroing), a few per thread, which the threads claim one by one (a descheduled thread's parts are
@@ -520,11 +529,11 @@ struct TileRow {
 
 /// One row's 64 sums in 8 vector registers, its pairs added in order. (Two rows at once in 8 zmm, to
 /// hide more FMA latency, measured no faster.)
-inline void tile_row(float* o, const TileRow& a, const float* tile) {
+inline void tile_row(float* o, const TileRow& a, const float* tile, int32_t base = 0) {
   sv8 a0 = ld8(o), a1 = ld8(o + 8), a2 = ld8(o + 16), a3 = ld8(o + 24), a4 = ld8(o + 32), a5 = ld8(o + 40),
       a6 = ld8(o + 48), a7 = ld8(o + 56);
   for (int64_t q = 0; q < a.n; ++q) {
-    const float* w = tile + static_cast<int64_t>(a.ix[q]) * kTileCols;
+    const float* w = tile + static_cast<int64_t>(a.ix[q] - base) * kTileCols;
     const sv8 v = bc8(a.v[q]);
     a0 = fma8(v, ld8(w), a0); a1 = fma8(v, ld8(w + 8), a1); a2 = fma8(v, ld8(w + 16), a2); a3 = fma8(v, ld8(w + 24), a3);
     a4 = fma8(v, ld8(w + 32), a4); a5 = fma8(v, ld8(w + 40), a5); a6 = fma8(v, ld8(w + 48), a6); a7 = fma8(v, ld8(w + 56), a7);
@@ -694,6 +703,105 @@ int decode_path(const float* vals, const int32_t* idx, int64_t R, int64_t k, int
   if (!tiled && !latent) return 1;
   if (!rows_sorted(vals, idx, R, k)) return 1;
   return tiled ? 3 : 2;
+}
+
+namespace {
+
+struct TiledScatterCtx {
+  const float* src;
+  float* out;
+  int64_t R, D, H, Rb, nslice;
+  const int64_t* start;  // [H + 1] bucket offsets
+  const int64_t* end;    // [H]: each bucket's nonzero pairs are [start[h], end[h])
+  const int32_t* rowOf;  // source row of each bucketed pair
+  const float* cf;       // its coefficient
+  bool accumulate;
+  std::atomic<int64_t> next;
+};
+
+thread_local std::vector<int64_t> t_cursor;
+
+void tiled_scatter_region(void* p, int, int) {
+  TiledScatterCtx& c = *static_cast<TiledScatterCtx*>(p);
+  const int64_t D = c.D, H = c.H, Rb = c.Rb, nrb = (c.R + Rb - 1) / Rb;
+  if (static_cast<int64_t>(t_tile.size()) < Rb * kTileCols) t_tile.resize(Rb * kTileCols);
+  float* tile = t_tile.data();
+  std::vector<int64_t>& cur = t_cursor;
+  alignas(64) float narrow[kTileCols];
+  const float zero[kTileCols] = {};
+  for (int64_t s; (s = c.next.fetch_add(1, std::memory_order_relaxed)) < c.nslice;) {
+    const int64_t d0 = s * kTileCols, len = d0 + kTileCols <= D ? kTileCols : D - d0;
+    cur.assign(c.start, c.start + H);
+    for (int64_t rb = 0; rb < nrb; ++rb) {
+      const int64_t r0 = rb * Rb, r1 = r0 + Rb < c.R ? r0 + Rb : c.R;
+      for (int64_t r = r0; r < r1; ++r) {
+        float* t = tile + (r - r0) * kTileCols;
+        std::memcpy(t, c.src + r * D + d0, sizeof(float) * len);
+        if (len < kTileCols) std::memset(t + len, 0, sizeof(float) * (kTileCols - len));
+      }
+      for (int64_t h = 0; h < H; ++h) {
+        // This latent's pairs from rows [r0, r1): the next run of its bucket (rows increase in a bucket).
+        const int64_t q0 = cur[h];
+        int64_t q1 = q0;
+        while (q1 < c.end[h] && c.rowOf[q1] < r1) ++q1;
+        cur[h] = q1;
+        if (q1 == q0 && rb > 0) continue;
+        float* o = c.out + h * D + d0;
+        float* a = len < kTileCols ? narrow : o;
+        // The running sums: the old gradient or 0 for the first row block, then out between blocks.
+        const float* init = rb > 0 || c.accumulate ? o : zero;
+        if (a != init) std::memcpy(a, init, sizeof(float) * len);
+        if (len < kTileCols) std::memset(a + len, 0, sizeof(float) * (kTileCols - len));
+        tile_row(a, TileRow{c.rowOf + q0, c.cf + q0, q1 - q0}, tile, static_cast<int32_t>(r0));
+        if (a != o) std::memcpy(o, a, sizeof(float) * len);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// sparse_scatter_rows by tiles of src: a slice of 64 columns by a block of Rb source rows (the decode's
+// tile size) is copied into a contiguous per-thread buffer that stays in L2, and every latent adds its
+// pairs from that block, its 64 running sums in registers (then in out between row blocks). Each
+// latent's pairs come in bucket order (increasing (r, j), zero coefficients skipped), one FMA each,
+// exactly as scatter_region adds them: the same bits. The threads take column slices.
+void scatter_tiled(const float* coef, int64_t R, int64_t k, const float* src, int64_t D, int64_t H, const int64_t* start,
+                   const int32_t* order, float* out, float* sum, bool accumulate) {
+  // The buckets with their zero coefficients dropped, as (row, coefficient); the row sums in bucket order.
+  static thread_local std::vector<int64_t> endv;
+  static thread_local std::vector<int32_t> rowv;
+  static thread_local std::vector<float> cfv;
+  const int64_t n = R * k;
+  if (static_cast<int64_t>(endv.size()) < H) endv.resize(H);
+  if (static_cast<int64_t>(rowv.size()) < n) {
+    rowv.resize(n);
+    cfv.resize(n);
+  }
+  int64_t* const ends = endv.data();
+  int32_t* const rows = rowv.data();
+  float* const cfs = cfv.data();
+  const uint32_t k32 = static_cast<uint32_t>(k);
+  parallel_for(H, 1 + (n + H - 1) / (H > 0 ? H : 1), [&](int64_t h0, int64_t h1) {
+    for (int64_t h = h0; h < h1; ++h) {
+      int64_t w = start[h];
+      float s = 0.f;
+      for (int64_t q = start[h]; q < start[h + 1]; ++q) {
+        const int32_t pair = order[q];
+        const float cf = coef[pair];
+        if (cf == 0.f) continue;
+        rows[w] = static_cast<int32_t>(static_cast<uint32_t>(pair) / k32);
+        cfs[w++] = cf;
+        s += cf;
+      }
+      ends[h] = w;
+      if (sum) sum[h] = accumulate ? sum[h] + s : s;
+    }
+  });
+  TiledScatterCtx c{src, out, R, D, H, tile_latents(), (D + kTileCols - 1) / kTileCols, start, ends, rows, cfs, accumulate, {0}};
+  const int nt = pool_threads();
+  if (nt <= 1 || c.nslice == 1) tiled_scatter_region(&c, 0, 1);
+  else pool_run_shared(&tiled_scatter_region, &c, nt);
 }
 
 void sparse_decode_latents(const float* vals, const int32_t* idx, int64_t R, int64_t k, const float* W, int64_t H,

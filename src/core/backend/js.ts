@@ -689,6 +689,16 @@ function normaliseRows(w: F32, rows: number, cols: number): void {
   }
 }
 
+function scaleRows(coef: F32, x: F32, rows: number, cols: number, out: F32, accumulate: boolean): void {
+  checkRows('scaleRows', rows * cols, rows, cols, x, out);
+  if (coef.length < rows) throw new RangeError(`scaleRows: coef has ${coef.length} elements, needs ${rows}`);
+  for (let r = 0; r < rows; r++) {
+    const c = coef[r]!, o = r * cols;
+    if (accumulate) for (let j = 0; j < cols; j++) out[o + j] = out[o + j]! + c * x[o + j]!;
+    else for (let j = 0; j < cols; j++) out[o + j] = c * x[o + j]!;
+  }
+}
+
 function permute(x: F32, shape: readonly number[], perm: readonly number[], out: F32): void {
   const rank = shape.length;
   if (rank > MAX_RANK) throw new Error(`permute: rank ${rank} > ${MAX_RANK}`);
@@ -905,6 +915,7 @@ export function createJsBackend(): JsBackend {
     rowCombine,
     removeParallelRows,
     normaliseRows,
+    scaleRows,
     permute,
     im2col,
     col2im,

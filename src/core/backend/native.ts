@@ -72,7 +72,7 @@ export interface NativeAddon {
   padSelected(scratch: I32, counts: I32, B: number, limit: number, k: number, out: I32): void;
   sparseDecodeGrad(dout: F32, idx: I32, R: number, k: number, W: F32, H: number, D: number, dvals: F32): void;
   sparseScatterRows(coef: F32, idx: I32, R: number, k: number, src: F32, D: number, H: number, out: F32,
-    sum: F32 | null, accumulate: boolean): void;
+    sum: F32 | null, accumulate: boolean, path?: number): void;
   attnPattern(q: F32, k: F32, dims: I32, scale: number, keyMask: I32 | null, P: F32): void;
   attnPatternGrad(P: F32, gP: F32, q: F32, k: F32, dims: I32, scale: number, gq: F32 | null, gk: F32 | null): void;
   attnMix(P: F32, v: F32, dims: I32, z: F32): void;
@@ -92,6 +92,7 @@ export interface NativeAddon {
   rowCombine(coef: F32, W: F32, rows: number, cols: number, out: F32): void;
   removeParallelRows(g: F32, w: F32, rows: number, cols: number): void;
   normaliseRows(w: F32, rows: number, cols: number): void;
+  scaleRows(coef: F32, x: F32, rows: number, cols: number, out: F32, accumulate: boolean): void;
   /** spec: shape in [0, 8), perm in [8, 16). */
   permute(x: F32, rank: number, spec: Float64Array, out: F32): void;
   im2col(x: F32, xOff: number, C: number, H: number, W: number, kh: number, kw: number,
@@ -225,8 +226,8 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
       addon.thresholdScreened(P, rows, cols, x, D, W, bias, wNorm, coef, theta, lo, limit, scratch, counts),
     padSelected: (scratch, counts, B, limit, k, out) => addon.padSelected(scratch, counts, B, limit, k, out),
     sparseDecodeGrad: (dout, idx, R, k, W, H, D, dvals) => addon.sparseDecodeGrad(dout, idx, R, k, W, H, D, dvals),
-    sparseScatterRows: (coef, idx, R, k, src, D, H, out, sum, accumulate) =>
-      addon.sparseScatterRows(coef, idx, R, k, src, D, H, out, sum, accumulate),
+    sparseScatterRows: (coef, idx, R, k, src, D, H, out, sum, accumulate, path) =>
+      addon.sparseScatterRows(coef, idx, R, k, src, D, H, out, sum, accumulate, path),
     sparseDecodeBackward: (vals, idx, R, k, dout, W, H, D, dvals, dW, accumulate) =>
       addon.sparseDecodeBackward(vals, idx, R, k, dout, W, H, D, dvals, dW, accumulate),
     attnPattern: (q, k, dims, scale, keyMask, P) => addon.attnPattern(q, k, dims, scale, keyMask, P),
@@ -246,6 +247,7 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     rowCombine: (coef, W, rows, cols, out) => addon.rowCombine(coef, W, rows, cols, out),
     removeParallelRows: (g, w, rows, cols) => addon.removeParallelRows(g, w, rows, cols),
     normaliseRows: (w, rows, cols) => addon.normaliseRows(w, rows, cols),
+    scaleRows: (coef, x, rows, cols, out, accumulate) => addon.scaleRows(coef, x, rows, cols, out, accumulate),
     permute(x, shape, perm, out) {
       const rank = shape.length;
       if (perm.length !== rank || rank > 8) {

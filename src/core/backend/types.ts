@@ -165,10 +165,12 @@ export interface Backend {
    * sum[h] (+)= Σ_{(r,j): idx[r,j] = h} coef[r, j] (sum may be null). src [R, D], out [H, D]. Overwrites
    * (rows no pair hits become 0) unless accumulate. Each row adds its pairs in increasing r·k + j order.
    * This is dW_dec of sparseDecode (coef = vals, src = dout) and dW_enc/db_enc of a sparse encoder
-   * (coef = dvalues, src = x).
+   * (coef = dvalues, src = x). `path` (native): 0 or absent chooses by shape, 1 by latent, 2 tiled
+   * (64-column × Rb-row tiles of src held in L2 while every latent adds its pairs; chosen from ~10 pairs
+   * a latent). Both give the same bits. The js twin has one path.
    */
   sparseScatterRows(coef: F32, idx: I32, R: number, k: number, src: F32, D: number, H: number, out: F32,
-    sum: F32 | null, accumulate: boolean): void;
+    sum: F32 | null, accumulate: boolean, path?: number): void;
   /**
    * Both gradients of sparseDecode in one kernel: dvals = sparseDecodeGrad(dout, idx, …, W) and
    * dW (+)= sparseScatterRows(vals, idx, …, dout) (accumulates into dW when accumulate). The same
@@ -220,6 +222,12 @@ export interface Backend {
    * each product rounded once from float64; zero rows stay zero. Results are independent of the thread count.
    */
   normaliseRows(w: F32, rows: number, cols: number): void;
+  /**
+   * out[r, :] = (accumulate ? out[r, :] : 0) + coef[r] · x[r, :] for coef [rows], x and out [rows, cols]:
+   * each element the float64 o + c·x rounded once to float32 (c·x is exact in float64), so the backends
+   * agree bit for bit. A row norm's backward, written straight into (or onto) a gradient buffer.
+   */
+  scaleRows(coef: F32, x: F32, rows: number, cols: number, out: F32, accumulate: boolean): void;
 
   /** General permuted copy: out = x.permute(perm), x of `shape` (rank <= 8). */
   permute(x: F32, shape: readonly number[], perm: readonly number[], out: F32): void;

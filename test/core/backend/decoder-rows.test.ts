@@ -148,6 +148,25 @@ ptest('removeParallelRows / normaliseRows: native = js', (n) => {
   }
 });
 
+for (const be of backends) {
+  test(`scaleRows [${be.name}]: out (+)= coef[r]·x[r], each element o + c·x in float64 rounded once`, () => {
+    for (const [rows, cols] of SHAPES) {
+      const x = matrix(rows, cols, 5 * rows + cols), o0 = matrix(rows, cols, 13 * rows + cols, 3), c = matrix(1, rows, 17 * rows + cols, 2);
+      const put = new Float32Array(rows * cols).fill(NaN), acc = o0.slice();
+      be.scaleRows(c, x, rows, cols, put, false);
+      be.scaleRows(c, x, rows, cols, acc, true);
+      for (let r = 0; r < rows; r++)
+        for (let j = 0; j < cols; j++) {
+          const i = r * cols + j;
+          assert.equal(put[i], Math.fround(c[r]! * x[i]!), `write ${rows}x${cols} at ${r},${j}`);
+          assert.equal(acc[i], Math.fround(o0[i]! + c[r]! * x[i]!), `accumulate ${rows}x${cols} at ${r},${j}`);
+        }
+    }
+    assert.throws(() => be.scaleRows(new Float32Array(1), new Float32Array(6), 2, 3, new Float32Array(6), false), /scaleRows/);
+    assert.throws(() => be.scaleRows(new Float32Array(2), new Float32Array(6), 2, 3, new Float32Array(5), true), /scaleRows/);
+  });
+}
+
 ptest('native row kernels are bit-identical for 1 and 2 threads', (n) => {
   const rows = 4096, cols = 200;
   const w = matrix(rows, cols, 31), g = matrix(rows, cols, 37, 4), b = matrix(1, cols, 41);

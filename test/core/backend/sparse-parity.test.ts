@@ -121,6 +121,26 @@ ptest('sparseScatterRows: native = js, overwrite and accumulate, with and withou
   }
 });
 
+ptest('sparseScatterRows tiled = by latent bit for bit (row blocks, a narrow last slice, zero coefficients, sums, accumulate)', (n) => {
+  // R = 9000 rows: more than one tile of rows whatever the L2 (at most 4096 rows a tile); D = 70 and 200:
+  // a last column slice narrower than 64; H = 40: every latent has many pairs, some none (H = 300, k = 2).
+  for (const [R, k, H, D] of [[9000, 8, 40, 70], [300, 12, 50, 200], [700, 2, 300, 64], [64, 3, 5, 130]] as const) {
+    const p = problem(R, k, H, D, 3 * R + D);
+    for (const accumulate of [false, true]) {
+      const init = randArr(H * D, rng(11)), sInit = randArr(H, rng(12));
+      const a = init.slice(), b = init.slice(), sa = sInit.slice(), sb = sInit.slice(), auto = init.slice();
+      n.sparseScatterRows(p.vals, p.idx, R, k, p.x, D, H, a, sa, accumulate, 1);
+      n.sparseScatterRows(p.vals, p.idx, R, k, p.x, D, H, b, sb, accumulate, 2);
+      n.sparseScatterRows(p.vals, p.idx, R, k, p.x, D, H, auto, null, accumulate);
+      const what = `${R}x${k}x${H}x${D} acc=${accumulate}`;
+      assert.deepEqual(new Uint32Array(b.buffer), new Uint32Array(a.buffer), `tiled vs by latent ${what}`);
+      assert.deepEqual(new Uint32Array(sb.buffer), new Uint32Array(sa.buffer), `row sums ${what}`);
+      assert.deepEqual(new Uint32Array(auto.buffer), new Uint32Array(a.buffer), `auto ${what}`);
+    }
+  }
+  assert.throws(() => n.sparseScatterRows(new Float32Array(1), new Int32Array(1), 1, 1, new Float32Array(1), 1, 1, new Float32Array(1), null, false, 3), /path must be 0/);
+});
+
 ptest('native sparse kernels are bit-identical for 1 and 2 threads', (n) => {
   const R = 1024, k = 32, H = 2048, D = 128;
   const p = problem(R, k, H, D, 77);

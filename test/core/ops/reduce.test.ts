@@ -101,6 +101,14 @@ describeBackends('reductions', () => {
     assertClose(C.norm(x).data, [Math.hypot(...x.data)], 1e-6);
     gradcheck((t) => C.norm(t, -1), [x]);
     gradcheck((t) => C.norm(t, [0, 1], true), [x]);
+    // Row norms write their gradient straight into (or onto) x's pending gradient: x used twice,
+    // the row-norm branch reached first or second by the backward pass.
+    gradcheck((t) => C.mul(C.norm(t, 1), C.sum(C.mul(t, t), 1)), [x]);
+    gradcheck((t) => C.add(C.sum(C.matmul(t, C.transpose(t))), C.sum(C.norm(t, 1))), [x]);
+    gradcheck((t) => C.norm(t, 0), [x]);
+    const zr = C.tensor([0, 0, 0, 3, 4, 0], [2, 3], true);
+    C.sum(C.norm(zr, 1)).backward();
+    assertClose(zr.grad!.data, [0, 0, 0, 0.6, 0.8, 0], 1e-7);
     const z = C.zeros([3]).requireGrad();
     C.norm(z).backward();
     assert.deepEqual(z.grad!.toArray(), [0, 0, 0]);
