@@ -189,6 +189,14 @@ results.f32_encoder_gemm_gflops = bf16?.gemm_f32_gflops ?? null;
 results.ratio_bf16_gemm_vs_f32 = bf16?.ratio_gemm_bf16_vs_f32 ?? null;
 results.ratio_bf16_topk_step_vs_f32 = bf16?.ratio_step_bf16_vs_f32 ?? null;
 results.bf16 = bf16;
+// The sparse step's decode and weight-gradient scatter, by row / by latent / tiled side by side (the same
+// bits; bench/sparse-kernels.ts): what the tiled kernels save at the scaling bench's shapes.
+const sparseKernels = runJson('sparse decode / scatter organisations side by side', node, [join(here, 'sparse-kernels.js'), '--reps', quick ? '3' : '7']);
+const sk = (sparseKernels?.results ?? {}) as Record<string, Record<string, number>>;
+const skRatio = (shape: string, a: string, b: string) => (sk[shape]?.[a] && sk[shape]?.[b] ? Math.round((sk[shape]![a]! / sk[shape]![b]!) * 1000) / 1000 : null);
+results.ratio_decode_by_latent_over_tiled_16384x2048 = skRatio('16384x2048_k885', 'decode_by_latent', 'decode_tiled');
+results.ratio_scatter_by_latent_over_tiled_16384x2048 = skRatio('16384x2048_k885', 'scatter_by_latent', 'scatter_tiled');
+results.sparse_kernels = sparseKernels;
 
 // Decoder-only LM (bench/lm.ts vs bench/reference/torch_lm.py): training step, harvest, KV-cached generation, harvest RSS.
 const lmStories = join(root, 'test', 'fixtures', 'lm', 'stories260K', 'stories260K.bin');

@@ -747,7 +747,7 @@ int decode_path(const float* vals, const int32_t* idx, int64_t R, int64_t k, int
 void sparse_decode_latents(const float* vals, const int32_t* idx, int64_t R, int64_t k, const float* W, int64_t H,
                            int64_t D, const float* bias, float* out);
 void sparse_decode_tiled(const float* vals, const int32_t* idx, int64_t R, int64_t k, const float* W, int64_t H,
-                         int64_t D, const float* bias, float* out);
+                         int64_t D, const float* bias, float* out, bool byRowIfUnsorted);
 }  // namespace aelab
 namespace {
 
@@ -774,9 +774,10 @@ Value SparseDecode(const CallbackInfo& info) {
   // each row's nonzero indices are non-decreasing; see sparse.cc).
   int64_t path = info.Length() > 9 && !info[9].IsUndefined() ? dim(info, 9, k, "path") : 0;
   if (path > 3) fail(env, k, "path must be 0 (auto), 1 (by row), 2 (by latent) or 3 (tiled), got " + std::to_string(path));
-  if (path == 0) path = aelab::decode_path(vals.p, idx.p, R, kk, H, D);
+  const bool chosen = path == 0;
+  if (chosen) path = aelab::decode_path(vals.p, idx.p, R, kk, H, D);
   if (path == 2) aelab::sparse_decode_latents(vals.p, idx.p, R, kk, W.p, H, D, bias.p, out.p);
-  else if (path == 3) aelab::sparse_decode_tiled(vals.p, idx.p, R, kk, W.p, H, D, bias.p, out.p);
+  else if (path == 3) aelab::sparse_decode_tiled(vals.p, idx.p, R, kk, W.p, H, D, bias.p, out.p, chosen);
   else aelab::sparse_decode(vals.p, idx.p, R, kk, W.p, D, bias.p, out.p);
   return env.Undefined();
 }

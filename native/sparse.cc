@@ -181,6 +181,15 @@ void scatter_region(void* p, int, int) {
   }
 }
 
+/// This core's L2 in bytes (sysconf), or 2 MiB when unknown.
+int64_t l2_bytes() {
+  static const int64_t l2 = [] {
+    const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return v > 0 ? static_cast<int64_t>(v) : int64_t{2} << 20;
+  }();
+  return l2;
+}
+
 thread_local std::vector<int64_t> t_start;
 thread_local std::vector<int32_t> t_order;
 thread_local std::vector<int32_t> t_last_idx;
@@ -261,8 +270,12 @@ void sparse_scatter_rows(const float* coef, const int32_t* idx, int64_t R, int64
   last.assign(idx, idx + n);
   t_last_H = H;
   }
-  // Without dots, and with ≥ 10 pairs a latent on average, by tiles of src (see scatter_tiled).
-  if (path == 2 || (path == 0 && !dots && D >= 64 && n >= 10 * H)) {
+  // Without dots, with ≥ 10 pairs a latent on average and src well beyond L2 (by latent, its rows are
+  // then read from L3 or memory for every pair), by tiles of src (see scatter_tiled). With src within
+  // ~2 L2s the by-latent kernel measured as fast or faster (bench/sparse-kernels.ts: 71 against 93 ms
+  // at 1024 × 512 rows, H = 65536; 115 against 99 at 1024 × 2048, H = 16384).
+  const bool bigSrc = R * D * static_cast<int64_t>(sizeof(float)) > 2 * l2_bytes();
+  if (path == 2 || (path == 0 && !dots && D >= 64 && n >= 10 * H && bigSrc)) {
     scatter_tiled(coef, R, k, src, D, H, start.data(), order.data(), out, sum, accumulate);
     if (dots) sparse_decode_grad(src, idx, R, k, dotW, D, dots);
     return;
@@ -507,14 +520,12 @@ struct TiledDecodeCtx {
 
 constexpr int64_t kTileCols = 64;
 
-/// Hb, latents per tile: the tile (Hb × 64 floats) takes about half of this core's L2 (sysconf), 512 to
+/// Hb, latents per tile: the tile (Hb × 64 floats) takes about half of this core's L2 (l2_bytes), 512 to
 /// 4096 latents (4096 = 1 MiB when the L2 is 2 MiB or more, or unknown). The sums do not depend on it.
 int64_t tile_latents() {
   static const int64_t hb = [] {
-    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
     int64_t n = 4096;
-    if (l2 > 0)
-      while (n > 512 && n * kTileCols * static_cast<int64_t>(sizeof(float)) > l2 / 2) n /= 2;
+    while (n > 512 && n * kTileCols * static_cast<int64_t>(sizeof(float)) > l2_bytes() / 2) n /= 2;
     return n;
   }();
   return hb;
@@ -646,7 +657,7 @@ bool rows_sorted(const float* vals, const int32_t* idx, int64_t R, int64_t k) {
 }
 
 void sparse_decode_tiled(const float* vals, const int32_t* idx, int64_t R, int64_t k, const float* W, int64_t H,
-                         int64_t D, const float* bias, float* out) {
+                         int64_t D, const float* bias, float* out, bool byRowIfUnsorted) {
   if (R <= 0 || D <= 0) return;
   const int64_t Hb = tile_latents(), nblk = (H + Hb - 1) / Hb, nb1 = nblk + 1;
   // Each row's nonzero pairs bucketed by latent block (a stable counting sort: on sorted rows the order is
@@ -664,12 +675,19 @@ void sparse_decode_tiled(const float* vals, const int32_t* idx, int64_t R, int64
   int32_t* const ci = cidx.data();
   float* const cv = cval.data();
   int64_t* const of = off.data();
+  std::atomic<bool> unsorted{false};
   parallel_for(R, k, [&](int64_t b0, int64_t e0) {
     for (int64_t r = b0; r < e0; ++r) {
       int64_t* o = of + r * nb1;
       std::fill(o, o + nb1, 0);
+      int32_t prev = -1;
       for (int64_t j = 0; j < k; ++j)
-        if (vals[r * k + j] != 0.f) ++o[idx[r * k + j] / Hb + 1];
+        if (vals[r * k + j] != 0.f) {
+          const int32_t h = idx[r * k + j];
+          if (h < prev) unsorted.store(true, std::memory_order_relaxed);
+          prev = h;
+          ++o[h / Hb + 1];
+        }
       for (int64_t b = 0; b < nblk; ++b) o[b + 1] += o[b];
       for (int64_t j = 0; j < k; ++j) {
         const float v = vals[r * k + j];
@@ -683,14 +701,17 @@ void sparse_decode_tiled(const float* vals, const int32_t* idx, int64_t R, int64
       o[0] = 0;
     }
   });
+  // auto promises the by-row kernel's bits, which the tiles give only on sorted rows (the check rides on
+  // the bucketing pass instead of a separate scan).
+  if (byRowIfUnsorted && unsorted.load()) return sparse_decode(vals, idx, R, k, W, D, bias, out);
   TiledDecodeCtx c{W, bias, out, R, H, D, k, Hb, nblk, (D + kTileCols - 1) / kTileCols, ci, cv, of, {0}};
   const int nt = pool_threads();
   if (nt <= 1 || c.nslice == 1) tiled_decode_region(&c, 0, 1);
   else pool_run_shared(&tiled_decode_region, &c, nt);
 }
 
-/// Which sparse_decode organisation pays (all three agree bit for bit on sorted rows): 3 (tiled) when
-/// the rows are sorted and W's rows are used ≥ 10 times a call on average (each tile row then feeds
+/// Which sparse_decode organisation pays (all three agree bit for bit on sorted rows): 3 (tiled; it runs
+/// by row when some row is not sorted) when W's rows are used ≥ 10 times a call on average (each tile row then feeds
 /// enough FMAs to repay copying W once); 2 (by latent) when sorted and each W row segment is used a
 /// few times per row block; else 1 (by row, which gathers W and is best for a few pairs per row or
 /// few rows). Measured on an AVX-512 Xeon, 2 threads, B = 1024: tiled 84 ms against 163 (by latent)
@@ -699,10 +720,9 @@ int decode_path(const float* vals, const int32_t* idx, int64_t R, int64_t k, int
   const int64_t Db = D < 512 ? D : 512;
   int64_t Rb = (int64_t{1} << 17) / (Db > 0 ? Db : 1);
   if (Rb > R) Rb = R;
-  const bool tiled = R * k >= 10 * H, latent = Rb * k >= 4 * H;
-  if (!tiled && !latent) return 1;
-  if (!rows_sorted(vals, idx, R, k)) return 1;
-  return tiled ? 3 : 2;
+  if (R * k >= 10 * H) return 3;  // sparse_decode_tiled checks the order itself (by row if unsorted)
+  if (Rb * k < 4 * H) return 1;
+  return rows_sorted(vals, idx, R, k) ? 2 : 1;
 }
 
 namespace {

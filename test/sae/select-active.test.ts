@@ -193,4 +193,15 @@ test('sparseDecode tiled on unsorted rows: the same sums (pairs regrouped by lat
   nat!.sparseDecode(vals, idx, R, k, W, H, D, null, tiled, 3);
   js.sparseDecode(vals, idx, R, k, W, H, D, null, ref);
   for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(tiled[i]! - ref[i]!) <= 1e-5 * (1 + Math.abs(ref[i]!)), `at ${i}: ${tiled[i]} vs ${ref[i]}`);
+  // auto picks the tiles for R·k ≥ 10·H but promises by-row bits: on unsorted rows it runs by row.
+  const R2 = 200, k2 = 60, H2 = 1000, u2 = new Float32Array(R2 * k2), v2 = new Float32Array(R2 * k2), W2 = new Float32Array(H2 * D);
+  g.uniform(u2, 0, 1);
+  g.uniform(v2, -1, 1);
+  g.uniform(W2, -1, 1);
+  const idx2 = new Int32Array(R2 * k2);
+  for (let i = 0; i < idx2.length; i++) idx2[i] = Math.floor(u2[i]! * H2);
+  const auto = new Float32Array(R2 * D), byRow = new Float32Array(R2 * D);
+  nat!.sparseDecode(v2, idx2, R2, k2, W2, H2, D, null, auto);
+  nat!.sparseDecode(v2, idx2, R2, k2, W2, H2, D, null, byRow, 1);
+  assert.deepEqual(auto, byRow, 'auto on unsorted rows = by row, bit for bit');
 });
