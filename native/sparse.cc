@@ -272,8 +272,8 @@ void sparse_scatter_rows(const float* coef, const int32_t* idx, int64_t R, int64
   }
   // Without dots, with ≥ 10 pairs a latent on average and src well beyond L2 (by latent, its rows are
   // then read from L3 or memory for every pair), by tiles of src (see scatter_tiled). With src within
-  // ~2 L2s the by-latent kernel measured as fast or faster (bench/sparse-kernels.ts: 71 against 93 ms
-  // at 1024 × 512 rows, H = 65536; 115 against 99 at 1024 × 2048, H = 16384).
+  // ~2 L2s the by-latent kernel measured as fast or faster (bench/sparse-kernels.ts: 54 against 69 ms
+  // at 1024 × 512 rows, H = 65536; 98 against 88 at 1024 × 2048, H = 16384).
   const bool bigSrc = R * D * static_cast<int64_t>(sizeof(float)) > 2 * l2_bytes();
   if (path == 2 || (path == 0 && !dots && D >= 64 && n >= 10 * H && bigSrc)) {
     scatter_tiled(coef, R, k, src, D, H, start.data(), order.data(), out, sum, accumulate);
@@ -333,12 +333,13 @@ void sparse_scatter_rows(const float* coef, const int32_t* idx, int64_t R, int64
 // is bit-identical to sparse_decode's (same terms, same order, same roundings).
 //
 // sparse_decode_tiled is the same sum organised by tiles of W: a slice of 64 output columns by a block
-// of Hb latents (4096 = 1 MiB where the L2 holds twice that; copied into a contiguous per-thread buffer
-// so that it stays in L2 and in few TLB pages). Each output row keeps its 64 running sums in registers while it adds its pairs of
-// that block (then writes them back until the next block), so an FMA reads one 256-byte tile row
-// from L2 instead of read-modify-writing the output in L2 (by latent) or gathering W from memory (by
-// row). The threads take column slices, so W is read from memory once per call. Each element again
-// gets its terms one FMA each in increasing latent order: bit-identical to sparse_decode on sorted rows.
+// of Hb latents (4096 = 1 MiB where the L2 holds twice that; copied into a contiguous per-thread
+// buffer so that it stays in L2 and in few TLB pages). Each output row keeps its 64 running sums in
+// registers while it adds its pairs of that block (then writes them back until the next block), so an
+// FMA reads one 256-byte tile row from L2 instead of read-modify-writing the output in L2 (by latent)
+// or gathering W from memory (by row). The threads take column slices, so W is read from memory once
+// per call. Each element again gets its terms one FMA each in increasing latent order: bit-identical
+// to sparse_decode on sorted rows.
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 flags _mm512_cvtps_pd's internal undefined vector
@@ -659,7 +660,8 @@ bool rows_sorted(const float* vals, const int32_t* idx, int64_t R, int64_t k) {
 void sparse_decode_tiled(const float* vals, const int32_t* idx, int64_t R, int64_t k, const float* W, int64_t H,
                          int64_t D, const float* bias, float* out, bool byRowIfUnsorted) {
   if (R <= 0 || D <= 0) return;
-  const int64_t Hb = tile_latents(), nblk = (H + Hb - 1) / Hb, nb1 = nblk + 1;
+  // At least one (possibly empty) latent block, so that every row gets its bias even when H = 0.
+  const int64_t Hb = tile_latents(), nblk = H > 0 ? (H + Hb - 1) / Hb : 1, nb1 = nblk + 1;
   // Each row's nonzero pairs bucketed by latent block (a stable counting sort: on sorted rows the order is
   // unchanged), latents made relative to their block, and where each block starts.
   // Grow-only per calling thread: fresh pages on every step would cost more than the bucketing.
@@ -710,12 +712,13 @@ void sparse_decode_tiled(const float* vals, const int32_t* idx, int64_t R, int64
   else pool_run_shared(&tiled_decode_region, &c, nt);
 }
 
-/// Which sparse_decode organisation pays (all three agree bit for bit on sorted rows): 3 (tiled; it runs
-/// by row when some row is not sorted) when W's rows are used ≥ 10 times a call on average (each tile row then feeds
-/// enough FMAs to repay copying W once); 2 (by latent) when sorted and each W row segment is used a
-/// few times per row block; else 1 (by row, which gathers W and is best for a few pairs per row or
-/// few rows). Measured on an AVX-512 Xeon, 2 threads, B = 1024: tiled 84 ms against 163 (by latent)
-/// and 275 (by row) at H = 16384, D = 2048, 640 pairs a row; tied with by row at R·k = 8·H.
+/// Which sparse_decode organisation pays (all three agree bit for bit on sorted rows): 3 (tiled; it
+/// runs by row when some row is not sorted) when W's rows are used ≥ 10 times a call on average (each
+/// tile row then feeds enough FMAs to repay copying W once); 2 (by latent) when sorted and each W row
+/// segment is used a few times per row block; else 1 (by row, which gathers W and is best for a few
+/// pairs per row or few rows). Measured on an AVX-512 Xeon, 2 threads, B = 1024: tiled 84 ms against
+/// 163 (by latent) and 275 (by row) at H = 16384, D = 2048, 640 pairs a row; tied with by row at
+/// R·k = 8·H (bench/sparse-kernels.ts).
 int decode_path(const float* vals, const int32_t* idx, int64_t R, int64_t k, int64_t H, int64_t D) {
   const int64_t Db = D < 512 ? D : 512;
   int64_t Rb = (int64_t{1} << 17) / (Db > 0 ? Db : 1);
@@ -743,7 +746,8 @@ thread_local std::vector<int64_t> t_cursor;
 
 void tiled_scatter_region(void* p, int, int) {
   TiledScatterCtx& c = *static_cast<TiledScatterCtx*>(p);
-  const int64_t D = c.D, H = c.H, Rb = c.Rb, nrb = (c.R + Rb - 1) / Rb;
+  // At least one (possibly empty) row block, so that every latent's slice is written even when R = 0.
+  const int64_t D = c.D, H = c.H, Rb = c.Rb, nrb = c.R > 0 ? (c.R + Rb - 1) / Rb : 1;
   if (static_cast<int64_t>(t_tile.size()) < Rb * kTileCols) t_tile.resize(Rb * kTileCols);
   float* tile = t_tile.data();
   std::vector<int64_t>& cur = t_cursor;

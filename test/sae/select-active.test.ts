@@ -204,4 +204,11 @@ test('sparseDecode tiled on unsorted rows: the same sums (pairs regrouped by lat
   nat!.sparseDecode(v2, idx2, R2, k2, W2, H2, D, null, auto);
   nat!.sparseDecode(v2, idx2, R2, k2, W2, H2, D, null, byRow, 1);
   assert.deepEqual(auto, byRow, 'auto on unsorted rows = by row, bit for bit');
+  // No latents at all (H = 0, k = 0): every row is the bias on every path.
+  const b70 = new Float32Array(70).map((_, i) => i - 3.5);
+  for (const path of [1, 2, 3]) {
+    const o = new Float32Array(2 * 70).fill(NaN);
+    nat!.sparseDecode(new Float32Array(0), new Int32Array(0), 2, 0, new Float32Array(0), 0, 70, b70, o, path);
+    assert.deepEqual(o, new Float32Array([...b70, ...b70]), `H = 0, path ${path}`);
+  }
 });

@@ -124,7 +124,7 @@ ptest('sparseScatterRows: native = js, overwrite and accumulate, with and withou
 ptest('sparseScatterRows tiled = by latent bit for bit (row blocks, a narrow last slice, zero coefficients, sums, accumulate)', (n) => {
   // R = 9000 rows: more than one tile of rows whatever the L2 (at most 4096 rows a tile); D = 70 and 200:
   // a last column slice narrower than 64; H = 40: every latent has many pairs, some none (H = 300, k = 2).
-  for (const [R, k, H, D] of [[9000, 8, 40, 70], [300, 12, 50, 200], [700, 2, 300, 64], [64, 3, 5, 130]] as const) {
+  for (const [R, k, H, D] of [[9000, 8, 40, 70], [300, 12, 50, 200], [700, 2, 300, 64], [64, 3, 5, 130], [0, 3, 5, 70]] as const) {
     const p = problem(R, k, H, D, 3 * R + D);
     for (const accumulate of [false, true]) {
       const init = randArr(H * D, rng(11)), sInit = randArr(H, rng(12));
