@@ -196,11 +196,13 @@ export function norm(x: Tensor, axis?: Axis, keepDim = false): Tensor {
     const q = empty(kept.shape);
     const qd = q.f32(), gd = g.f32(), nd = kept.f32();
     for (let i = 0; i < qd.length; i++) qd[i] = nd[i]! > 0 ? gd[i]! / nd[i]! : 0;
-    if (x.rank === 2 && axes.length === 1 && axes[0] === 1) {
-      // Row norms (an SAE's decoder row norms, [H, d]): dx[r] = q[r]·x[r] in one pass, written into the
-      // engine's gradient storage or added onto x's pending gradient (no [H, d] temporary, no add pass).
+    const last = x.shape[x.rank - 1] ?? 0;
+    if (x.rank >= 2 && axes.length === 1 && axes[0] === x.rank - 1 && last > 0) {
+      // Norms over the last axis (an SAE's decoder row norms, [H, d]): dx[r] = q[r]·x[r] in one pass,
+      // written into the engine's gradient storage or added onto x's pending gradient (no [H, d]
+      // temporary, no add pass).
       const { out: gx, beta } = gradInto(x);
-      K().scaleRows(qd, x.f32(), x.shape[0]!, x.shape[1]!, gx.f32(), beta === 1);
+      K().scaleRows(qd, x.f32(), x.size / last, last, gx.f32(), beta === 1);
       return [gx];
     }
     const gx = broadcastRaw(q, x.shape);

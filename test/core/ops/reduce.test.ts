@@ -106,6 +106,7 @@ describeBackends('reductions', () => {
     gradcheck((t) => C.mul(C.norm(t, 1), C.sum(C.mul(t, t), 1)), [x]);
     gradcheck((t) => C.add(C.sum(C.matmul(t, C.transpose(t))), C.sum(C.norm(t, 1))), [x]);
     gradcheck((t) => C.norm(t, 0), [x]);
+    gradcheck((t) => C.norm(t, 2), [rand([2, 3, 4], 6)]);
     const zr = C.tensor([0, 0, 0, 3, 4, 0], [2, 3], true);
     C.sum(C.norm(zr, 1)).backward();
     assertClose(zr.grad!.data, [0, 0, 0, 0.6, 0.8, 0], 1e-7);
