@@ -275,9 +275,8 @@ void sparse_scatter_rows(const float* coef, const int32_t* idx, int64_t R, int64
   // ~2 L2s the by-latent kernel measured as fast or faster (bench/sparse-kernels.ts: 54 against 69 ms
   // at 1024 × 512 rows, H = 65536; 98 against 88 at 1024 × 2048, H = 16384).
   const bool bigSrc = R * D * static_cast<int64_t>(sizeof(float)) > 2 * l2_bytes();
-  if (path == 2 || (path == 0 && !dots && D >= 64 && n >= 10 * H && bigSrc)) {
+  if (!dots && (path == 2 || (path == 0 && D >= 64 && n >= 10 * H && bigSrc))) {
     scatter_tiled(coef, R, k, src, D, H, start.data(), order.data(), out, sum, accumulate);
-    if (dots) sparse_decode_grad(src, idx, R, k, dotW, D, dots);
     return;
   }
   // Split latents into parts of about equal work ≈ (pairs + 1) · D per latent (the +1 is the row's
