@@ -4,7 +4,8 @@
 // TopK encoder's shape (B = 1024, d = 512, H latents), checks the screen's bound
 //   |x·w − P| ≤ ‖x − x̂‖·‖w‖ + ‖x̂‖·‖w − ŵ‖   (x̂, ŵ the dequantized rows; Cauchy–Schwarz)
 // on every entry, and counts the candidates per row the TopK screen would rescore (P + e ≥ L, L the least
-// P − e in the top 32 of P). Data as in bench/sae-scaling.ts (x uniform in [−1, 1], W uniform in ±0.05);
+// P − e in the top 32 of P). Data as in bench/sae-scaling.ts (x uniform in [−1, 1], W Gaussian; H a
+// multiple of 32);
 // optionally `outliers` dimensions of x scaled ×20 (as LM residual streams have), and `diag` = 1 rescales
 // dimension i of x by 1/c_i and of W by c_i (c_i = its RMS over the batch; x·w is unchanged).
 // Build and run (an AVX2 build, OpenBLAS's Haswell kernels, 2 threads):
@@ -106,7 +107,8 @@ int main(int argc, char** argv) {
   std::vector<float> x((size_t)M * K), W((size_t)N * K), pre((size_t)M * N), P((size_t)M * N);
   for (auto& v : x) v = u(rng);
   if (outlier) for (int m = 0; m < M; ++m) for (int j = 0; j < outlier; ++j) x[(size_t)m * K + j * 37 % K] *= 20;
-  for (auto& v : W) v = 0.05f * u(rng);
+  std::normal_distribution<float> g(0, 1);
+  for (auto& v : W) v = g(rng);  // unit-Gaussian rows, as the SAEs' default init (W_enc = W_decᵀ)
   int diag = argc > 3 ? atoi(argv[3]) : 0;
   std::vector<float> xs = x, Ws = W;  // originals for the exact GEMM
   if (diag) {  // x'_i = x_i / c_i, w'_i = w_i * c_i with c_i = RMS of dimension i over the batch: x'·w' = x·w
